@@ -1,0 +1,126 @@
+//! The sealed-blob format (docs/formats.md §1):
+//!
+//! ```text
+//! "MKSB" | format=1 | id_len:u8 | id | nonce_len:u8 | nonce | ciphertext ‖ tag
+//! ```
+//! Everything before the ciphertext is bound as associated data together with the caller's
+//! context, so neither the backend id nor the nonce can be swapped without detection.
+
+use crate::HsmError;
+
+const MAGIC: &[u8; 4] = b"MKSB";
+const FORMAT_V1: u8 = 1;
+
+/// A secret sealed by one backend: who sealed it, the nonce it used, and the ciphertext.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedBlob {
+    backend_id: String,
+    nonce: Vec<u8>,
+    ciphertext: Vec<u8>,
+}
+
+impl std::fmt::Debug for SealedBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedBlob")
+            .field("backend_id", &self.backend_id)
+            .field("len", &self.ciphertext.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SealedBlob {
+    /// Assembles a blob. Fails if the id or nonce do not fit the one-byte length fields.
+    pub fn new(backend_id: &str, nonce: Vec<u8>, ciphertext: Vec<u8>) -> Result<Self, HsmError> {
+        if backend_id.is_empty() || backend_id.len() > 255 || nonce.len() > 255 {
+            return Err(HsmError::MalformedBlob(
+                "backend id or nonce too long".to_string(),
+            ));
+        }
+        Ok(Self {
+            backend_id: backend_id.to_string(),
+            nonce,
+            ciphertext,
+        })
+    }
+
+    /// The id of the backend that sealed this blob.
+    pub fn backend_id(&self) -> &str {
+        &self.backend_id
+    }
+
+    /// The nonce (IV) the backend actually used.
+    pub fn nonce(&self) -> &[u8] {
+        &self.nonce
+    }
+
+    /// Ciphertext followed by the authentication tag.
+    pub fn ciphertext(&self) -> &[u8] {
+        &self.ciphertext
+    }
+
+    /// The header bytes, bound as associated data (followed by the caller's context).
+    pub fn associated_data(&self, context: &[u8]) -> Vec<u8> {
+        let mut aad = self.header();
+        aad.extend_from_slice(context);
+        aad
+    }
+
+    fn header(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(7 + self.backend_id.len() + self.nonce.len());
+        out.extend_from_slice(MAGIC);
+        out.push(FORMAT_V1);
+        out.push(self.backend_id.len() as u8);
+        out.extend_from_slice(self.backend_id.as_bytes());
+        out.push(self.nonce.len() as u8);
+        out.extend_from_slice(&self.nonce);
+        out
+    }
+
+    /// The blob's byte encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.header();
+        out.extend_from_slice(&self.ciphertext);
+        out
+    }
+
+    /// Parses the byte encoding. Never panics on any input.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, HsmError> {
+        let bad = |why: &str| HsmError::MalformedBlob(why.to_string());
+        let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| bad("bad magic"))?;
+        let (&format, rest) = rest.split_first().ok_or_else(|| bad("truncated"))?;
+        if format != FORMAT_V1 {
+            return Err(bad(&format!("unknown format {format}")));
+        }
+        let (id, rest) = take_prefixed(rest).ok_or_else(|| bad("truncated backend id"))?;
+        let id = std::str::from_utf8(id).map_err(|_| bad("backend id is not UTF-8"))?;
+        let (nonce, ciphertext) = take_prefixed(rest).ok_or_else(|| bad("truncated nonce"))?;
+        if ciphertext.is_empty() {
+            return Err(bad("no ciphertext"));
+        }
+        Self::new(id, nonce.to_vec(), ciphertext.to_vec())
+    }
+}
+
+fn take_prefixed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&len, rest) = bytes.split_first()?;
+    let len = usize::from(len);
+    (rest.len() >= len).then(|| rest.split_at(len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_every_truncation() {
+        let blob = SealedBlob::new("hsm:minio:soft", vec![7; 12], vec![9; 48]).unwrap();
+        let bytes = blob.to_bytes();
+        assert_eq!(SealedBlob::from_bytes(&bytes).unwrap(), blob);
+        for cut in 0..bytes.len() - 48 {
+            assert!(SealedBlob::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut other_format = bytes.clone();
+        other_format[4] = 2;
+        assert!(SealedBlob::from_bytes(&other_format).is_err());
+    }
+}

@@ -1,0 +1,20 @@
+//! The sealing layer: what protects the root encryption key (REK) of a minkms node and yields
+//! the secret every node of a cluster derives its shared identities from.
+//!
+//! [`SealingBackend`] is the one trait every HSM implements; [`BackendSet`] is the configured
+//! list of them (several may unseal, exactly one communicates). Nothing here knows what a
+//! keystore is: backends seal and unseal bytes and derive secrets.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod backend;
+mod blob;
+mod error;
+mod set;
+mod soft;
+
+pub use backend::{Secret32, SealingBackend};
+pub use blob::SealedBlob;
+pub use error::HsmError;
+pub use set::{BackendSet, UnsealError, Unsealed};
+pub use soft::SoftHsm;
