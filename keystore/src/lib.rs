@@ -1,1 +1,28 @@
+//! The minkms state machine: enclaves, identities, policies and versioned master keys, the
+//! cryptography done with them, and their storage, encrypted, in `redb`.
+//!
+//! Writes are [`Command`]s: deterministic (everything random or time-dependent is chosen
+//! before the command is built), so replication can ship them to every node and get the same
+//! state everywhere. Reads run against the in-memory [`State`] and touch no disk.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod aead;
+mod command;
+mod error;
+mod model;
+mod names;
+mod state;
+mod storage;
+mod store;
+
+pub use aead::{Ciphertext, CIPHERTEXT_OVERHEAD};
+pub use command::Command;
+pub use error::{Error, OpenError};
+pub use model::{
+    EnclaveInfo, IdentityInfo, KeyInfo, KeyMaterial, KeyType, PolicyInfo, Principal, Privilege,
+    Timestamp,
+};
+pub use names::{validate_identity, validate_name, NameKind, MAX_NAME_LEN};
+pub use state::{Page, State, MAX_DATA_KEY_LEN, MAX_LIST_LIMIT};
+pub use store::{Keystore, StoreInfo, DB_FILE};

@@ -1,0 +1,256 @@
+//! The records the keystore holds, and the read-only views it hands out.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use minkms_policies::Policy;
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// Seconds and nanoseconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+pub struct Timestamp {
+    /// Whole seconds.
+    pub secs: i64,
+    /// Nanoseconds within the second.
+    pub nanos: u32,
+}
+
+impl Timestamp {
+    /// The current time.
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self { secs: d.as_secs() as i64, nanos: d.subsec_nanos() }
+    }
+}
+
+/// The algorithm of a master key (API.md: exactly "AES256" or "ChaCha20" on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyType {
+    /// AES-256-GCM with an HMAC-SHA256 per-message sub-key.
+    Aes256,
+    /// ChaCha20-Poly1305 with an HChaCha20 per-message sub-key.
+    ChaCha20,
+}
+
+impl KeyType {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Aes256 => "AES256",
+            KeyType::ChaCha20 => "ChaCha20",
+        }
+    }
+
+    /// Parses a wire name; the empty string lets the server choose (AES256, which every CPU
+    /// we run on accelerates).
+    pub fn parse(s: &str) -> Result<Self, crate::Error> {
+        match s {
+            "" | "AES256" | "AES256-GCM_SHA256" => Ok(KeyType::Aes256),
+            "ChaCha20" | "XCHACHA20-POLY1305" => Ok(KeyType::ChaCha20),
+            other => Err(crate::Error::Invalid(format!(
+                "invalid key type '{other}': must be AES256 or ChaCha20"
+            ))),
+        }
+    }
+
+    pub(crate) fn tag(self) -> u8 {
+        match self {
+            KeyType::Aes256 => 1,
+            KeyType::ChaCha20 => 2,
+        }
+    }
+
+    pub(crate) fn from_tag(tag: u8) -> Option<Self> {
+        match tag {
+            1 => Some(KeyType::Aes256),
+            2 => Some(KeyType::ChaCha20),
+            _ => None,
+        }
+    }
+}
+
+/// 256 bits of master-key material: zeroized on drop, never printed.
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub struct KeyMaterial([u8; 32]);
+
+impl KeyMaterial {
+    /// Fresh material from the OS RNG.
+    pub fn generate() -> Self {
+        let mut k = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut k);
+        let material = Self(k);
+        k.zeroize();
+        material
+    }
+
+    /// Material given by a caller (`KEY:IMPORT`); must be 32 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, crate::Error> {
+        let k: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| crate::Error::Invalid("invalid key: must be 32 bytes".into()))?;
+        Ok(Self(k))
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyMaterial(<redacted>)")
+    }
+}
+
+/// Privileges (API.md §4.3); the numbers are the wire values of `IdentityResponse.Privilege`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Privilege {
+    /// The cluster's root: everything, everywhere.
+    SysAdmin = 1,
+    /// Everything inside its enclave.
+    Admin = 2,
+    /// What its policy allows.
+    User = 3,
+}
+
+impl Privilege {
+    /// Parses the wire string ("" means User).
+    pub fn parse(s: &str) -> Result<Self, crate::Error> {
+        match s {
+            "" | "User" => Ok(Privilege::User),
+            "Admin" => Ok(Privilege::Admin),
+            "SysAdmin" => Ok(Privilege::SysAdmin),
+            other => Err(crate::Error::Invalid(format!(
+                "invalid privilege '{other}': must be Admin or User"
+            ))),
+        }
+    }
+
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Privilege::SysAdmin => "SysAdmin",
+            Privilege::Admin => "Admin",
+            Privilege::User => "User",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct EnclaveRecord {
+    pub(crate) name: String,
+    pub(crate) created_at: Timestamp,
+    pub(crate) created_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct KeyVersion {
+    pub(crate) version: u32,
+    pub(crate) kind: KeyType,
+    pub(crate) material: KeyMaterial,
+    pub(crate) imported: bool,
+    pub(crate) created_at: Timestamp,
+    pub(crate) created_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct KeyRecord {
+    pub(crate) name: String,
+    /// Version numbers are never reused, even after a version is deleted, so a ciphertext of a
+    /// deleted version can never open under new material.
+    pub(crate) next_version: u32,
+    pub(crate) versions: BTreeMap<u32, KeyVersion>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct IdentityRecord {
+    pub(crate) identity: String,
+    pub(crate) privilege: Privilege,
+    pub(crate) policy: String,
+    pub(crate) parent: String,
+    pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) created_at: Timestamp,
+    pub(crate) created_by: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PolicyRecord {
+    pub(crate) name: String,
+    /// JSON of the policy: its rule sets accept several spellings, which a self-describing
+    /// format keeps simple.
+    pub(crate) policy_json: String,
+    pub(crate) created_at: Timestamp,
+    pub(crate) created_by: String,
+}
+
+/// An enclave, as status and list commands show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnclaveInfo {
+    /// Name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Identity (`h1:`) that created it.
+    pub created_by: String,
+}
+
+/// One version of a key, as status and list commands show it. No key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Name.
+    pub name: String,
+    /// Version number (1, 2, ...).
+    pub version: u32,
+    /// Algorithm.
+    pub kind: KeyType,
+    /// Creation time of this version.
+    pub created_at: Timestamp,
+    /// Identity that created this version.
+    pub created_by: String,
+}
+
+/// A policy, as get and status commands show it.
+#[derive(Debug, Clone)]
+pub struct PolicyInfo {
+    /// Name.
+    pub name: String,
+    /// The document.
+    pub policy: Arc<Policy>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Identity that created it.
+    pub created_by: String,
+}
+
+/// An identity, as get and list commands show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityInfo {
+    /// `h1:...`.
+    pub identity: String,
+    /// Its privilege.
+    pub privilege: Privilege,
+    /// Assigned policy ("" for none).
+    pub policy: String,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Who created it.
+    pub created_by: String,
+    /// Whether it is a service account of `created_by`.
+    pub is_service_account: bool,
+    /// Its own service accounts.
+    pub service_accounts: Vec<String>,
+    /// Free-form tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// What an authenticated caller may do inside one enclave.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Effective privilege (a service account has its parent's).
+    pub privilege: Privilege,
+    /// Effective policy for a User (a service account has its parent's); `None` = nothing.
+    pub policy: Option<Arc<Policy>>,
+}

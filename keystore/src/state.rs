@@ -1,0 +1,441 @@
+//! The in-memory view of the committed state, and the planning of changes to it.
+//!
+//! Reads (every cryptographic operation included) run against [`State`] alone: no disk, no
+//! network. A write is planned against the state into a list of [`Change`]s, persisted, and
+//! only then applied here, so memory never shows what the disk does not have.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use minkms_policies::Policy;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::model::{EnclaveRecord, IdentityRecord, KeyRecord, KeyVersion, PolicyRecord};
+use crate::names::{validate_identity, validate_name, NameKind};
+use crate::{
+    Ciphertext, Command, EnclaveInfo, Error, IdentityInfo, KeyInfo, PolicyInfo, Principal,
+    Privilege,
+};
+
+/// Largest data key `KEY:GENERATE` hands out, in bytes.
+pub const MAX_DATA_KEY_LEN: usize = 1024;
+/// Most items one list call returns (also the default for limit 0).
+pub const MAX_LIST_LIMIT: usize = 1000;
+
+/// One page of a listing. `continue_at` is the name to continue at, or "" at the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items, in name order.
+    pub items: Vec<T>,
+    /// Where the next page starts; "" when there is none.
+    pub continue_at: String,
+}
+
+#[derive(Debug, Clone)]
+struct Enclave {
+    record: EnclaveRecord,
+    keys: BTreeMap<String, KeyRecord>,
+    identities: BTreeMap<String, IdentityRecord>,
+    policies: BTreeMap<String, (PolicyRecord, Arc<Policy>)>,
+}
+
+/// A change to one record; the unit both storage and memory apply.
+#[derive(Debug, Clone)]
+pub(crate) enum Change {
+    PutEnclave(EnclaveRecord),
+    DelEnclave(String),
+    PutKey(String, KeyRecord),
+    DelKey(String, String),
+    PutIdentity(String, IdentityRecord),
+    DelIdentity(String, String),
+    PutPolicy(String, PolicyRecord),
+    DelPolicy(String, String),
+}
+
+/// The committed state of a node.
+#[derive(Debug, Default)]
+pub struct State {
+    enclaves: BTreeMap<String, Enclave>,
+}
+
+impl State {
+    fn enclave(&self, name: &str) -> Result<&Enclave, Error> {
+        self.enclaves.get(name).ok_or(Error::EnclaveNotFound)
+    }
+
+    fn key_version(&self, enclave: &str, name: &str, version: u32) -> Result<&KeyVersion, Error> {
+        let key = self.enclave(enclave)?.keys.get(name).ok_or(Error::KeyNotFound)?;
+        let found = if version == 0 {
+            key.versions.values().next_back()
+        } else {
+            key.versions.get(&version)
+        };
+        found.ok_or(Error::KeyNotFound)
+    }
+
+    // ---- enclaves ------------------------------------------------------------------------
+
+    /// Status of one enclave.
+    pub fn enclave_info(&self, name: &str) -> Result<EnclaveInfo, Error> {
+        Ok(enclave_info(&self.enclave(name)?.record))
+    }
+
+    /// Enclaves whose name starts with `prefix`, from `continue_at` on.
+    pub fn list_enclaves(&self, prefix: &str, continue_at: &str, limit: usize) -> Page<EnclaveInfo> {
+        page(&self.enclaves, prefix, continue_at, limit, |_| true, |e| vec![enclave_info(&e.record)])
+    }
+
+    /// Number of enclaves.
+    pub fn enclave_count(&self) -> usize {
+        self.enclaves.len()
+    }
+
+    // ---- keys ----------------------------------------------------------------------------
+
+    /// Status of a key version (0 = latest).
+    pub fn key_info(&self, enclave: &str, name: &str, version: u32) -> Result<KeyInfo, Error> {
+        Ok(key_info(name, self.key_version(enclave, name, version)?))
+    }
+
+    /// Keys (their latest version) whose name starts with `prefix` and passes `visible`.
+    pub fn list_keys(&self, enclave: &str, prefix: &str, continue_at: &str, limit: usize, visible: impl Fn(&str) -> bool) -> Result<Page<KeyInfo>, Error> {
+        let keys = &self.enclave(enclave)?.keys;
+        Ok(page(keys, prefix, continue_at, limit, visible, |k| {
+            k.versions.values().next_back().map(|v| key_info(&k.name, v)).into_iter().collect()
+        }))
+    }
+
+    /// Every version of one key, oldest first.
+    pub fn key_versions(&self, enclave: &str, name: &str) -> Result<Vec<KeyInfo>, Error> {
+        let key = self.enclave(enclave)?.keys.get(name).ok_or(Error::KeyNotFound)?;
+        Ok(key.versions.values().map(|v| key_info(name, v)).collect())
+    }
+
+    /// Encrypts under a key version (0 = latest); returns the version used and the ciphertext.
+    pub fn encrypt(&self, enclave: &str, name: &str, version: u32, plaintext: &[u8], aad: &[u8]) -> Result<(u32, Vec<u8>), Error> {
+        let v = self.key_version(enclave, name, version)?;
+        Ok((v.version, Ciphertext::seal(v.kind, v.material.bytes(), v.version, plaintext, aad)))
+    }
+
+    /// Generates a random data key of `length` bytes (0 ⇒ 32) and encrypts it.
+    #[allow(clippy::type_complexity)]
+    pub fn generate(&self, enclave: &str, name: &str, version: u32, aad: &[u8], length: usize) -> Result<(u32, Zeroizing<Vec<u8>>, Vec<u8>), Error> {
+        let length = if length == 0 { 32 } else { length };
+        if length > MAX_DATA_KEY_LEN {
+            return Err(Error::Invalid(format!("invalid length: at most {MAX_DATA_KEY_LEN} bytes")));
+        }
+        let v = self.key_version(enclave, name, version)?;
+        let mut dek = Zeroizing::new(vec![0u8; length]);
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut dek);
+        let ct = Ciphertext::seal(v.kind, v.material.bytes(), v.version, &dek, aad);
+        Ok((v.version, dek, ct))
+    }
+
+    /// Decrypts. With `version` 0 the version comes from the ciphertext; KES's untagged format
+    /// is tried against imported versions (newest first) when the tagged form does not open.
+    pub fn decrypt(&self, enclave: &str, name: &str, version: u32, ciphertext: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let key = self.enclave(enclave)?.keys.get(name).ok_or(Error::KeyNotFound)?;
+        if let Some(tagged) = Ciphertext::version_of(ciphertext) {
+            if version == 0 || version == tagged {
+                if let Some(v) = key.versions.get(&tagged) {
+                    if let Ok(pt) = Ciphertext::open(v.kind, v.material.bytes(), ciphertext, aad) {
+                        return Ok(pt);
+                    }
+                }
+            }
+        }
+        let candidates = key
+            .versions
+            .values()
+            .rev()
+            .filter(|v| v.imported && (version == 0 || version == v.version));
+        for v in candidates {
+            if let Ok(pt) = Ciphertext::open_kes(v.kind, v.material.bytes(), ciphertext, aad) {
+                return Ok(pt);
+            }
+        }
+        if version != 0 && !key.versions.contains_key(&version) {
+            return Err(Error::KeyNotFound);
+        }
+        Err(Error::InvalidCiphertext)
+    }
+
+    /// HMAC-SHA256 of `message` under a MAC key derived from the key version's material.
+    pub fn mac(&self, enclave: &str, name: &str, version: u32, message: &[u8]) -> Result<(u32, [u8; 32]), Error> {
+        let v = self.key_version(enclave, name, version)?;
+        let mut kdf = <Hmac<Sha256> as Mac>::new_from_slice(v.material.bytes()).expect("any key length");
+        kdf.update(b"minkms/v1/key/mac");
+        let mac_key: Zeroizing<[u8; 32]> = Zeroizing::new(kdf.finalize().into_bytes().into());
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(mac_key.as_ref()).expect("any key length");
+        mac.update(message);
+        Ok((v.version, mac.finalize().into_bytes().into()))
+    }
+
+    /// Number of keys in an enclave.
+    pub fn key_count(&self, enclave: &str) -> Result<usize, Error> {
+        Ok(self.enclave(enclave)?.keys.len())
+    }
+
+    // ---- policies ------------------------------------------------------------------------
+
+    /// One policy.
+    pub fn policy_info(&self, enclave: &str, name: &str) -> Result<PolicyInfo, Error> {
+        let (r, p) = self.enclave(enclave)?.policies.get(name).ok_or(Error::PolicyNotFound)?;
+        Ok(policy_info(r, p))
+    }
+
+    /// Policies whose name starts with `prefix` and passes `visible`.
+    pub fn list_policies(&self, enclave: &str, prefix: &str, continue_at: &str, limit: usize, visible: impl Fn(&str) -> bool) -> Result<Page<PolicyInfo>, Error> {
+        let policies = &self.enclave(enclave)?.policies;
+        Ok(page(policies, prefix, continue_at, limit, visible, |(r, p)| vec![policy_info(r, p)]))
+    }
+
+    // ---- identities ----------------------------------------------------------------------
+
+    /// One identity.
+    pub fn identity_info(&self, enclave: &str, identity: &str) -> Result<IdentityInfo, Error> {
+        let e = self.enclave(enclave)?;
+        let r = e.identities.get(identity).ok_or(Error::IdentityNotFound)?;
+        Ok(identity_info(e, r))
+    }
+
+    /// Identities starting with `prefix` and passing `visible`.
+    pub fn list_identities(&self, enclave: &str, prefix: &str, continue_at: &str, limit: usize, visible: impl Fn(&str) -> bool) -> Result<Page<IdentityInfo>, Error> {
+        let e = self.enclave(enclave)?;
+        Ok(page(&e.identities, prefix, continue_at, limit, visible, |r| vec![identity_info(e, r)]))
+    }
+
+    /// What `identity` may do in `enclave`: `Ok(None)` if it is not an identity there. A
+    /// service account acts with its parent's privilege and policy.
+    pub fn principal(&self, enclave: &str, identity: &str) -> Result<Option<Principal>, Error> {
+        let e = self.enclave(enclave)?;
+        let Some(mut r) = e.identities.get(identity) else {
+            return Ok(None);
+        };
+        if !r.parent.is_empty() {
+            match e.identities.get(&r.parent) {
+                Some(parent) => r = parent,
+                None => return Ok(None),
+            }
+        }
+        let policy = e.policies.get(&r.policy).map(|(_, p)| p.clone());
+        Ok(Some(Principal { privilege: r.privilege, policy }))
+    }
+
+    // ---- planning and applying writes ----------------------------------------------------
+
+    /// Checks `cmd` against the state and turns it into record changes. Changes nothing.
+    pub(crate) fn plan(&self, cmd: &Command) -> Result<Vec<Change>, Error> {
+        Ok(match cmd {
+            Command::CreateEnclave { name, at, by } => {
+                validate_name(NameKind::Enclave, name)?;
+                if self.enclaves.contains_key(name) {
+                    return Err(Error::EnclaveExists);
+                }
+                vec![Change::PutEnclave(EnclaveRecord { name: name.clone(), created_at: *at, created_by: by.clone() })]
+            }
+            Command::DeleteEnclave { name } => {
+                let e = self.enclave(name)?;
+                let mut changes: Vec<Change> = Vec::new();
+                changes.extend(e.keys.keys().map(|k| Change::DelKey(name.clone(), k.clone())));
+                changes.extend(e.identities.keys().map(|i| Change::DelIdentity(name.clone(), i.clone())));
+                changes.extend(e.policies.keys().map(|p| Change::DelPolicy(name.clone(), p.clone())));
+                changes.push(Change::DelEnclave(name.clone()));
+                changes
+            }
+            Command::CreateKey { enclave, name, kind, material, add_version, imported, at, by } => {
+                validate_name(NameKind::Key, name)?;
+                let e = self.enclave(enclave)?;
+                let mut record = match e.keys.get(name) {
+                    Some(_) if !add_version => return Err(Error::KeyExists),
+                    Some(existing) => existing.clone(),
+                    None => KeyRecord { name: name.clone(), next_version: 1, versions: BTreeMap::new() },
+                };
+                let version = record.next_version;
+                record.next_version = version
+                    .checked_add(1)
+                    .ok_or_else(|| Error::Invalid("key has too many versions".into()))?;
+                record.versions.insert(version, KeyVersion {
+                    version,
+                    kind: *kind,
+                    material: material.clone(),
+                    imported: *imported,
+                    created_at: *at,
+                    created_by: by.clone(),
+                });
+                vec![Change::PutKey(enclave.clone(), record)]
+            }
+            Command::DeleteKey { enclave, name, version, all } => {
+                if *all && *version != 0 {
+                    return Err(Error::Invalid("invalid request: a version and all versions cannot be deleted at once".into()));
+                }
+                let key = self.enclave(enclave)?.keys.get(name).ok_or(Error::KeyNotFound)?;
+                let target = if *version == 0 { key.versions.keys().next_back().copied() } else { Some(*version) };
+                let mut record = key.clone();
+                if !*all {
+                    let target = target.filter(|t| record.versions.contains_key(t)).ok_or(Error::KeyNotFound)?;
+                    record.versions.remove(&target);
+                }
+                if *all || record.versions.is_empty() {
+                    vec![Change::DelKey(enclave.clone(), name.clone())]
+                } else {
+                    vec![Change::PutKey(enclave.clone(), record)]
+                }
+            }
+            Command::CreatePolicy { enclave, name, policy_json, at, by } => {
+                validate_name(NameKind::Policy, name)?;
+                self.enclave(enclave)?;
+                Policy::from_json(policy_json.as_bytes(), |_| true).map_err(|e| Error::Invalid(e.to_string()))?;
+                vec![Change::PutPolicy(enclave.clone(), PolicyRecord { name: name.clone(), policy_json: policy_json.clone(), created_at: *at, created_by: by.clone() })]
+            }
+            Command::DeletePolicy { enclave, name } => {
+                if !self.enclave(enclave)?.policies.contains_key(name) {
+                    return Err(Error::PolicyNotFound);
+                }
+                vec![Change::DelPolicy(enclave.clone(), name.clone())]
+            }
+            Command::AssignPolicy { enclave, identity, policy } => {
+                let e = self.enclave(enclave)?;
+                let mut record = e.identities.get(identity).ok_or(Error::IdentityNotFound)?.clone();
+                if !e.policies.contains_key(policy) {
+                    return Err(Error::PolicyNotFound);
+                }
+                if record.privilege != Privilege::User || !record.parent.is_empty() {
+                    return Err(Error::Invalid("policies can only be assigned to identities with privilege User that are not service accounts".into()));
+                }
+                record.policy = policy.clone();
+                vec![Change::PutIdentity(enclave.clone(), record)]
+            }
+            Command::CreateIdentity { enclave, identity, privilege, parent, tags, at, by } => {
+                validate_identity(identity)?;
+                let e = self.enclave(enclave)?;
+                if *privilege == Privilege::SysAdmin {
+                    return Err(Error::Invalid("invalid privilege 'SysAdmin': must be Admin or User".into()));
+                }
+                if !parent.is_empty() && !e.identities.contains_key(parent) {
+                    return Err(Error::IdentityNotFound);
+                }
+                let policy = e.identities.get(identity).map(|r| r.policy.clone()).unwrap_or_default();
+                vec![Change::PutIdentity(enclave.clone(), IdentityRecord {
+                    identity: identity.clone(),
+                    privilege: *privilege,
+                    policy: if *privilege == Privilege::User { policy } else { String::new() },
+                    parent: parent.clone(),
+                    tags: tags.clone(),
+                    created_at: *at,
+                    created_by: by.clone(),
+                })]
+            }
+            Command::DeleteIdentity { enclave, identity } => {
+                let e = self.enclave(enclave)?;
+                if !e.identities.contains_key(identity) {
+                    return Err(Error::IdentityNotFound);
+                }
+                let mut changes: Vec<Change> = e
+                    .identities
+                    .values()
+                    .filter(|r| &r.parent == identity)
+                    .map(|r| Change::DelIdentity(enclave.clone(), r.identity.clone()))
+                    .collect();
+                changes.push(Change::DelIdentity(enclave.clone(), identity.clone()));
+                changes
+            }
+        })
+    }
+
+    /// Applies persisted changes to memory.
+    pub(crate) fn apply(&mut self, changes: Vec<Change>) {
+        for change in changes {
+            match change {
+                Change::PutEnclave(r) => {
+                    self.enclaves.insert(r.name.clone(), Enclave { record: r, keys: BTreeMap::new(), identities: BTreeMap::new(), policies: BTreeMap::new() });
+                }
+                Change::DelEnclave(name) => {
+                    self.enclaves.remove(&name);
+                }
+                Change::PutKey(e, r) => {
+                    if let Some(e) = self.enclaves.get_mut(&e) {
+                        e.keys.insert(r.name.clone(), r);
+                    }
+                }
+                Change::DelKey(e, name) => {
+                    if let Some(e) = self.enclaves.get_mut(&e) {
+                        e.keys.remove(&name);
+                    }
+                }
+                Change::PutIdentity(e, r) => {
+                    if let Some(e) = self.enclaves.get_mut(&e) {
+                        e.identities.insert(r.identity.clone(), r);
+                    }
+                }
+                Change::DelIdentity(e, id) => {
+                    if let Some(e) = self.enclaves.get_mut(&e) {
+                        e.identities.remove(&id);
+                    }
+                }
+                Change::PutPolicy(e, r) => {
+                    if let Some(e) = self.enclaves.get_mut(&e) {
+                        // Validated when planned (and when written); an unparsable record would
+                        // be a bug, and then the policy allows nothing.
+                        let policy = Policy::from_json(r.policy_json.as_bytes(), |_| true).unwrap_or_default();
+                        e.policies.insert(r.name.clone(), (r, Arc::new(policy)));
+                    }
+                }
+                Change::DelPolicy(e, name) => {
+                    if let Some(e) = self.enclaves.get_mut(&e) {
+                        e.policies.remove(&name);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn page<V, T>(map: &BTreeMap<String, V>, prefix: &str, continue_at: &str, limit: usize, visible: impl Fn(&str) -> bool, view: impl Fn(&V) -> Vec<T>) -> Page<T> {
+    let limit = if limit == 0 || limit > MAX_LIST_LIMIT { MAX_LIST_LIMIT } else { limit };
+    let start = if continue_at > prefix { continue_at } else { prefix };
+    let mut items = Vec::new();
+    let mut continue_at = String::new();
+    for (name, v) in map.range::<str, _>((Bound::Included(start), Bound::Unbounded)) {
+        if !name.starts_with(prefix) {
+            break;
+        }
+        if !visible(name) {
+            continue;
+        }
+        if items.len() == limit {
+            continue_at = name.clone();
+            break;
+        }
+        items.extend(view(v));
+    }
+    Page { items, continue_at }
+}
+
+fn enclave_info(r: &EnclaveRecord) -> EnclaveInfo {
+    EnclaveInfo { name: r.name.clone(), created_at: r.created_at, created_by: r.created_by.clone() }
+}
+
+fn key_info(name: &str, v: &KeyVersion) -> KeyInfo {
+    KeyInfo { name: name.to_string(), version: v.version, kind: v.kind, created_at: v.created_at, created_by: v.created_by.clone() }
+}
+
+fn policy_info(r: &PolicyRecord, p: &Arc<Policy>) -> PolicyInfo {
+    PolicyInfo { name: r.name.clone(), policy: p.clone(), created_at: r.created_at, created_by: r.created_by.clone() }
+}
+
+fn identity_info(e: &Enclave, r: &IdentityRecord) -> IdentityInfo {
+    IdentityInfo {
+        identity: r.identity.clone(),
+        privilege: r.privilege,
+        policy: r.policy.clone(),
+        created_at: r.created_at,
+        created_by: r.created_by.clone(),
+        is_service_account: !r.parent.is_empty(),
+        service_accounts: e.identities.values().filter(|c| c.parent == r.identity).map(|c| c.identity.clone()).collect(),
+        tags: r.tags.clone(),
+    }
+}

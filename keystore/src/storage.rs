@@ -1,0 +1,76 @@
+//! How records sit in `redb` (docs/formats.md §3): one `records` table of
+//! `"<kind>/<enclave>[/<name>]"` → REK-encrypted postcard, and one `meta` table for what must be
+//! readable before unsealing (format, cluster id, sealed root-key blobs).
+//!
+//! Names stay in plaintext so records can be found without decrypting everything; they are
+//! chosen by operators and are not secret (SECURITY.md says so). Every value is encrypted with
+//! its own record key bound as associated data, so records cannot be swapped on disk.
+
+use redb::TableDefinition;
+use serde::{de::DeserializeOwned, Serialize};
+use zeroize::Zeroizing;
+
+use crate::model::{EnclaveRecord, IdentityRecord, KeyRecord, PolicyRecord};
+use crate::state::Change;
+use crate::{Ciphertext, Error, KeyMaterial, KeyType};
+
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(crate) const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+
+pub(crate) const META_FORMAT: &str = "format";
+pub(crate) const META_CLUSTER_ID: &str = "cluster_id";
+pub(crate) const META_COMMIT: &str = "commit";
+pub(crate) const META_REK_PREFIX: &str = "rek/";
+pub(crate) const FORMAT_V1: &[u8] = &[1];
+/// Associated data of the sealed root key: a blob only opens as what it was sealed for.
+pub(crate) const REK_CONTEXT: &[u8] = b"minkms/v1/root-encryption-key";
+const RECORD_AAD: &[u8] = b"minkms/v1/record:";
+
+/// The storage key and, for puts, the plaintext value of one change.
+pub(crate) fn encode(change: &Change) -> Result<(String, Option<Zeroizing<Vec<u8>>>), Error> {
+    // Key records hold key material: the plaintext encoding is zeroized once sealed.
+    fn enc<T: Serialize>(v: &T) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+        postcard::to_allocvec(v).map(|b| Some(Zeroizing::new(b))).map_err(|e| Error::Storage(e.to_string()))
+    }
+    Ok(match change {
+        Change::PutEnclave(r) => (format!("e/{}", r.name), enc(r)?),
+        Change::DelEnclave(e) => (format!("e/{e}"), None),
+        Change::PutKey(e, r) => (format!("k/{e}/{}", r.name), enc(r)?),
+        Change::DelKey(e, n) => (format!("k/{e}/{n}"), None),
+        Change::PutIdentity(e, r) => (format!("i/{e}/{}", r.identity), enc(r)?),
+        Change::DelIdentity(e, i) => (format!("i/{e}/{i}"), None),
+        Change::PutPolicy(e, r) => (format!("p/{e}/{}", r.name), enc(r)?),
+        Change::DelPolicy(e, n) => (format!("p/{e}/{n}"), None),
+    })
+}
+
+/// Turns a stored record back into the change that creates it.
+pub(crate) fn decode(key: &str, plaintext: &[u8]) -> Result<Change, Error> {
+    fn dec<T: DeserializeOwned>(key: &str, b: &[u8]) -> Result<T, Error> {
+        postcard::from_bytes(b).map_err(|e| Error::Storage(format!("record {key} is damaged: {e}")))
+    }
+    let enclave_of = |rest: &str| rest.split_once('/').map(|(e, _)| e.to_string());
+    let bad = || Error::Storage(format!("unknown record {key}"));
+    Ok(match key.split_once('/').ok_or_else(bad)? {
+        ("e", _) => Change::PutEnclave(dec::<EnclaveRecord>(key, plaintext)?),
+        ("k", rest) => Change::PutKey(enclave_of(rest).ok_or_else(bad)?, dec::<KeyRecord>(key, plaintext)?),
+        ("i", rest) => Change::PutIdentity(enclave_of(rest).ok_or_else(bad)?, dec::<IdentityRecord>(key, plaintext)?),
+        ("p", rest) => Change::PutPolicy(enclave_of(rest).ok_or_else(bad)?, dec::<PolicyRecord>(key, plaintext)?),
+        _ => return Err(bad()),
+    })
+}
+
+fn aad(key: &str) -> Vec<u8> {
+    [RECORD_AAD, key.as_bytes()].concat()
+}
+
+/// Encrypts a record value under the root encryption key.
+pub(crate) fn seal(rek: &KeyMaterial, key: &str, plaintext: &[u8]) -> Vec<u8> {
+    Ciphertext::seal(KeyType::Aes256, rek.bytes(), 0, plaintext, &aad(key))
+}
+
+/// Decrypts a record value; a value moved to another key or altered does not open.
+pub(crate) fn open(rek: &KeyMaterial, key: &str, value: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    Ciphertext::open(KeyType::Aes256, rek.bytes(), value, &aad(key))
+        .map_err(|_| Error::Storage(format!("record {key} does not authenticate under the root key")))
+}

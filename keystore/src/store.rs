@@ -1,0 +1,242 @@
+//! The keystore: a redb database, the unsealed root key and the in-memory state.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use minkms_hsm::{BackendSet, SealedBlob};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard};
+use redb::{Database, ReadableTable};
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+use crate::state::Change;
+use crate::storage::{self, META, META_CLUSTER_ID, META_COMMIT, META_FORMAT, META_REK_PREFIX, RECORDS, REK_CONTEXT};
+use crate::{Command, Error, KeyMaterial, OpenError, State};
+
+/// The database file inside a node's directory (the seeds' `rm DIR/kms.db`).
+pub const DB_FILE: &str = "kms.db";
+
+/// Facts about an open keystore that the banner and status show.
+#[derive(Debug, Clone)]
+pub struct StoreInfo {
+    /// The cluster id, chosen when the database was created.
+    pub cluster_id: Uuid,
+    /// Backends with a sealed root key in the database.
+    pub sealed_by: Vec<String>,
+    /// The backend that unsealed it on this start.
+    pub unsealed_by: String,
+    /// Whether this start created the database.
+    pub created: bool,
+}
+
+/// A node's keystore. Reads go through [`Keystore::state`]; writes through [`Keystore::apply`].
+pub struct Keystore {
+    db: Database,
+    rek: KeyMaterial,
+    state: RwLock<State>,
+    /// Serializes writers: a write is planned against the state it will change.
+    writer: Mutex<()>,
+    commit: AtomicU64,
+    info: StoreInfo,
+}
+
+impl std::fmt::Debug for Keystore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keystore").field("info", &self.info).finish_non_exhaustive()
+    }
+}
+
+impl Keystore {
+    /// Opens `dir/kms.db`, or creates it (with a fresh root key sealed by every backend of
+    /// `hsms`) when there is none. An existing database that no configured HSM can unseal is
+    /// left exactly as it was.
+    pub fn open_or_create(dir: &Path, hsms: &BackendSet) -> Result<Self, OpenError> {
+        let path = dir.join(DB_FILE);
+        let created = !path.exists();
+        if created {
+            create(dir, &path, hsms)?;
+        }
+        let blobs = read_blobs(&path)?;
+        let unsealed = hsms.unseal(&blobs, REK_CONTEXT)?;
+        let rek = KeyMaterial::from_slice(unsealed.secret.expose_secret())
+            .map_err(|_| OpenError::Storage("sealed root key has the wrong length".into()))?;
+        let db = Database::create(&path)?;
+        rewrap(&db, &rek, hsms, &blobs)?;
+        let (state, commit, cluster_id) = load(&db, &rek)?;
+        let sealed_by = read_blob_ids(&db)?;
+        Ok(Self {
+            db,
+            rek,
+            state: RwLock::new(state),
+            writer: Mutex::new(()),
+            commit: AtomicU64::new(commit),
+            info: StoreInfo { cluster_id, sealed_by, unsealed_by: unsealed.backend_id, created },
+        })
+    }
+
+    /// The committed state, for reads. Hold the guard briefly: writers wait for it.
+    pub fn state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read()
+    }
+
+    /// Facts for the banner and status.
+    pub fn info(&self) -> &StoreInfo {
+        &self.info
+    }
+
+    /// Number of state changes applied since the database was created.
+    pub fn commit_index(&self) -> u64 {
+        self.commit.load(Ordering::Acquire)
+    }
+
+    /// Applies a write: checks it, makes it durable, then makes it visible. Either all of it
+    /// happens or none of it.
+    pub fn apply(&self, cmd: &Command) -> Result<(), Error> {
+        let _writer = self.writer.lock();
+        let changes = self.state.read().plan(cmd)?;
+        let commit = self.commit_index() + 1;
+        let txn = self.db.begin_write()?;
+        {
+            let mut records = txn.open_table(RECORDS)?;
+            for change in &changes {
+                let (key, value) = storage::encode(change)?;
+                match value {
+                    Some(plain) => {
+                        records.insert(key.as_str(), storage::seal(&self.rek, &key, &plain).as_slice())?;
+                    }
+                    None => {
+                        records.remove(key.as_str())?;
+                    }
+                }
+            }
+            txn.open_table(META)?.insert(META_COMMIT, commit.to_be_bytes().as_slice())?;
+        }
+        txn.commit()?;
+        self.state.write().apply(changes);
+        self.commit.store(commit, Ordering::Release);
+        Ok(())
+    }
+}
+
+fn create(dir: &Path, path: &Path, hsms: &BackendSet) -> Result<(), OpenError> {
+    std::fs::create_dir_all(dir)?;
+    let rek = KeyMaterial::generate();
+    let mut blobs = Vec::new();
+    for backend in hsms.backends() {
+        let blob = backend
+            .seal(rek.bytes(), REK_CONTEXT)
+            .map_err(|source| OpenError::Seal { backend: backend.id().to_string(), source })?;
+        blobs.push(blob);
+    }
+    // Build the database under a temporary name and rename it into place: a crash during
+    // creation leaves no half-made kms.db behind.
+    let tmp: PathBuf = path.with_extension("db.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    {
+        let db = Database::create(&tmp)?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(META_FORMAT, storage::FORMAT_V1)?;
+            meta.insert(META_CLUSTER_ID, Uuid::new_v4().as_bytes().as_slice())?;
+            meta.insert(META_COMMIT, 0u64.to_be_bytes().as_slice())?;
+            for blob in &blobs {
+                let key = format!("{META_REK_PREFIX}{}", blob.backend_id());
+                meta.insert(key.as_str(), blob.to_bytes().as_slice())?;
+            }
+            txn.open_table(RECORDS)?;
+        }
+        txn.commit()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Reads the sealed root-key blobs with the database opened only for reading, so a database
+/// nobody can unseal is not touched.
+fn read_blobs(path: &Path) -> Result<Vec<SealedBlob>, OpenError> {
+    let db = Database::open(path)?;
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(META)?;
+    match meta.get(META_FORMAT)? {
+        Some(v) if v.value() == storage::FORMAT_V1 => {}
+        _ => return Err(OpenError::Storage(format!("{} has an unknown format", path.display()))),
+    }
+    let mut blobs = Vec::new();
+    for entry in meta.range(META_REK_PREFIX..)? {
+        let (k, v) = entry?;
+        if !k.value().starts_with(META_REK_PREFIX) {
+            break;
+        }
+        let blob = SealedBlob::from_bytes(v.value())
+            .map_err(|e| OpenError::Storage(format!("sealed root key {}: {e}", k.value())))?;
+        blobs.push(blob);
+    }
+    if blobs.is_empty() {
+        return Err(OpenError::Storage(format!("{} holds no sealed root encryption key", path.display())));
+    }
+    Ok(blobs)
+}
+
+fn read_blob_ids(db: &Database) -> Result<Vec<String>, OpenError> {
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(META)?;
+    let mut ids = Vec::new();
+    for entry in meta.range(META_REK_PREFIX..)? {
+        let (k, _) = entry?;
+        match k.value().strip_prefix(META_REK_PREFIX) {
+            Some(id) => ids.push(id.to_string()),
+            None => break,
+        }
+    }
+    Ok(ids)
+}
+
+/// Seals the root key for every configured backend that has no blob yet.
+fn rewrap(db: &Database, rek: &KeyMaterial, hsms: &BackendSet, blobs: &[SealedBlob]) -> Result<(), OpenError> {
+    let missing: Vec<_> = hsms.missing(blobs).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        for backend in missing {
+            let blob = backend
+                .seal(rek.bytes(), REK_CONTEXT)
+                .map_err(|source| OpenError::Seal { backend: backend.id().to_string(), source })?;
+            let key = format!("{META_REK_PREFIX}{}", backend.id());
+            meta.insert(key.as_str(), blob.to_bytes().as_slice())?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+fn load(db: &Database, rek: &KeyMaterial) -> Result<(State, u64, Uuid), OpenError> {
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(META)?;
+    let commit = meta
+        .get(META_COMMIT)
+        ?
+        .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0);
+    let cluster_id = meta
+        .get(META_CLUSTER_ID)
+        ?
+        .and_then(|v| Uuid::from_slice(v.value()).ok())
+        .ok_or_else(|| OpenError::Storage("database has no cluster id".into()))?;
+    let records = txn.open_table(RECORDS)?;
+    let mut changes: Vec<Change> = Vec::new();
+    for entry in records.iter()? {
+        let (k, v) = entry?;
+        let plain = storage::open(rek, k.value(), v.value()).map_err(|e| OpenError::Storage(e.to_string()))?;
+        changes.push(storage::decode(k.value(), &plain).map_err(|e| OpenError::Storage(e.to_string()))?);
+    }
+    // Keys sort "e/" < "i/" < "k/" < "p/": enclaves are applied before what they contain.
+    let mut state = State::default();
+    state.apply(changes);
+    Ok((state, commit, cluster_id))
+}

@@ -1,0 +1,200 @@
+//! The keystore against a real redb file: persistence, sealing, versions, and bad input.
+
+use std::sync::Arc;
+
+use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
+use minkms_keystore::{Command, Error, KeyMaterial, KeyType, Keystore, Privilege, Timestamp, DB_FILE};
+
+const ROOT: &str = "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0";
+const USER: &str = "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+fn hsm(key: &str) -> BackendSet {
+    let backend: Arc<dyn SealingBackend> = Arc::new(SoftHsm::parse(key).unwrap());
+    BackendSet::single(backend)
+}
+
+fn create_enclave(ks: &Keystore, name: &str) -> Result<(), Error> {
+    ks.apply(&Command::CreateEnclave { name: name.into(), at: Timestamp::now(), by: ROOT.into() })
+}
+
+fn create_key(ks: &Keystore, enclave: &str, name: &str, add_version: bool) -> Result<(), Error> {
+    ks.apply(&Command::CreateKey {
+        enclave: enclave.into(),
+        name: name.into(),
+        kind: KeyType::Aes256,
+        material: KeyMaterial::generate(),
+        add_version,
+        imported: false,
+        at: Timestamp::now(),
+        by: ROOT.into(),
+    })
+}
+
+#[test]
+fn state_survives_a_restart_with_the_same_hsm_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SoftHsm::generate_key();
+    let (ct, dek) = {
+        let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+        assert!(ks.info().created);
+        create_enclave(&ks, "enclave-1").unwrap();
+        create_key(&ks, "enclave-1", "key-1", false).unwrap();
+        ks.apply(&Command::CreatePolicy {
+            enclave: "enclave-1".into(),
+            name: "p1".into(),
+            policy_json: r#"{"allow":{"KEY:GENERATE":["key-*"]}}"#.into(),
+            at: Timestamp::now(),
+            by: ROOT.into(),
+        })
+        .unwrap();
+        ks.apply(&Command::CreateIdentity {
+            enclave: "enclave-1".into(),
+            identity: USER.into(),
+            privilege: Privilege::User,
+            parent: String::new(),
+            tags: Default::default(),
+            at: Timestamp::now(),
+            by: ROOT.into(),
+        })
+        .unwrap();
+        ks.apply(&Command::AssignPolicy { enclave: "enclave-1".into(), identity: USER.into(), policy: "p1".into() })
+            .unwrap();
+        let (_, dek, ct) = ks.state().generate("enclave-1", "key-1", 0, b"{}", 32).unwrap();
+        assert_eq!(ks.commit_index(), 5);
+        (ct, dek.to_vec())
+    };
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+    assert!(!ks.info().created);
+    assert_eq!(ks.commit_index(), 5);
+    let state = ks.state();
+    assert_eq!(*state.decrypt("enclave-1", "key-1", 0, &ct, b"{}").unwrap(), dek);
+    assert_eq!(state.identity_info("enclave-1", USER).unwrap().policy, "p1");
+    let principal = state.principal("enclave-1", USER).unwrap().unwrap();
+    assert_eq!(principal.privilege, Privilege::User);
+    assert!(principal.policy.unwrap().allows_some("KEY:GENERATE"));
+}
+
+#[test]
+fn restart_with_another_hsm_key_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+        create_enclave(&ks, "e").unwrap();
+    }
+    let before = std::fs::read(dir.path().join(DB_FILE)).unwrap();
+    let err = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap_err();
+    assert_eq!(err.to_string(), "failed to unseal root encryption key with HSM: invalid ciphertext");
+    assert_eq!(std::fs::read(dir.path().join(DB_FILE)).unwrap(), before);
+}
+
+#[test]
+fn no_key_material_or_names_of_secrets_reach_the_file_in_plaintext() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SoftHsm::generate_key();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    let material = KeyMaterial::from_slice(&[0x5a; 32]).unwrap();
+    ks.apply(&Command::CreateKey {
+        enclave: "e".into(),
+        name: "k".into(),
+        kind: KeyType::Aes256,
+        material,
+        add_version: false,
+        imported: true,
+        at: Timestamp::now(),
+        by: ROOT.into(),
+    })
+    .unwrap();
+    drop(ks);
+    let file = std::fs::read(dir.path().join(DB_FILE)).unwrap();
+    assert!(!file.windows(32).any(|w| w == [0x5a; 32]), "imported key material on disk in plaintext");
+    assert!(!file.windows(8).any(|w| w == &key.as_bytes()[11..19]), "HSM key on disk");
+}
+
+#[test]
+fn new_versions_keep_old_ciphertexts_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    create_key(&ks, "e", "k", false).unwrap();
+    let (v1, ct1) = ks.state().encrypt("e", "k", 0, b"one", b"").unwrap();
+    assert_eq!(create_key(&ks, "e", "k", false), Err(Error::KeyExists));
+    create_key(&ks, "e", "k", true).unwrap();
+    let (v2, ct2) = ks.state().encrypt("e", "k", 0, b"two", b"").unwrap();
+    assert_eq!((v1, v2), (1, 2));
+    let state = ks.state();
+    assert_eq!(&**state.decrypt("e", "k", 0, &ct1, b"").unwrap(), b"one");
+    assert_eq!(&**state.decrypt("e", "k", 0, &ct2, b"").unwrap(), b"two");
+    assert_eq!(&**state.decrypt("e", "k", 1, &ct1, b"").unwrap(), b"one");
+    assert_eq!(state.decrypt("e", "k", 2, &ct1, b""), Err(Error::InvalidCiphertext));
+    assert_eq!(state.key_versions("e", "k").unwrap().len(), 2);
+    drop(state);
+    // Deleting the latest version leaves the first; numbers are never reused.
+    ks.apply(&Command::DeleteKey { enclave: "e".into(), name: "k".into(), version: 0, all: false }).unwrap();
+    assert_eq!(ks.state().key_info("e", "k", 0).unwrap().version, 1);
+    create_key(&ks, "e", "k", true).unwrap();
+    assert_eq!(ks.state().key_info("e", "k", 0).unwrap().version, 3);
+    assert_eq!(ks.state().decrypt("e", "k", 0, &ct2, b""), Err(Error::InvalidCiphertext));
+}
+
+#[test]
+fn refused_writes_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    let commit = ks.commit_index();
+    assert_eq!(create_enclave(&ks, "e"), Err(Error::EnclaveExists));
+    assert!(matches!(create_enclave(&ks, "bad name"), Err(Error::Invalid(_))));
+    assert!(matches!(create_key(&ks, "e", &"x".repeat(81), false), Err(Error::Invalid(_))));
+    assert_eq!(create_key(&ks, "nope", "k", false), Err(Error::EnclaveNotFound));
+    assert_eq!(
+        ks.apply(&Command::DeleteKey { enclave: "e".into(), name: "k".into(), version: 0, all: true }),
+        Err(Error::KeyNotFound)
+    );
+    assert_eq!(ks.apply(&Command::DeletePolicy { enclave: "e".into(), name: "p".into() }), Err(Error::PolicyNotFound));
+    assert_eq!(
+        ks.apply(&Command::AssignPolicy { enclave: "e".into(), identity: USER.into(), policy: "p".into() }),
+        Err(Error::IdentityNotFound)
+    );
+    assert!(matches!(
+        ks.apply(&Command::CreatePolicy { enclave: "e".into(), name: "p".into(), policy_json: "{".into(), at: Timestamp::now(), by: ROOT.into() }),
+        Err(Error::Invalid(_))
+    ));
+    assert_eq!(ks.commit_index(), commit);
+    assert_eq!(ks.state().key_count("e").unwrap(), 0);
+}
+
+#[test]
+fn deleting_an_enclave_deletes_everything_in_it_durably() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SoftHsm::generate_key();
+    {
+        let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+        create_enclave(&ks, "e").unwrap();
+        create_key(&ks, "e", "k", false).unwrap();
+        ks.apply(&Command::DeleteEnclave { name: "e".into() }).unwrap();
+        create_enclave(&ks, "e").unwrap();
+    }
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+    assert_eq!(ks.state().key_count("e").unwrap(), 0);
+}
+
+#[test]
+fn listing_pages_by_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    for i in 0..5 {
+        create_key(&ks, "e", &format!("a-{i}"), false).unwrap();
+    }
+    create_key(&ks, "e", "b", false).unwrap();
+    let state = ks.state();
+    let p1 = state.list_keys("e", "a-", "", 2, |_| true).unwrap();
+    assert_eq!(p1.items.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["a-0", "a-1"]);
+    assert_eq!(p1.continue_at, "a-2");
+    let p3 = state.list_keys("e", "a-", "a-4", 2, |_| true).unwrap();
+    assert_eq!(p3.items.len(), 1);
+    assert_eq!(p3.continue_at, "");
+    let filtered = state.list_keys("e", "", "", 0, |n| n == "b").unwrap();
+    assert_eq!(filtered.items.len(), 1);
+}
