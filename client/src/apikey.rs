@@ -1,0 +1,182 @@
+//! API keys (`k1:` Ed25519 seeds) and identities (`h1:` SPKI hashes), API.md §4.1.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::RngCore;
+use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SerialNumber};
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use secrecy::{ExposeSecret, SecretBox};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32-byte public key follows.
+const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+/// DER prefix of an Ed25519 PKCS#8 v1 private key; the 32-byte seed follows.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// Why a string is not an API key or identity. Never contains the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyFormatError {
+    /// Not `k1:` + 43 base64url characters.
+    #[error("invalid API key: must be 'k1:' followed by 43 base64url characters")]
+    ApiKey,
+    /// Not `h1:` + 43 base64url characters.
+    #[error("invalid identity: must be 'h1:' followed by 43 base64url characters")]
+    Identity,
+}
+
+/// An identity: `h1:` + base64url-nopad(SHA-256(DER SubjectPublicKeyInfo)).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Identity(String);
+
+impl Identity {
+    /// The identity of a public key given as DER SubjectPublicKeyInfo.
+    pub fn from_spki(spki_der: &[u8]) -> Self {
+        Self(format!("h1:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(spki_der))))
+    }
+
+    /// Parses and checks `h1:...`.
+    pub fn parse(s: &str) -> Result<Self, KeyFormatError> {
+        let b64 = s.strip_prefix("h1:").ok_or(KeyFormatError::Identity)?;
+        match URL_SAFE_NO_PAD.decode(b64) {
+            Ok(hash) if hash.len() == 32 && b64.len() == 43 => Ok(Self(s.to_string())),
+            _ => Err(KeyFormatError::Identity),
+        }
+    }
+
+    /// The `h1:` text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An Ed25519 API key. The seed is zeroized on drop and never printed by `Debug`.
+pub struct ApiKey {
+    seed: SecretBox<[u8; 32]>,
+    identity: Identity,
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey").field("identity", &self.identity).finish_non_exhaustive()
+    }
+}
+
+impl Clone for ApiKey {
+    fn clone(&self) -> Self {
+        Self::from_seed(*self.seed.expose_secret())
+    }
+}
+
+impl ApiKey {
+    /// Parses `k1:<base64url-nopad of a 32-byte seed>`.
+    pub fn parse(s: &str) -> Result<Self, KeyFormatError> {
+        let b64 = s.trim().strip_prefix("k1:").ok_or(KeyFormatError::ApiKey)?;
+        let bytes = Zeroizing::new(URL_SAFE_NO_PAD.decode(b64).map_err(|_| KeyFormatError::ApiKey)?);
+        let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyFormatError::ApiKey)?;
+        Ok(Self::from_seed(seed))
+    }
+
+    /// The key for a seed (e.g. one derived from the HSM).
+    pub fn from_seed(mut seed: [u8; 32]) -> Self {
+        let pair = Ed25519KeyPair::from_seed_unchecked(&seed).expect("every 32-byte seed is an Ed25519 key");
+        let spki = [ED25519_SPKI_PREFIX.as_slice(), pair.public_key().as_ref()].concat();
+        let key = Self { seed: SecretBox::new(Box::new(seed)), identity: Identity::from_spki(&spki) };
+        zeroize::Zeroize::zeroize(&mut seed);
+        key
+    }
+
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        Self::from_seed(seed)
+    }
+
+    /// The identity this key authenticates as.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The `k1:` text. It is a secret: show it once, never log it.
+    pub fn to_secret_string(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("k1:{}", URL_SAFE_NO_PAD.encode(self.seed.expose_secret())))
+    }
+
+    /// The key as PKCS#8 DER, for TLS.
+    pub fn private_key_der(&self) -> PrivateKeyDer<'static> {
+        let der = [ED25519_PKCS8_PREFIX.as_slice(), self.seed.expose_secret()].concat();
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der))
+    }
+
+    /// A self-signed certificate for this key, as MinIO's client makes one: random serial,
+    /// CN = identity, key usage DigitalSignature, extended key usage ClientAuth. Servers ignore
+    /// everything but the public key.
+    pub fn self_signed_certificate(&self) -> CertificateDer<'static> {
+        let PrivateKeyDer::Pkcs8(pkcs8) = self.private_key_der() else { unreachable!("built as PKCS#8") };
+        let pair = KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_ED25519)
+            .expect("a valid Ed25519 PKCS#8 key");
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, self.identity.as_str());
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let mut serial = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut serial);
+        serial[0] &= 0x7f;
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
+        params.self_signed(&pair).expect("self-signing with Ed25519 cannot fail").der().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// API.md §4.1's verified vector.
+    #[test]
+    fn k1_to_h1_test_vector() {
+        let key = ApiKey::parse("k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw").unwrap();
+        assert_eq!(key.identity().as_str(), "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0");
+        assert_eq!(&*key.to_secret_string(), "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw");
+        assert!(!format!("{key:?}").contains("xZnp"));
+    }
+
+    #[test]
+    fn certificate_carries_the_keys_identity() {
+        let key = ApiKey::generate();
+        let cert = key.self_signed_certificate();
+        let (_, parsed) = x509_parser_lite::spki_of(&cert);
+        assert_eq!(Identity::from_spki(parsed).as_str(), key.identity().as_str());
+    }
+
+    #[test]
+    fn malformed_keys_and_identities_are_refused() {
+        for bad in ["", "k1:", "k2:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw", "k1:xZnp", "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw!"] {
+            assert_eq!(ApiKey::parse(bad).unwrap_err(), KeyFormatError::ApiKey, "{bad}");
+        }
+        assert!(Identity::parse("h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0").is_ok());
+        for bad in ["", "h1:abc", "l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0"] {
+            assert!(Identity::parse(bad).is_err());
+        }
+    }
+
+    /// Finds the Ed25519 SPKI inside a certificate by its fixed prefix: enough for a test.
+    mod x509_parser_lite {
+        pub(super) fn spki_of(cert: &[u8]) -> ((), &[u8]) {
+            let at = cert
+                .windows(super::ED25519_SPKI_PREFIX.len())
+                .position(|w| w == super::ED25519_SPKI_PREFIX)
+                .expect("an Ed25519 SPKI");
+            ((), &cert[at..at + 44])
+        }
+    }
+}

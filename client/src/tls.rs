@@ -1,0 +1,84 @@
+//! The client's TLS configuration: its certificate from the API key, and how it checks the
+//! server (system roots, a CA file, or `--insecure`).
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::{ApiKey, Error};
+
+/// How the client decides to trust a server.
+#[derive(Debug, Clone, Default)]
+pub enum ServerTrust {
+    /// The operating system's roots.
+    #[default]
+    System,
+    /// Only these CA certificates (PEM file contents).
+    Roots(Vec<CertificateDer<'static>>),
+    /// Any certificate (`-k`): for self-signed development servers. The handshake signature is
+    /// still checked, so the connection is encrypted to whoever holds the certificate's key.
+    Insecure,
+}
+
+/// The one crypto provider of the project (ring).
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds a client config offering h2 and http/1.1 and, with an API key, its certificate.
+pub fn client_config(api_key: Option<&ApiKey>, trust: &ServerTrust) -> Result<ClientConfig, Error> {
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let builder = match trust {
+        ServerTrust::Insecure => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServerCertificate(provider))),
+        ServerTrust::System => {
+            let mut roots = RootCertStore::empty();
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+            builder.with_root_certificates(roots)
+        }
+        ServerTrust::Roots(certs) => {
+            let mut roots = RootCertStore::empty();
+            for c in certs {
+                roots.add(c.clone()).map_err(|e| Error::Config(format!("invalid CA certificate: {e}")))?;
+            }
+            builder.with_root_certificates(roots)
+        }
+    };
+    let mut config = match api_key {
+        Some(key) => builder
+            .with_client_auth_cert(vec![key.self_signed_certificate()], key.private_key_der())
+            .map_err(|e| Error::Config(e.to_string()))?,
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+#[derive(Debug)]
+struct AnyServerCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AnyServerCertificate {
+    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
