@@ -3,7 +3,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore;
-use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SerialNumber};
+use rcgen::{
+    CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SerialNumber,
+};
 use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use secrecy::{ExposeSecret, SecretBox};
@@ -11,7 +13,9 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32-byte public key follows.
-const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 /// DER prefix of an Ed25519 PKCS#8 v1 private key; the 32-byte seed follows.
 const ED25519_PKCS8_PREFIX: [u8; 16] = [
     0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
@@ -35,7 +39,10 @@ pub struct Identity(String);
 impl Identity {
     /// The identity of a public key given as DER SubjectPublicKeyInfo.
     pub fn from_spki(spki_der: &[u8]) -> Self {
-        Self(format!("h1:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(spki_der))))
+        Self(format!(
+            "h1:{}",
+            URL_SAFE_NO_PAD.encode(Sha256::digest(spki_der))
+        ))
     }
 
     /// Parses and checks `h1:...`.
@@ -67,7 +74,9 @@ pub struct ApiKey {
 
 impl std::fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKey").field("identity", &self.identity).finish_non_exhaustive()
+        f.debug_struct("ApiKey")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
     }
 }
 
@@ -81,16 +90,27 @@ impl ApiKey {
     /// Parses `k1:<base64url-nopad of a 32-byte seed>`.
     pub fn parse(s: &str) -> Result<Self, KeyFormatError> {
         let b64 = s.trim().strip_prefix("k1:").ok_or(KeyFormatError::ApiKey)?;
-        let bytes = Zeroizing::new(URL_SAFE_NO_PAD.decode(b64).map_err(|_| KeyFormatError::ApiKey)?);
-        let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyFormatError::ApiKey)?;
+        let bytes = Zeroizing::new(
+            URL_SAFE_NO_PAD
+                .decode(b64)
+                .map_err(|_| KeyFormatError::ApiKey)?,
+        );
+        let seed: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyFormatError::ApiKey)?;
         Ok(Self::from_seed(seed))
     }
 
     /// The key for a seed (e.g. one derived from the HSM).
     pub fn from_seed(mut seed: [u8; 32]) -> Self {
-        let pair = Ed25519KeyPair::from_seed_unchecked(&seed).expect("every 32-byte seed is an Ed25519 key");
+        let pair = Ed25519KeyPair::from_seed_unchecked(&seed)
+            .expect("every 32-byte seed is an Ed25519 key");
         let spki = [ED25519_SPKI_PREFIX.as_slice(), pair.public_key().as_ref()].concat();
-        let key = Self { seed: SecretBox::new(Box::new(seed)), identity: Identity::from_spki(&spki) };
+        let key = Self {
+            seed: SecretBox::new(Box::new(seed)),
+            identity: Identity::from_spki(&spki),
+        };
         zeroize::Zeroize::zeroize(&mut seed);
         key
     }
@@ -109,7 +129,10 @@ impl ApiKey {
 
     /// The `k1:` text. It is a secret: show it once, never log it.
     pub fn to_secret_string(&self) -> Zeroizing<String> {
-        Zeroizing::new(format!("k1:{}", URL_SAFE_NO_PAD.encode(self.seed.expose_secret())))
+        Zeroizing::new(format!(
+            "k1:{}",
+            URL_SAFE_NO_PAD.encode(self.seed.expose_secret())
+        ))
     }
 
     /// The key as PKCS#8 DER, for TLS.
@@ -122,18 +145,26 @@ impl ApiKey {
     /// CN = identity, key usage DigitalSignature, extended key usage ClientAuth. Servers ignore
     /// everything but the public key.
     pub fn self_signed_certificate(&self) -> CertificateDer<'static> {
-        let PrivateKeyDer::Pkcs8(pkcs8) = self.private_key_der() else { unreachable!("built as PKCS#8") };
+        let PrivateKeyDer::Pkcs8(pkcs8) = self.private_key_der() else {
+            unreachable!("built as PKCS#8")
+        };
         let pair = KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_ED25519)
             .expect("a valid Ed25519 PKCS#8 key");
         let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, self.identity.as_str());
+        params
+            .distinguished_name
+            .push(DnType::CommonName, self.identity.as_str());
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let mut serial = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut serial);
         serial[0] &= 0x7f;
         params.serial_number = Some(SerialNumber::from_slice(&serial));
-        params.self_signed(&pair).expect("self-signing with Ed25519 cannot fail").der().clone()
+        params
+            .self_signed(&pair)
+            .expect("self-signing with Ed25519 cannot fail")
+            .der()
+            .clone()
     }
 }
 
@@ -145,8 +176,14 @@ mod tests {
     #[test]
     fn k1_to_h1_test_vector() {
         let key = ApiKey::parse("k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw").unwrap();
-        assert_eq!(key.identity().as_str(), "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0");
-        assert_eq!(&*key.to_secret_string(), "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw");
+        assert_eq!(
+            key.identity().as_str(),
+            "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0"
+        );
+        assert_eq!(
+            &*key.to_secret_string(),
+            "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw"
+        );
         assert!(!format!("{key:?}").contains("xZnp"));
     }
 
@@ -155,13 +192,26 @@ mod tests {
         let key = ApiKey::generate();
         let cert = key.self_signed_certificate();
         let (_, parsed) = x509_parser_lite::spki_of(&cert);
-        assert_eq!(Identity::from_spki(parsed).as_str(), key.identity().as_str());
+        assert_eq!(
+            Identity::from_spki(parsed).as_str(),
+            key.identity().as_str()
+        );
     }
 
     #[test]
     fn malformed_keys_and_identities_are_refused() {
-        for bad in ["", "k1:", "k2:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw", "k1:xZnp", "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw!"] {
-            assert_eq!(ApiKey::parse(bad).unwrap_err(), KeyFormatError::ApiKey, "{bad}");
+        for bad in [
+            "",
+            "k1:",
+            "k2:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw",
+            "k1:xZnp",
+            "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw!",
+        ] {
+            assert_eq!(
+                ApiKey::parse(bad).unwrap_err(),
+                KeyFormatError::ApiKey,
+                "{bad}"
+            );
         }
         assert!(Identity::parse("h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0").is_ok());
         for bad in ["", "h1:abc", "l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0"] {

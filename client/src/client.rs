@@ -34,7 +34,13 @@ impl ClientBuilder {
     /// Adds endpoints (`host:port`, with or without `https://`; comma lists are split).
     pub fn endpoints<S: AsRef<str>>(mut self, endpoints: impl IntoIterator<Item = S>) -> Self {
         for e in endpoints {
-            self.endpoints.extend(e.as_ref().split(',').map(str::trim).filter(|s| !s.is_empty()).map(normalize_endpoint));
+            self.endpoints.extend(
+                e.as_ref()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(normalize_endpoint),
+            );
         }
         self
     }
@@ -54,7 +60,9 @@ impl ClientBuilder {
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
         if self.endpoints.is_empty() {
-            return Err(Error::Config("no server given: set --server or MINIO_KMS_SERVER".into()));
+            return Err(Error::Config(
+                "no server given: set --server or MINIO_KMS_SERVER".into(),
+            ));
         }
         let tls = client_config(self.api_key.as_ref(), &self.trust)?;
         let mut http = HttpConnector::new();
@@ -69,7 +77,11 @@ impl ClientBuilder {
         let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(https);
-        Ok(Client { endpoints: self.endpoints, http, failed: Mutex::new(HashMap::new()) })
+        Ok(Client {
+            endpoints: self.endpoints,
+            http,
+            failed: Mutex::new(HashMap::new()),
+        })
     }
 }
 
@@ -93,7 +105,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("endpoints", &self.endpoints).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
     }
 }
 
@@ -123,20 +137,33 @@ impl Client {
     /// Order in which to try hosts: a random start, hosts that failed recently last.
     fn host_order(&self) -> Vec<usize> {
         let n = self.endpoints.len();
-        let start = if n > 1 { rand::random::<usize>() % n } else { 0 };
+        let start = if n > 1 {
+            rand::random::<usize>() % n
+        } else {
+            0
+        };
         let failed = self.failed.lock();
         let recent = |i: &usize| failed.get(i).is_some_and(|t| t.elapsed() < SIT_OUT);
-        let (mut fresh, stale): (Vec<usize>, Vec<usize>) = (0..n).map(|k| (start + k) % n).partition(|i| !recent(i));
+        let (mut fresh, stale): (Vec<usize>, Vec<usize>) =
+            (0..n).map(|k| (start + k) % n).partition(|i| !recent(i));
         fresh.extend(stale);
         fresh
     }
 
     /// Sends a request to the cluster: retried on the next host after a transport error,
     /// never after an HTTP error status.
-    pub async fn send(&self, method: Method, path: &str, body: Bytes) -> Result<RawResponse, Error> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<RawResponse, Error> {
         let mut last = Error::Transport("no server reachable".into());
         for i in self.host_order() {
-            match self.send_to(&self.endpoints[i], method.clone(), path, body.clone()).await {
+            match self
+                .send_to(&self.endpoints[i], method.clone(), path, body.clone())
+                .await
+            {
                 Err(Error::Transport(e)) => {
                     self.failed.lock().insert(i, Instant::now());
                     last = Error::Transport(format!("{}: {e}", self.endpoints[i]));
@@ -148,7 +175,13 @@ impl Client {
     }
 
     /// Sends a request to one host, with no failover.
-    pub async fn send_to(&self, host: &str, method: Method, path: &str, body: Bytes) -> Result<RawResponse, Error> {
+    pub async fn send_to(
+        &self,
+        host: &str,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<RawResponse, Error> {
         let uri = format!("https://{host}{path}");
         let req = Request::builder()
             .method(method)
@@ -167,26 +200,51 @@ impl Client {
             Error::Transport(msg)
         })?;
         let (parts, body) = resp.into_parts();
-        let body = body.collect().await.map_err(|e| Error::Transport(e.to_string()))?.to_bytes();
-        Ok(RawResponse { status: parts.status, headers: parts.headers, body })
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| Error::Transport(e.to_string()))?
+            .to_bytes();
+        Ok(RawResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
     }
 
     fn kms_path(enclave: &str) -> String {
-        if enclave.is_empty() { "/v1/kms".to_string() } else { format!("/v1/kms/{}", escape_path_segment(enclave)) }
+        if enclave.is_empty() {
+            "/v1/kms".to_string()
+        } else {
+            format!("/v1/kms/{}", escape_path_segment(enclave))
+        }
     }
 
     /// Sends frames of one command and returns the response body after checking the status.
     async fn exchange(&self, enclave: &str, body: Bytes) -> Result<Bytes, Error> {
-        let resp = self.send(Method::POST, &Self::kms_path(enclave), body).await?;
+        let resp = self
+            .send(Method::POST, &Self::kms_path(enclave), body)
+            .await?;
         check(resp)
     }
 
     /// Sends a batch of requests of one command; returns one response per request, in order.
-    pub async fn batch<Req: Message, Resp: Message + Default>(&self, enclave: &str, cmd: Command, reqs: &[Req]) -> Result<Vec<Resp>, Error> {
-        let body = self.exchange(enclave, encode_frames(cmd.id(), reqs)).await?;
+    pub async fn batch<Req: Message, Resp: Message + Default>(
+        &self,
+        enclave: &str,
+        cmd: Command,
+        reqs: &[Req],
+    ) -> Result<Vec<Resp>, Error> {
+        let body = self
+            .exchange(enclave, encode_frames(cmd.id(), reqs))
+            .await?;
         let frames = decode_frames(&body).map_err(|e| Error::Decode(e.to_string()))?;
         if frames.len() != reqs.len() {
-            return Err(Error::Decode(format!("{} responses to {} requests", frames.len(), reqs.len())));
+            return Err(Error::Decode(format!(
+                "{} responses to {} requests",
+                frames.len(),
+                reqs.len()
+            )));
         }
         frames
             .into_iter()
@@ -200,146 +258,431 @@ impl Client {
     }
 
     /// One request, one response.
-    pub async fn call<Req: Message, Resp: Message + Default>(&self, enclave: &str, cmd: Command, req: &Req) -> Result<Resp, Error> {
+    pub async fn call<Req: Message, Resp: Message + Default>(
+        &self,
+        enclave: &str,
+        cmd: Command,
+        req: &Req,
+    ) -> Result<Resp, Error> {
         let mut v = self.batch(enclave, cmd, std::slice::from_ref(req)).await?;
-        v.pop().ok_or_else(|| Error::Decode("empty response".into()))
+        v.pop()
+            .ok_or_else(|| Error::Decode("empty response".into()))
     }
 
     /// A write: the response body is ignored.
-    pub async fn write<Req: Message>(&self, enclave: &str, cmd: Command, req: &Req) -> Result<(), Error> {
-        self.exchange(enclave, encode_frames(cmd.id(), [req])).await.map(|_| ())
+    pub async fn write<Req: Message>(
+        &self,
+        enclave: &str,
+        cmd: Command,
+        req: &Req,
+    ) -> Result<(), Error> {
+        self.exchange(enclave, encode_frames(cmd.id(), [req]))
+            .await
+            .map(|_| ())
     }
 
     /// `GET /version` on one host (the first endpoint if `None`).
     pub async fn version(&self, host: Option<&str>) -> Result<VersionResponse, Error> {
-        let host = host.map(normalize_endpoint).unwrap_or_else(|| self.endpoints[0].clone());
-        let resp = check(self.send_to(&host, Method::GET, "/version", Bytes::new()).await?)?;
+        let host = host
+            .map(normalize_endpoint)
+            .unwrap_or_else(|| self.endpoints[0].clone());
+        let resp = check(
+            self.send_to(&host, Method::GET, "/version", Bytes::new())
+                .await?,
+        )?;
         VersionResponse::decode(resp).map_err(|e| Error::Decode(e.to_string()))
     }
 
     /// `CLUSTER:STATUS`.
     pub async fn cluster_status(&self) -> Result<ClusterStatusResponse, Error> {
-        self.call("", Command::ClusterStatus, &ClusterStatusRequest {}).await
+        self.call("", Command::ClusterStatus, &ClusterStatusRequest {})
+            .await
     }
 
     /// `ENCLAVE:CREATE`.
     pub async fn create_enclave(&self, name: &str) -> Result<(), Error> {
-        self.write("", Command::EnclaveCreate, &EnclaveRequest { name: name.into() }).await
+        self.write(
+            "",
+            Command::EnclaveCreate,
+            &EnclaveRequest { name: name.into() },
+        )
+        .await
     }
 
     /// `ENCLAVE:DELETE`.
     pub async fn delete_enclave(&self, name: &str) -> Result<(), Error> {
-        self.write("", Command::EnclaveDelete, &EnclaveRequest { name: name.into() }).await
+        self.write(
+            "",
+            Command::EnclaveDelete,
+            &EnclaveRequest { name: name.into() },
+        )
+        .await
     }
 
     /// `ENCLAVE:STATUS`.
     pub async fn enclave_status(&self, name: &str) -> Result<EnclaveStatusResponse, Error> {
-        self.call("", Command::EnclaveStatus, &EnclaveRequest { name: name.into() }).await
+        self.call(
+            "",
+            Command::EnclaveStatus,
+            &EnclaveRequest { name: name.into() },
+        )
+        .await
     }
 
     /// `ENCLAVE:LIST`, one page.
-    pub async fn list_enclaves(&self, prefix: &str, continue_at: &str, limit: u32) -> Result<ListEnclavesResponse, Error> {
-        self.call("", Command::EnclaveList, &ListRequest { prefix: prefix.into(), continue_at: continue_at.into(), limit }).await
+    pub async fn list_enclaves(
+        &self,
+        prefix: &str,
+        continue_at: &str,
+        limit: u32,
+    ) -> Result<ListEnclavesResponse, Error> {
+        self.call(
+            "",
+            Command::EnclaveList,
+            &ListRequest {
+                prefix: prefix.into(),
+                continue_at: continue_at.into(),
+                limit,
+            },
+        )
+        .await
     }
 
     /// `KEY:CREATE`; with `add_version`, a new version of an existing key.
-    pub async fn create_key(&self, enclave: &str, name: &str, key_type: &str, add_version: bool) -> Result<(), Error> {
-        self.write(enclave, Command::KeyCreate, &CreateKeyRequest { name: name.into(), r#type: key_type.into(), add_version }).await
+    pub async fn create_key(
+        &self,
+        enclave: &str,
+        name: &str,
+        key_type: &str,
+        add_version: bool,
+    ) -> Result<(), Error> {
+        self.write(
+            enclave,
+            Command::KeyCreate,
+            &CreateKeyRequest {
+                name: name.into(),
+                r#type: key_type.into(),
+                add_version,
+            },
+        )
+        .await
     }
 
     /// `KEY:IMPORT`.
-    pub async fn import_key(&self, enclave: &str, name: &str, key_type: &str, key: &[u8]) -> Result<(), Error> {
-        self.write(enclave, Command::KeyImport, &ImportKeyRequest { name: name.into(), r#type: key_type.into(), key: key.to_vec() }).await
+    pub async fn import_key(
+        &self,
+        enclave: &str,
+        name: &str,
+        key_type: &str,
+        key: &[u8],
+    ) -> Result<(), Error> {
+        self.write(
+            enclave,
+            Command::KeyImport,
+            &ImportKeyRequest {
+                name: name.into(),
+                r#type: key_type.into(),
+                key: key.to_vec(),
+            },
+        )
+        .await
     }
 
     /// `KEY:DELETE`.
-    pub async fn delete_key(&self, enclave: &str, name: &str, version: u32, all_versions: bool) -> Result<(), Error> {
-        self.write(enclave, Command::KeyDelete, &DeleteKeyRequest { name: name.into(), version, all_versions }).await
+    pub async fn delete_key(
+        &self,
+        enclave: &str,
+        name: &str,
+        version: u32,
+        all_versions: bool,
+    ) -> Result<(), Error> {
+        self.write(
+            enclave,
+            Command::KeyDelete,
+            &DeleteKeyRequest {
+                name: name.into(),
+                version,
+                all_versions,
+            },
+        )
+        .await
     }
 
     /// `KEY:STATUS`.
-    pub async fn key_status(&self, enclave: &str, name: &str, version: u32) -> Result<KeyStatusResponse, Error> {
-        self.call(enclave, Command::KeyStatus, &KeyStatusRequest { name: name.into(), version }).await
+    pub async fn key_status(
+        &self,
+        enclave: &str,
+        name: &str,
+        version: u32,
+    ) -> Result<KeyStatusResponse, Error> {
+        self.call(
+            enclave,
+            Command::KeyStatus,
+            &KeyStatusRequest {
+                name: name.into(),
+                version,
+            },
+        )
+        .await
     }
 
     /// `KEY:LIST`, one page.
-    pub async fn list_keys(&self, enclave: &str, prefix: &str, continue_at: &str, limit: u32) -> Result<ListKeysResponse, Error> {
-        self.call(enclave, Command::KeyList, &ListRequest { prefix: prefix.into(), continue_at: continue_at.into(), limit }).await
+    pub async fn list_keys(
+        &self,
+        enclave: &str,
+        prefix: &str,
+        continue_at: &str,
+        limit: u32,
+    ) -> Result<ListKeysResponse, Error> {
+        self.call(
+            enclave,
+            Command::KeyList,
+            &ListRequest {
+                prefix: prefix.into(),
+                continue_at: continue_at.into(),
+                limit,
+            },
+        )
+        .await
     }
 
     /// `KEY:LISTVERSIONS`: every version of one key (the request's prefix is the key name).
-    pub async fn list_key_versions(&self, enclave: &str, name: &str) -> Result<ListKeysResponse, Error> {
-        self.call(enclave, Command::KeyListVersions, &ListRequest { prefix: name.into(), continue_at: String::new(), limit: 0 }).await
+    pub async fn list_key_versions(
+        &self,
+        enclave: &str,
+        name: &str,
+    ) -> Result<ListKeysResponse, Error> {
+        self.call(
+            enclave,
+            Command::KeyListVersions,
+            &ListRequest {
+                prefix: name.into(),
+                continue_at: String::new(),
+                limit: 0,
+            },
+        )
+        .await
     }
 
     /// `KEY:ENCRYPT`.
-    pub async fn encrypt(&self, enclave: &str, name: &str, plaintext: &[u8], associated_data: &[u8]) -> Result<EncryptResponse, Error> {
-        self.call(enclave, Command::KeyEncrypt, &EncryptRequest { name: name.into(), version: 0, plaintext: plaintext.to_vec(), associated_data: associated_data.to_vec() }).await
+    pub async fn encrypt(
+        &self,
+        enclave: &str,
+        name: &str,
+        plaintext: &[u8],
+        associated_data: &[u8],
+    ) -> Result<EncryptResponse, Error> {
+        self.call(
+            enclave,
+            Command::KeyEncrypt,
+            &EncryptRequest {
+                name: name.into(),
+                version: 0,
+                plaintext: plaintext.to_vec(),
+                associated_data: associated_data.to_vec(),
+            },
+        )
+        .await
     }
 
     /// `KEY:DECRYPT` (version 0: taken from the ciphertext, as MinIO sends it).
-    pub async fn decrypt(&self, enclave: &str, name: &str, version: u32, ciphertext: &[u8], associated_data: &[u8]) -> Result<DecryptResponse, Error> {
-        self.call(enclave, Command::KeyDecrypt, &DecryptRequest { name: name.into(), version, ciphertext: ciphertext.to_vec(), associated_data: associated_data.to_vec() }).await
+    pub async fn decrypt(
+        &self,
+        enclave: &str,
+        name: &str,
+        version: u32,
+        ciphertext: &[u8],
+        associated_data: &[u8],
+    ) -> Result<DecryptResponse, Error> {
+        self.call(
+            enclave,
+            Command::KeyDecrypt,
+            &DecryptRequest {
+                name: name.into(),
+                version,
+                ciphertext: ciphertext.to_vec(),
+                associated_data: associated_data.to_vec(),
+            },
+        )
+        .await
     }
 
     /// `KEY:GENERATE`.
-    pub async fn generate_key(&self, enclave: &str, name: &str, associated_data: &[u8], length: u32) -> Result<GenerateKeyResponse, Error> {
-        self.call(enclave, Command::KeyGenerate, &GenerateKeyRequest { name: name.into(), version: 0, associated_data: associated_data.to_vec(), length }).await
+    pub async fn generate_key(
+        &self,
+        enclave: &str,
+        name: &str,
+        associated_data: &[u8],
+        length: u32,
+    ) -> Result<GenerateKeyResponse, Error> {
+        self.call(
+            enclave,
+            Command::KeyGenerate,
+            &GenerateKeyRequest {
+                name: name.into(),
+                version: 0,
+                associated_data: associated_data.to_vec(),
+                length,
+            },
+        )
+        .await
     }
 
     /// `KEY:MAC`.
-    pub async fn mac(&self, enclave: &str, name: &str, message: &[u8]) -> Result<MacResponse, Error> {
-        self.call(enclave, Command::KeyMac, &MacRequest { name: name.into(), version: 0, message: message.to_vec() }).await
+    pub async fn mac(
+        &self,
+        enclave: &str,
+        name: &str,
+        message: &[u8],
+    ) -> Result<MacResponse, Error> {
+        self.call(
+            enclave,
+            Command::KeyMac,
+            &MacRequest {
+                name: name.into(),
+                version: 0,
+                message: message.to_vec(),
+            },
+        )
+        .await
     }
 
     /// `POLICY:CREATE` (creates or overwrites).
-    pub async fn create_policy(&self, enclave: &str, req: &CreatePolicyRequest) -> Result<(), Error> {
+    pub async fn create_policy(
+        &self,
+        enclave: &str,
+        req: &CreatePolicyRequest,
+    ) -> Result<(), Error> {
         self.write(enclave, Command::PolicyCreate, req).await
     }
 
     /// `POLICY:DELETE`.
     pub async fn delete_policy(&self, enclave: &str, name: &str) -> Result<(), Error> {
-        self.write(enclave, Command::PolicyDelete, &PolicyRequest { name: name.into() }).await
+        self.write(
+            enclave,
+            Command::PolicyDelete,
+            &PolicyRequest { name: name.into() },
+        )
+        .await
     }
 
     /// `POLICY:ASSIGN`.
-    pub async fn assign_policy(&self, enclave: &str, policy: &str, identity: &str) -> Result<(), Error> {
-        self.write(enclave, Command::PolicyAssign, &AssignPolicyRequest { identity: identity.into(), policy: policy.into() }).await
+    pub async fn assign_policy(
+        &self,
+        enclave: &str,
+        policy: &str,
+        identity: &str,
+    ) -> Result<(), Error> {
+        self.write(
+            enclave,
+            Command::PolicyAssign,
+            &AssignPolicyRequest {
+                identity: identity.into(),
+                policy: policy.into(),
+            },
+        )
+        .await
     }
 
     /// `POLICY:GET`.
     pub async fn get_policy(&self, enclave: &str, name: &str) -> Result<PolicyResponse, Error> {
-        self.call(enclave, Command::PolicyGet, &PolicyRequest { name: name.into() }).await
+        self.call(
+            enclave,
+            Command::PolicyGet,
+            &PolicyRequest { name: name.into() },
+        )
+        .await
     }
 
     /// `POLICY:STATUS`.
-    pub async fn policy_status(&self, enclave: &str, name: &str) -> Result<PolicyStatusResponse, Error> {
-        self.call(enclave, Command::PolicyStatus, &PolicyRequest { name: name.into() }).await
+    pub async fn policy_status(
+        &self,
+        enclave: &str,
+        name: &str,
+    ) -> Result<PolicyStatusResponse, Error> {
+        self.call(
+            enclave,
+            Command::PolicyStatus,
+            &PolicyRequest { name: name.into() },
+        )
+        .await
     }
 
     /// `POLICY:LIST`, one page.
-    pub async fn list_policies(&self, enclave: &str, prefix: &str, continue_at: &str, limit: u32) -> Result<ListPoliciesResponse, Error> {
-        self.call(enclave, Command::PolicyList, &ListRequest { prefix: prefix.into(), continue_at: continue_at.into(), limit }).await
+    pub async fn list_policies(
+        &self,
+        enclave: &str,
+        prefix: &str,
+        continue_at: &str,
+        limit: u32,
+    ) -> Result<ListPoliciesResponse, Error> {
+        self.call(
+            enclave,
+            Command::PolicyList,
+            &ListRequest {
+                prefix: prefix.into(),
+                continue_at: continue_at.into(),
+                limit,
+            },
+        )
+        .await
     }
 
     /// `IDENTITY:CREATE` (creates or overwrites).
-    pub async fn create_identity(&self, enclave: &str, req: &CreateIdentityRequest) -> Result<(), Error> {
+    pub async fn create_identity(
+        &self,
+        enclave: &str,
+        req: &CreateIdentityRequest,
+    ) -> Result<(), Error> {
         self.write(enclave, Command::IdentityCreate, req).await
     }
 
     /// `IDENTITY:DELETE`.
     pub async fn delete_identity(&self, enclave: &str, identity: &str) -> Result<(), Error> {
-        self.write(enclave, Command::IdentityDelete, &IdentityRequest { identity: identity.into() }).await
+        self.write(
+            enclave,
+            Command::IdentityDelete,
+            &IdentityRequest {
+                identity: identity.into(),
+            },
+        )
+        .await
     }
 
     /// `IDENTITY:STATUS`.
-    pub async fn identity_status(&self, enclave: &str, identity: &str) -> Result<IdentityResponse, Error> {
-        self.call(enclave, Command::IdentityStatus, &IdentityRequest { identity: identity.into() }).await
+    pub async fn identity_status(
+        &self,
+        enclave: &str,
+        identity: &str,
+    ) -> Result<IdentityResponse, Error> {
+        self.call(
+            enclave,
+            Command::IdentityStatus,
+            &IdentityRequest {
+                identity: identity.into(),
+            },
+        )
+        .await
     }
 
     /// `IDENTITY:LIST`, one page.
-    pub async fn list_identities(&self, enclave: &str, prefix: &str, continue_at: &str, limit: u32) -> Result<ListIdentitiesResponse, Error> {
-        self.call(enclave, Command::IdentityList, &ListRequest { prefix: prefix.into(), continue_at: continue_at.into(), limit }).await
+    pub async fn list_identities(
+        &self,
+        enclave: &str,
+        prefix: &str,
+        continue_at: &str,
+        limit: u32,
+    ) -> Result<ListIdentitiesResponse, Error> {
+        self.call(
+            enclave,
+            Command::IdentityList,
+            &ListRequest {
+                prefix: prefix.into(),
+                continue_at: continue_at.into(),
+                limit,
+            },
+        )
+        .await
     }
 }
 
@@ -348,16 +691,32 @@ fn check(resp: RawResponse) -> Result<Bytes, Error> {
     if resp.status == StatusCode::OK {
         return Ok(resp.body);
     }
-    let ct = resp.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = resp
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let body = &resp.body[..resp.body.len().min(5 * 1024)];
     let message = match ct {
-        "application/octet-stream" => ErrResponse::decode(body).map(|e| e.message).unwrap_or_default(),
+        "application/octet-stream" => ErrResponse::decode(body)
+            .map(|e| e.message)
+            .unwrap_or_default(),
         "application/json" => serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(String::from))
             .unwrap_or_default(),
         _ => String::from_utf8_lossy(body).trim().to_string(),
     };
-    let message = if message.is_empty() { resp.status.canonical_reason().unwrap_or("error").to_string() } else { message };
-    Err(Error::Api { status: resp.status.as_u16(), message })
+    let message = if message.is_empty() {
+        resp.status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_string()
+    } else {
+        message
+    };
+    Err(Error::Api {
+        status: resp.status.as_u16(),
+        message,
+    })
 }

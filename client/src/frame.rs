@@ -34,7 +34,10 @@ pub fn put_frame(out: &mut BytesMut, id: u16, msg: &impl prost::Message) {
 }
 
 /// Encodes messages as frames of `id`.
-pub fn encode_frames<'a, M: prost::Message + 'a>(id: u16, msgs: impl IntoIterator<Item = &'a M>) -> Bytes {
+pub fn encode_frames<'a, M: prost::Message + 'a>(
+    id: u16,
+    msgs: impl IntoIterator<Item = &'a M>,
+) -> Bytes {
     let mut out = BytesMut::new();
     for m in msgs {
         put_frame(&mut out, id, m);
@@ -47,12 +50,20 @@ pub fn decode_frames(body: &Bytes) -> Result<Vec<Frame>, FrameError> {
     let mut frames = Vec::new();
     let mut at = 0usize;
     while at < body.len() {
-        let header = body.get(at..at + FRAME_HEADER_LEN).ok_or(FrameError::Truncated(at))?;
+        let header = body
+            .get(at..at + FRAME_HEADER_LEN)
+            .ok_or(FrameError::Truncated(at))?;
         let id = u16::from_be_bytes([header[0], header[1]]);
         let len = u32::from_be_bytes([header[2], header[3], header[4], header[5]]) as usize;
         let start = at + FRAME_HEADER_LEN;
-        let end = start.checked_add(len).filter(|&e| e <= body.len()).ok_or(FrameError::Truncated(at))?;
-        frames.push(Frame { id, payload: body.slice(start..end) });
+        let end = start
+            .checked_add(len)
+            .filter(|&e| e <= body.len())
+            .ok_or(FrameError::Truncated(at))?;
+        frames.push(Frame {
+            id,
+            payload: body.slice(start..end),
+        });
         at = end;
     }
     if frames.is_empty() {
@@ -69,13 +80,24 @@ mod tests {
     /// The worked example of API.md §2.3, byte for byte.
     #[test]
     fn key_generate_frame_matches_the_worked_example() {
-        let req = GenerateKeyRequest { name: "my-key".into(), version: 0, associated_data: b"{}".to_vec(), length: 32 };
+        let req = GenerateKeyRequest {
+            name: "my-key".into(),
+            version: 0,
+            associated_data: b"{}".to_vec(),
+            length: 32,
+        };
         let bytes = encode_frames(207, [&req]);
-        assert_eq!(hex::encode(&bytes), "00cf0000000e0a066d792d6b65791a027b7d2020");
+        assert_eq!(
+            hex::encode(&bytes),
+            "00cf0000000e0a066d792d6b65791a027b7d2020"
+        );
         let frames = decode_frames(&bytes).unwrap();
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].id, 207);
-        assert_eq!(<GenerateKeyRequest as prost::Message>::decode(frames[0].payload.clone()).unwrap(), req);
+        assert_eq!(
+            <GenerateKeyRequest as prost::Message>::decode(frames[0].payload.clone()).unwrap(),
+            req
+        );
     }
 
     #[test]
@@ -83,7 +105,10 @@ mod tests {
         let bytes = Bytes::from_static(&[0, 207, 0, 0, 0, 4, 1, 2]);
         assert_eq!(decode_frames(&bytes), Err(FrameError::Truncated(0)));
         assert_eq!(decode_frames(&Bytes::new()), Err(FrameError::Empty));
-        assert_eq!(decode_frames(&Bytes::from_static(&[0, 1, 0])), Err(FrameError::Truncated(0)));
+        assert_eq!(
+            decode_frames(&Bytes::from_static(&[0, 1, 0])),
+            Err(FrameError::Truncated(0))
+        );
         let huge = Bytes::from_static(&[0, 1, 0xff, 0xff, 0xff, 0xff]);
         assert_eq!(decode_frames(&huge), Err(FrameError::Truncated(0)));
         let two = Bytes::from_static(&[0, 3, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0]);

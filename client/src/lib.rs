@@ -25,13 +25,24 @@ pub const DEFAULT_PORT: u16 = 7373;
 /// slash, and adds the default port when none is given.
 pub fn normalize_endpoint(endpoint: &str) -> String {
     let e = endpoint.trim();
-    let e = e.strip_prefix("https://").or_else(|| e.strip_prefix("http://")).unwrap_or(e);
+    let e = e
+        .strip_prefix("https://")
+        .or_else(|| e.strip_prefix("http://"))
+        .unwrap_or(e);
     let e = e.trim_end_matches('/');
     let has_port = match e.rsplit_once(':') {
-        Some((host, port)) => !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && (!host.contains(':') || host.ends_with(']')),
+        Some((host, port)) => {
+            !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (!host.contains(':') || host.ends_with(']'))
+        }
         None => false,
     };
-    if has_port { e.to_string() } else { format!("{e}:{DEFAULT_PORT}") }
+    if has_port {
+        e.to_string()
+    } else {
+        format!("{e}:{DEFAULT_PORT}")
+    }
 }
 
 #[cfg(test)]
@@ -40,7 +51,10 @@ mod tests {
 
     #[test]
     fn endpoints_are_normalized() {
-        assert_eq!(normalize_endpoint("https://kms.example:7373/"), "kms.example:7373");
+        assert_eq!(
+            normalize_endpoint("https://kms.example:7373/"),
+            "kms.example:7373"
+        );
         assert_eq!(normalize_endpoint("127.0.0.1"), "127.0.0.1:7373");
         assert_eq!(normalize_endpoint("http://[::1]:8000"), "[::1]:8000");
         assert_eq!(normalize_endpoint("[::1]"), "[::1]:7373");

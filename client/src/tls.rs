@@ -28,7 +28,7 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Builds a client config offering h2 and http/1.1 and, with an API key, its certificate.
+/// Builds a client config presenting, with an API key, the key's self-signed certificate.
 pub fn client_config(api_key: Option<&ApiKey>, trust: &ServerTrust) -> Result<ClientConfig, Error> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
@@ -47,18 +47,20 @@ pub fn client_config(api_key: Option<&ApiKey>, trust: &ServerTrust) -> Result<Cl
         ServerTrust::Roots(certs) => {
             let mut roots = RootCertStore::empty();
             for c in certs {
-                roots.add(c.clone()).map_err(|e| Error::Config(format!("invalid CA certificate: {e}")))?;
+                roots
+                    .add(c.clone())
+                    .map_err(|e| Error::Config(format!("invalid CA certificate: {e}")))?;
             }
             builder.with_root_certificates(roots)
         }
     };
-    let mut config = match api_key {
+    // ALPN (h2, http/1.1) is set by the HTTPS connector that uses this config.
+    let config = match api_key {
         Some(key) => builder
             .with_client_auth_cert(vec![key.self_signed_certificate()], key.private_key_der())
             .map_err(|e| Error::Config(e.to_string()))?,
         None => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
 
@@ -66,16 +68,43 @@ pub fn client_config(api_key: Option<&ApiKey>, trust: &ServerTrust) -> Result<Cl
 struct AnyServerCertificate(Arc<CryptoProvider>);
 
 impl ServerCertVerifier for AnyServerCertificate {
-    fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

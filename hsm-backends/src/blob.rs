@@ -117,7 +117,10 @@ mod tests {
         let bytes = blob.to_bytes();
         assert_eq!(SealedBlob::from_bytes(&bytes).unwrap(), blob);
         for cut in 0..bytes.len() - 48 {
-            assert!(SealedBlob::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                SealedBlob::from_bytes(&bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
         }
         let mut other_format = bytes.clone();
         other_format[4] = 2;

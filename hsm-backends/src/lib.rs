@@ -13,7 +13,7 @@ mod error;
 mod set;
 mod soft;
 
-pub use backend::{Secret32, SealingBackend};
+pub use backend::{SealingBackend, Secret32};
 pub use blob::SealedBlob;
 pub use error::HsmError;
 pub use set::{BackendSet, UnsealError, Unsealed};

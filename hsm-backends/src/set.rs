@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use secrecy::SecretSlice;
+use secrecy::{ExposeSecret, SecretSlice};
+
+/// The one label the communication backend is asked to derive.
+const COMMUNICATION_LABEL: &str = "minkms/v1/communication";
 
 use crate::{HsmError, SealedBlob, SealingBackend, Secret32};
 
@@ -37,24 +40,38 @@ pub struct UnsealError {
 
 impl BackendSet {
     /// A set with `communication` as the index of the communicating backend.
-    pub fn new(backends: Vec<Arc<dyn SealingBackend>>, communication: usize) -> Result<Self, HsmError> {
+    pub fn new(
+        backends: Vec<Arc<dyn SealingBackend>>,
+        communication: usize,
+    ) -> Result<Self, HsmError> {
         if backends.is_empty() {
             return Err(HsmError::Config("no HSM configured".into()));
         }
         if communication >= backends.len() {
-            return Err(HsmError::Config("communication HSM is not in the set".into()));
+            return Err(HsmError::Config(
+                "communication HSM is not in the set".into(),
+            ));
         }
         let mut ids: Vec<&str> = backends.iter().map(|b| b.id()).collect();
         ids.sort_unstable();
         if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-            return Err(HsmError::Config(format!("HSM '{}' is configured twice", w[0])));
+            return Err(HsmError::Config(format!(
+                "HSM '{}' is configured twice",
+                w[0]
+            )));
         }
-        Ok(Self { backends, communication })
+        Ok(Self {
+            backends,
+            communication,
+        })
     }
 
     /// A set of exactly one backend, which also communicates.
     pub fn single(backend: Arc<dyn SealingBackend>) -> Self {
-        Self { backends: vec![backend], communication: 0 }
+        Self {
+            backends: vec![backend],
+            communication: 0,
+        }
     }
 
     /// The configured backends, in priority order.
@@ -72,9 +89,20 @@ impl BackendSet {
         &self.backends[self.communication]
     }
 
-    /// Derives `label` with the communication backend.
-    pub fn derive(&self, label: &str) -> Result<Secret32, HsmError> {
-        self.communication().derive(label)
+    /// A key for `purpose`, derived in software (HKDF-SHA256) from the one communication
+    /// secret the communication backend yields. The HSM is asked once per purpose for the same
+    /// label, so every node holding the same HSM key derives the same keys, and nothing but the
+    /// HSM can.
+    pub fn derive_key(&self, purpose: &str) -> Result<Secret32, HsmError> {
+        let secret = self.communication().derive(COMMUNICATION_LABEL)?;
+        let mut out = secrecy::SecretBox::new(Box::new([0u8; 32]));
+        hkdf::Hkdf::<sha2::Sha256>::new(None, secret.expose_secret())
+            .expand(
+                purpose.as_bytes(),
+                secrecy::ExposeSecretMut::expose_secret_mut(&mut out),
+            )
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        Ok(out)
     }
 
     /// Tries every configured backend that has a blob, in priority order; the first success
@@ -87,13 +115,18 @@ impl BackendSet {
             };
             match backend.unseal(blob, context) {
                 Ok(secret) => {
-                    return Ok(Unsealed { secret, backend_id: backend.id().to_string() });
+                    return Ok(Unsealed {
+                        secret,
+                        backend_id: backend.id().to_string(),
+                    });
                 }
                 Err(e) => failures.push((backend.id().to_string(), e)),
             }
         }
         let retryable = !failures.is_empty()
-            && failures.iter().all(|(_, e)| matches!(e, HsmError::Unavailable(_)));
+            && failures
+                .iter()
+                .all(|(_, e)| matches!(e, HsmError::Unavailable(_)));
         let cause = match failures.as_slice() {
             [] => {
                 let on_disk: Vec<&str> = blobs.iter().map(SealedBlob::backend_id).collect();
@@ -115,7 +148,10 @@ impl BackendSet {
 
     /// The configured backends that have no blob among `blobs` yet: after unsealing, the root
     /// key is sealed for each of them (rewrap), which is how operators migrate between HSMs.
-    pub fn missing<'a>(&'a self, blobs: &'a [SealedBlob]) -> impl Iterator<Item = &'a Arc<dyn SealingBackend>> + 'a {
+    pub fn missing<'a>(
+        &'a self,
+        blobs: &'a [SealedBlob],
+    ) -> impl Iterator<Item = &'a Arc<dyn SealingBackend>> + 'a {
         self.backends
             .iter()
             .filter(|b| !blobs.iter().any(|blob| blob.backend_id() == b.id()))
@@ -126,7 +162,6 @@ impl BackendSet {
 mod tests {
     use super::*;
     use crate::SoftHsm;
-    use secrecy::ExposeSecret;
 
     /// A second soft HSM under another id, to exercise sets of several backends.
     #[derive(Debug)]
@@ -141,7 +176,11 @@ mod tests {
             SealedBlob::new(self.1, inner.nonce().to_vec(), inner.ciphertext().to_vec())
         }
         fn unseal(&self, b: &SealedBlob, c: &[u8]) -> Result<SecretSlice<u8>, HsmError> {
-            let inner = SealedBlob::new("hsm:minio:soft", b.nonce().to_vec(), b.ciphertext().to_vec())?;
+            let inner = SealedBlob::new(
+                "hsm:minio:soft",
+                b.nonce().to_vec(),
+                b.ciphertext().to_vec(),
+            )?;
             self.0.unseal(&inner, &[c, self.1.as_bytes()].concat())
         }
         fn derive(&self, l: &str) -> Result<Secret32, HsmError> {
@@ -156,21 +195,35 @@ mod tests {
     #[test]
     fn single_wrong_key_reports_the_seed_message() {
         let blob = soft().seal(b"rek", b"c").unwrap();
-        let err = BackendSet::single(soft()).unseal(&[blob], b"c").unwrap_err();
-        assert_eq!(err.to_string(), "failed to unseal root encryption key with HSM: invalid ciphertext");
+        let err = BackendSet::single(soft())
+            .unseal(&[blob], b"c")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "failed to unseal root encryption key with HSM: invalid ciphertext"
+        );
         assert!(!err.retryable);
     }
 
     #[test]
     fn any_configured_backend_with_a_blob_unseals_and_the_others_are_missing() {
-        let a: Arc<dyn SealingBackend> = Arc::new(Renamed(SoftHsm::parse(&SoftHsm::generate_key()).unwrap(), "test:a"));
-        let b: Arc<dyn SealingBackend> = Arc::new(Renamed(SoftHsm::parse(&SoftHsm::generate_key()).unwrap(), "test:b"));
+        let a: Arc<dyn SealingBackend> = Arc::new(Renamed(
+            SoftHsm::parse(&SoftHsm::generate_key()).unwrap(),
+            "test:a",
+        ));
+        let b: Arc<dyn SealingBackend> = Arc::new(Renamed(
+            SoftHsm::parse(&SoftHsm::generate_key()).unwrap(),
+            "test:b",
+        ));
         let blob_b = b.seal(b"rek", b"c").unwrap();
         let set = BackendSet::new(vec![a.clone(), b.clone()], 0).unwrap();
         let opened = set.unseal(std::slice::from_ref(&blob_b), b"c").unwrap();
         assert_eq!(opened.secret.expose_secret(), b"rek");
         assert_eq!(opened.backend_id, "test:b");
-        let missing: Vec<&str> = set.missing(std::slice::from_ref(&blob_b)).map(|b| b.id()).collect();
+        let missing: Vec<&str> = set
+            .missing(std::slice::from_ref(&blob_b))
+            .map(|b| b.id())
+            .collect();
         assert_eq!(missing, ["test:a"]);
         assert_eq!(set.communication().id(), "test:a");
     }
@@ -178,8 +231,25 @@ mod tests {
     #[test]
     fn no_matching_blob_names_what_is_configured_and_what_sealed() {
         let blob = SealedBlob::new("pkcs11:token/key", vec![0; 12], vec![0; 32]).unwrap();
-        let err = BackendSet::single(soft()).unseal(&[blob], b"c").unwrap_err().to_string();
-        assert!(err.contains("hsm:minio:soft") && err.contains("pkcs11:token/key"), "{err}");
+        let err = BackendSet::single(soft())
+            .unseal(&[blob], b"c")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("hsm:minio:soft") && err.contains("pkcs11:token/key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn derived_keys_depend_on_hsm_key_and_purpose_only() {
+        let key = SoftHsm::generate_key();
+        let a = BackendSet::single(Arc::new(SoftHsm::parse(&key).unwrap()));
+        let b = BackendSet::single(Arc::new(SoftHsm::parse(&key).unwrap()));
+        let x = |s: &BackendSet, p: &str| *s.derive_key(p).unwrap().expose_secret();
+        assert_eq!(x(&a, "root"), x(&b, "root"));
+        assert_ne!(x(&a, "root"), x(&a, "peer"));
+        assert_ne!(x(&a, "root"), x(&BackendSet::single(soft()), "root"));
     }
 
     #[test]

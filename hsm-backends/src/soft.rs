@@ -6,8 +6,8 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use hkdf::Hkdf;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox, SecretSlice};
@@ -29,16 +29,19 @@ pub struct SoftHsm {
 
 impl std::fmt::Debug for SoftHsm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SoftHsm").field("id", &ID).finish_non_exhaustive()
+        f.debug_struct("SoftHsm")
+            .field("id", &ID)
+            .finish_non_exhaustive()
     }
 }
 
 impl SoftHsm {
     /// Parses `hsm:aes256:<base64 of 32 bytes>`. The error never echoes the input.
     pub fn parse(key: &str) -> Result<Self, HsmError> {
-        let b64 = key.trim().strip_prefix(PREFIX).ok_or_else(|| {
-            HsmError::Config(format!("soft HSM key must start with '{PREFIX}'"))
-        })?;
+        let b64 = key
+            .trim()
+            .strip_prefix(PREFIX)
+            .ok_or_else(|| HsmError::Config(format!("soft HSM key must start with '{PREFIX}'")))?;
         let bytes = Zeroizing::new(
             STANDARD
                 .decode(b64)
@@ -86,7 +89,13 @@ impl SealingBackend for SoftHsm {
         let aad = unsealed.associated_data(context);
         let ciphertext = self
             .seal_cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| HsmError::Config("AES-GCM refused the plaintext".into()))?;
         SealedBlob::new(ID, nonce.to_vec(), ciphertext)
     }
@@ -100,7 +109,10 @@ impl SealingBackend for SoftHsm {
             .seal_cipher
             .decrypt(
                 Nonce::from_slice(blob.nonce()),
-                Payload { msg: blob.ciphertext(), aad: &aad },
+                Payload {
+                    msg: blob.ciphertext(),
+                    aad: &aad,
+                },
             )
             .map_err(|_| HsmError::InvalidCiphertext)?;
         Ok(SecretSlice::from(plaintext))
@@ -138,8 +150,14 @@ mod tests {
         let hsm = SoftHsm::parse(SEED_KEY).unwrap();
         let bytes = hex::decode(include_str!("../testdata/soft-sealed-blob.hex").trim()).unwrap();
         let blob = SealedBlob::from_bytes(&bytes).unwrap();
-        assert_eq!(hsm.unseal(&blob, b"minkms/rek").unwrap().expose_secret(), &[0x42; 32]);
-        assert!(matches!(hsm.unseal(&blob, b"other"), Err(HsmError::InvalidCiphertext)));
+        assert_eq!(
+            hsm.unseal(&blob, b"minkms/rek").unwrap().expose_secret(),
+            &[0x42; 32]
+        );
+        assert!(matches!(
+            hsm.unseal(&blob, b"other"),
+            Err(HsmError::InvalidCiphertext)
+        ));
     }
 
     #[test]
@@ -147,7 +165,10 @@ mod tests {
         let a = SoftHsm::parse(&SoftHsm::generate_key()).unwrap();
         let b = SoftHsm::parse(&SoftHsm::generate_key()).unwrap();
         let blob = a.seal(b"root key", b"ctx").unwrap();
-        assert_eq!(a.unseal(&blob, b"ctx").unwrap().expose_secret(), b"root key");
+        assert_eq!(
+            a.unseal(&blob, b"ctx").unwrap().expose_secret(),
+            b"root key"
+        );
         let err = b.unseal(&blob, b"ctx").unwrap_err();
         assert_eq!(err.to_string(), "invalid ciphertext");
         // Every single-bit flip anywhere in the encoded blob is detected.
@@ -164,13 +185,25 @@ mod tests {
     fn derive_is_deterministic_and_label_separated() {
         let key = SoftHsm::generate_key();
         let (a, b) = (SoftHsm::parse(&key).unwrap(), SoftHsm::parse(&key).unwrap());
-        assert_eq!(a.derive("x").unwrap().expose_secret(), b.derive("x").unwrap().expose_secret());
-        assert_ne!(a.derive("x").unwrap().expose_secret(), a.derive("y").unwrap().expose_secret());
+        assert_eq!(
+            a.derive("x").unwrap().expose_secret(),
+            b.derive("x").unwrap().expose_secret()
+        );
+        assert_ne!(
+            a.derive("x").unwrap().expose_secret(),
+            a.derive("y").unwrap().expose_secret()
+        );
     }
 
     #[test]
     fn bad_keys_are_refused_without_echoing_them() {
-        for bad in ["", "hsm:aes256:", "aes256:AAAA", "hsm:aes256:!!!!", "hsm:aes256:AAAA"] {
+        for bad in [
+            "",
+            "hsm:aes256:",
+            "aes256:AAAA",
+            "hsm:aes256:!!!!",
+            "hsm:aes256:AAAA",
+        ] {
             let err = SoftHsm::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid HSM configuration"), "{err}");
             assert!(!bad.contains("AAAA") || !err.contains("AAAA"));

@@ -44,7 +44,13 @@ impl Ciphertext {
     }
 
     /// Encrypts `plaintext` under `key` (of `kind`, at `version`) with `aad` bound.
-    pub(crate) fn seal(kind: KeyType, key: &[u8; 32], version: u32, plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal(
+        kind: KeyType,
+        key: &[u8; 32],
+        version: u32,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Vec<u8> {
         let mut iv = [0u8; IV_LEN];
         let mut nonce = [0u8; NONCE_LEN];
         let mut rng = rand::thread_rng();
@@ -74,7 +80,12 @@ impl Ciphertext {
     }
 
     /// Decrypts a tagged ciphertext. Every failure is [`Error::InvalidCiphertext`].
-    pub(crate) fn open(kind: KeyType, key: &[u8; 32], bytes: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    pub(crate) fn open(
+        kind: KeyType,
+        key: &[u8; 32],
+        bytes: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
         if bytes.len() < CIPHERTEXT_OVERHEAD || bytes[0] != kind.tag() {
             return Err(Error::InvalidCiphertext);
         }
@@ -86,7 +97,12 @@ impl Ciphertext {
     }
 
     /// Decrypts KES's untagged binary form `AEAD ‖ iv[16] ‖ nonce[12]`.
-    pub(crate) fn open_kes(kind: KeyType, key: &[u8; 32], bytes: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    pub(crate) fn open_kes(
+        kind: KeyType,
+        key: &[u8; 32],
+        bytes: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
         if bytes.len() < IV_LEN + NONCE_LEN + TAG_LEN {
             return Err(Error::InvalidCiphertext);
         }
@@ -100,7 +116,8 @@ fn sub_key(kind: KeyType, key: &[u8; 32], iv: &[u8]) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
     match kind {
         KeyType::Aes256 => {
-            let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+            let mut mac =
+                <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
             mac.update(iv);
             out.copy_from_slice(&mac.finalize().into_bytes());
         }
@@ -112,25 +129,48 @@ fn sub_key(kind: KeyType, key: &[u8; 32], iv: &[u8]) -> Zeroizing<[u8; 32]> {
     out
 }
 
-fn aead_seal(kind: KeyType, key: &[u8; 32], iv: &[u8], nonce: &[u8], plaintext: &[u8], aad: &[u8]) -> Vec<u8> {
+fn aead_seal(
+    kind: KeyType,
+    key: &[u8; 32],
+    iv: &[u8],
+    nonce: &[u8],
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Vec<u8> {
     let sub = sub_key(kind, key, iv);
-    let payload = Payload { msg: plaintext, aad };
+    let payload = Payload {
+        msg: plaintext,
+        aad,
+    };
     let sealed = match kind {
         KeyType::Aes256 => Aes256Gcm::new(sub.as_ref().into()).encrypt(nonce.into(), payload),
-        KeyType::ChaCha20 => ChaCha20Poly1305::new(sub.as_ref().into()).encrypt(nonce.into(), payload),
+        KeyType::ChaCha20 => {
+            ChaCha20Poly1305::new(sub.as_ref().into()).encrypt(nonce.into(), payload)
+        }
     };
     // Both AEADs only fail on plaintexts beyond 64 GiB; requests are capped far below that.
     sealed.expect("plaintext within AEAD limits")
 }
 
-fn aead_open(kind: KeyType, key: &[u8; 32], iv: &[u8], nonce: &[u8], sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+fn aead_open(
+    kind: KeyType,
+    key: &[u8; 32],
+    iv: &[u8],
+    nonce: &[u8],
+    sealed: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
     let sub = sub_key(kind, key, iv);
     let payload = Payload { msg: sealed, aad };
     let opened = match kind {
         KeyType::Aes256 => Aes256Gcm::new(sub.as_ref().into()).decrypt(nonce.into(), payload),
-        KeyType::ChaCha20 => ChaCha20Poly1305::new(sub.as_ref().into()).decrypt(nonce.into(), payload),
+        KeyType::ChaCha20 => {
+            ChaCha20Poly1305::new(sub.as_ref().into()).decrypt(nonce.into(), payload)
+        }
     };
-    opened.map(Zeroizing::new).map_err(|_| Error::InvalidCiphertext)
+    opened
+        .map(Zeroizing::new)
+        .map_err(|_| Error::InvalidCiphertext)
 }
 
 #[cfg(test)]
@@ -146,15 +186,24 @@ mod tests {
     #[test]
     fn aes256_test_vector() {
         let ct = Ciphertext::seal_with(KeyType::Aes256, &KEY, 7, &IV, &NONCE, b"hello", b"{}");
-        assert_eq!(hex::encode(&ct), include_str!("../testdata/aes256-vector.hex").trim());
+        assert_eq!(
+            hex::encode(&ct),
+            include_str!("../testdata/aes256-vector.hex").trim()
+        );
         assert_eq!(Ciphertext::version_of(&ct), Some(7));
-        assert_eq!(&*Ciphertext::open(KeyType::Aes256, &KEY, &ct, b"{}").unwrap(), b"hello");
+        assert_eq!(
+            &*Ciphertext::open(KeyType::Aes256, &KEY, &ct, b"{}").unwrap(),
+            b"hello"
+        );
     }
 
     #[test]
     fn chacha20_round_trip_and_kind_mismatch() {
         let ct = Ciphertext::seal(KeyType::ChaCha20, &KEY, 1, b"hello", b"ad");
-        assert_eq!(&*Ciphertext::open(KeyType::ChaCha20, &KEY, &ct, b"ad").unwrap(), b"hello");
+        assert_eq!(
+            &*Ciphertext::open(KeyType::ChaCha20, &KEY, &ct, b"ad").unwrap(),
+            b"hello"
+        );
         assert!(Ciphertext::open(KeyType::Aes256, &KEY, &ct, b"ad").is_err());
     }
 
@@ -164,8 +213,14 @@ mod tests {
         // if the AEAD body is the same construction (header not bound), so seal by hand.
         let sealed = aead_seal(KeyType::Aes256, &KEY, &IV, &NONCE, b"kes", b"ctx");
         let kes = [sealed.as_slice(), &IV, &NONCE].concat();
-        assert_eq!(&*Ciphertext::open_kes(KeyType::Aes256, &KEY, &kes, b"ctx").unwrap(), b"kes");
-        assert_eq!(hex::encode(&kes), include_str!("../testdata/kes-aes256-vector.hex").trim());
+        assert_eq!(
+            &*Ciphertext::open_kes(KeyType::Aes256, &KEY, &kes, b"ctx").unwrap(),
+            b"kes"
+        );
+        assert_eq!(
+            hex::encode(&kes),
+            include_str!("../testdata/kes-aes256-vector.hex").trim()
+        );
     }
 
     #[test]
@@ -174,7 +229,10 @@ mod tests {
         for bit in 0..ct.len() * 8 {
             let mut f = ct.clone();
             f[bit / 8] ^= 1 << (bit % 8);
-            assert_eq!(Ciphertext::open(KeyType::Aes256, &KEY, &f, b"aad"), Err(Error::InvalidCiphertext));
+            assert_eq!(
+                Ciphertext::open(KeyType::Aes256, &KEY, &f, b"aad"),
+                Err(Error::InvalidCiphertext)
+            );
         }
         assert!(Ciphertext::open(KeyType::Aes256, &KEY, &ct, b"other").is_err());
         for cut in 0..ct.len() {

@@ -29,7 +29,9 @@ pub const MAX_NAME_LEN: usize = 80;
 pub fn validate_name(kind: NameKind, name: &str) -> Result<(), crate::Error> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && !name.starts_with('-')
         && !name.ends_with('-')
         && name != "_";
@@ -52,7 +54,18 @@ mod tests {
         for good in ["a", "my-key", "Key_1", "_x", &"k".repeat(80)] {
             assert!(validate_name(NameKind::Key, good).is_ok(), "{good}");
         }
-        for bad in ["", "-a", "a-", "_", "a/b", "a b", "ä", "a.b", "a*", &"k".repeat(81)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "_",
+            "a/b",
+            "a b",
+            "ä",
+            "a.b",
+            "a*",
+            &"k".repeat(81),
+        ] {
             let err = validate_name(NameKind::Key, bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid key name"), "{bad}: {err}");
         }
@@ -82,7 +95,13 @@ mod identity_tests {
     #[test]
     fn only_h1_identities_pass() {
         assert!(validate_identity("h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0").is_ok());
-        for bad in ["", "h1:", "h2:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0", "h1:l4AoVm6xKAVGsfo8J/ttCOC6Odgq3GJLHg5NtAdOAr0", "h1:short"] {
+        for bad in [
+            "",
+            "h1:",
+            "h2:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0",
+            "h1:l4AoVm6xKAVGsfo8J/ttCOC6Odgq3GJLHg5NtAdOAr0",
+            "h1:short",
+        ] {
             assert!(validate_identity(bad).is_err(), "{bad}");
         }
     }

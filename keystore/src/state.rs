@@ -67,7 +67,11 @@ impl State {
     }
 
     fn key_version(&self, enclave: &str, name: &str, version: u32) -> Result<&KeyVersion, Error> {
-        let key = self.enclave(enclave)?.keys.get(name).ok_or(Error::KeyNotFound)?;
+        let key = self
+            .enclave(enclave)?
+            .keys
+            .get(name)
+            .ok_or(Error::KeyNotFound)?;
         let found = if version == 0 {
             key.versions.values().next_back()
         } else {
@@ -84,8 +88,20 @@ impl State {
     }
 
     /// Enclaves whose name starts with `prefix`, from `continue_at` on.
-    pub fn list_enclaves(&self, prefix: &str, continue_at: &str, limit: usize) -> Page<EnclaveInfo> {
-        page(&self.enclaves, prefix, continue_at, limit, |_| true, |e| vec![enclave_info(&e.record)])
+    pub fn list_enclaves(
+        &self,
+        prefix: &str,
+        continue_at: &str,
+        limit: usize,
+    ) -> Page<EnclaveInfo> {
+        page(
+            &self.enclaves,
+            prefix,
+            continue_at,
+            limit,
+            |_| true,
+            |e| vec![enclave_info(&e.record)],
+        )
     }
 
     /// Number of enclaves.
@@ -101,31 +117,66 @@ impl State {
     }
 
     /// Keys (their latest version) whose name starts with `prefix` and passes `visible`.
-    pub fn list_keys(&self, enclave: &str, prefix: &str, continue_at: &str, limit: usize, visible: impl Fn(&str) -> bool) -> Result<Page<KeyInfo>, Error> {
+    pub fn list_keys(
+        &self,
+        enclave: &str,
+        prefix: &str,
+        continue_at: &str,
+        limit: usize,
+        visible: impl Fn(&str) -> bool,
+    ) -> Result<Page<KeyInfo>, Error> {
         let keys = &self.enclave(enclave)?.keys;
         Ok(page(keys, prefix, continue_at, limit, visible, |k| {
-            k.versions.values().next_back().map(|v| key_info(&k.name, v)).into_iter().collect()
+            k.versions
+                .values()
+                .next_back()
+                .map(|v| key_info(&k.name, v))
+                .into_iter()
+                .collect()
         }))
     }
 
     /// Every version of one key, oldest first.
     pub fn key_versions(&self, enclave: &str, name: &str) -> Result<Vec<KeyInfo>, Error> {
-        let key = self.enclave(enclave)?.keys.get(name).ok_or(Error::KeyNotFound)?;
+        let key = self
+            .enclave(enclave)?
+            .keys
+            .get(name)
+            .ok_or(Error::KeyNotFound)?;
         Ok(key.versions.values().map(|v| key_info(name, v)).collect())
     }
 
     /// Encrypts under a key version (0 = latest); returns the version used and the ciphertext.
-    pub fn encrypt(&self, enclave: &str, name: &str, version: u32, plaintext: &[u8], aad: &[u8]) -> Result<(u32, Vec<u8>), Error> {
+    pub fn encrypt(
+        &self,
+        enclave: &str,
+        name: &str,
+        version: u32,
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<(u32, Vec<u8>), Error> {
         let v = self.key_version(enclave, name, version)?;
-        Ok((v.version, Ciphertext::seal(v.kind, v.material.bytes(), v.version, plaintext, aad)))
+        Ok((
+            v.version,
+            Ciphertext::seal(v.kind, v.material.bytes(), v.version, plaintext, aad),
+        ))
     }
 
     /// Generates a random data key of `length` bytes (0 ⇒ 32) and encrypts it.
     #[allow(clippy::type_complexity)]
-    pub fn generate(&self, enclave: &str, name: &str, version: u32, aad: &[u8], length: usize) -> Result<(u32, Zeroizing<Vec<u8>>, Vec<u8>), Error> {
+    pub fn generate(
+        &self,
+        enclave: &str,
+        name: &str,
+        version: u32,
+        aad: &[u8],
+        length: usize,
+    ) -> Result<(u32, Zeroizing<Vec<u8>>, Vec<u8>), Error> {
         let length = if length == 0 { 32 } else { length };
         if length > MAX_DATA_KEY_LEN {
-            return Err(Error::Invalid(format!("invalid length: at most {MAX_DATA_KEY_LEN} bytes")));
+            return Err(Error::Invalid(format!(
+                "invalid length: at most {MAX_DATA_KEY_LEN} bytes"
+            )));
         }
         let v = self.key_version(enclave, name, version)?;
         let mut dek = Zeroizing::new(vec![0u8; length]);
@@ -136,8 +187,19 @@ impl State {
 
     /// Decrypts. With `version` 0 the version comes from the ciphertext; KES's untagged format
     /// is tried against imported versions (newest first) when the tagged form does not open.
-    pub fn decrypt(&self, enclave: &str, name: &str, version: u32, ciphertext: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
-        let key = self.enclave(enclave)?.keys.get(name).ok_or(Error::KeyNotFound)?;
+    pub fn decrypt(
+        &self,
+        enclave: &str,
+        name: &str,
+        version: u32,
+        ciphertext: &[u8],
+        aad: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let key = self
+            .enclave(enclave)?
+            .keys
+            .get(name)
+            .ok_or(Error::KeyNotFound)?;
         if let Some(tagged) = Ciphertext::version_of(ciphertext) {
             if version == 0 || version == tagged {
                 if let Some(v) = key.versions.get(&tagged) {
@@ -164,12 +226,20 @@ impl State {
     }
 
     /// HMAC-SHA256 of `message` under a MAC key derived from the key version's material.
-    pub fn mac(&self, enclave: &str, name: &str, version: u32, message: &[u8]) -> Result<(u32, [u8; 32]), Error> {
+    pub fn mac(
+        &self,
+        enclave: &str,
+        name: &str,
+        version: u32,
+        message: &[u8],
+    ) -> Result<(u32, [u8; 32]), Error> {
         let v = self.key_version(enclave, name, version)?;
-        let mut kdf = <Hmac<Sha256> as Mac>::new_from_slice(v.material.bytes()).expect("any key length");
+        let mut kdf =
+            <Hmac<Sha256> as Mac>::new_from_slice(v.material.bytes()).expect("any key length");
         kdf.update(b"minkms/v1/key/mac");
         let mac_key: Zeroizing<[u8; 32]> = Zeroizing::new(kdf.finalize().into_bytes().into());
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(mac_key.as_ref()).expect("any key length");
+        let mut mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(mac_key.as_ref()).expect("any key length");
         mac.update(message);
         Ok((v.version, mac.finalize().into_bytes().into()))
     }
@@ -183,14 +253,32 @@ impl State {
 
     /// One policy.
     pub fn policy_info(&self, enclave: &str, name: &str) -> Result<PolicyInfo, Error> {
-        let (r, p) = self.enclave(enclave)?.policies.get(name).ok_or(Error::PolicyNotFound)?;
+        let (r, p) = self
+            .enclave(enclave)?
+            .policies
+            .get(name)
+            .ok_or(Error::PolicyNotFound)?;
         Ok(policy_info(r, p))
     }
 
     /// Policies whose name starts with `prefix` and passes `visible`.
-    pub fn list_policies(&self, enclave: &str, prefix: &str, continue_at: &str, limit: usize, visible: impl Fn(&str) -> bool) -> Result<Page<PolicyInfo>, Error> {
+    pub fn list_policies(
+        &self,
+        enclave: &str,
+        prefix: &str,
+        continue_at: &str,
+        limit: usize,
+        visible: impl Fn(&str) -> bool,
+    ) -> Result<Page<PolicyInfo>, Error> {
         let policies = &self.enclave(enclave)?.policies;
-        Ok(page(policies, prefix, continue_at, limit, visible, |(r, p)| vec![policy_info(r, p)]))
+        Ok(page(
+            policies,
+            prefix,
+            continue_at,
+            limit,
+            visible,
+            |(r, p)| vec![policy_info(r, p)],
+        ))
     }
 
     // ---- identities ----------------------------------------------------------------------
@@ -203,9 +291,23 @@ impl State {
     }
 
     /// Identities starting with `prefix` and passing `visible`.
-    pub fn list_identities(&self, enclave: &str, prefix: &str, continue_at: &str, limit: usize, visible: impl Fn(&str) -> bool) -> Result<Page<IdentityInfo>, Error> {
+    pub fn list_identities(
+        &self,
+        enclave: &str,
+        prefix: &str,
+        continue_at: &str,
+        limit: usize,
+        visible: impl Fn(&str) -> bool,
+    ) -> Result<Page<IdentityInfo>, Error> {
         let e = self.enclave(enclave)?;
-        Ok(page(&e.identities, prefix, continue_at, limit, visible, |r| vec![identity_info(e, r)]))
+        Ok(page(
+            &e.identities,
+            prefix,
+            continue_at,
+            limit,
+            visible,
+            |r| vec![identity_info(e, r)],
+        ))
     }
 
     /// What `identity` may do in `enclave`: `Ok(None)` if it is not an identity there. A
@@ -222,7 +324,10 @@ impl State {
             }
         }
         let policy = e.policies.get(&r.policy).map(|(_, p)| p.clone());
-        Ok(Some(Principal { privilege: r.privilege, policy }))
+        Ok(Some(Principal {
+            privilege: r.privilege,
+            policy,
+        }))
     }
 
     // ---- planning and applying writes ----------------------------------------------------
@@ -235,48 +340,98 @@ impl State {
                 if self.enclaves.contains_key(name) {
                     return Err(Error::EnclaveExists);
                 }
-                vec![Change::PutEnclave(EnclaveRecord { name: name.clone(), created_at: *at, created_by: by.clone() })]
+                vec![Change::PutEnclave(EnclaveRecord {
+                    name: name.clone(),
+                    created_at: *at,
+                    created_by: by.clone(),
+                })]
             }
             Command::DeleteEnclave { name } => {
                 let e = self.enclave(name)?;
                 let mut changes: Vec<Change> = Vec::new();
-                changes.extend(e.keys.keys().map(|k| Change::DelKey(name.clone(), k.clone())));
-                changes.extend(e.identities.keys().map(|i| Change::DelIdentity(name.clone(), i.clone())));
-                changes.extend(e.policies.keys().map(|p| Change::DelPolicy(name.clone(), p.clone())));
+                changes.extend(
+                    e.keys
+                        .keys()
+                        .map(|k| Change::DelKey(name.clone(), k.clone())),
+                );
+                changes.extend(
+                    e.identities
+                        .keys()
+                        .map(|i| Change::DelIdentity(name.clone(), i.clone())),
+                );
+                changes.extend(
+                    e.policies
+                        .keys()
+                        .map(|p| Change::DelPolicy(name.clone(), p.clone())),
+                );
                 changes.push(Change::DelEnclave(name.clone()));
                 changes
             }
-            Command::CreateKey { enclave, name, kind, material, add_version, imported, at, by } => {
+            Command::CreateKey {
+                enclave,
+                name,
+                kind,
+                material,
+                add_version,
+                imported,
+                at,
+                by,
+            } => {
                 validate_name(NameKind::Key, name)?;
                 let e = self.enclave(enclave)?;
                 let mut record = match e.keys.get(name) {
                     Some(_) if !add_version => return Err(Error::KeyExists),
                     Some(existing) => existing.clone(),
-                    None => KeyRecord { name: name.clone(), next_version: 1, versions: BTreeMap::new() },
+                    None => KeyRecord {
+                        name: name.clone(),
+                        next_version: 1,
+                        versions: BTreeMap::new(),
+                    },
                 };
                 let version = record.next_version;
                 record.next_version = version
                     .checked_add(1)
                     .ok_or_else(|| Error::Invalid("key has too many versions".into()))?;
-                record.versions.insert(version, KeyVersion {
+                record.versions.insert(
                     version,
-                    kind: *kind,
-                    material: material.clone(),
-                    imported: *imported,
-                    created_at: *at,
-                    created_by: by.clone(),
-                });
+                    KeyVersion {
+                        version,
+                        kind: *kind,
+                        material: material.clone(),
+                        imported: *imported,
+                        created_at: *at,
+                        created_by: by.clone(),
+                    },
+                );
                 vec![Change::PutKey(enclave.clone(), record)]
             }
-            Command::DeleteKey { enclave, name, version, all } => {
+            Command::DeleteKey {
+                enclave,
+                name,
+                version,
+                all,
+            } => {
                 if *all && *version != 0 {
-                    return Err(Error::Invalid("invalid request: a version and all versions cannot be deleted at once".into()));
+                    return Err(Error::Invalid(
+                        "invalid request: a version and all versions cannot be deleted at once"
+                            .into(),
+                    ));
                 }
-                let key = self.enclave(enclave)?.keys.get(name).ok_or(Error::KeyNotFound)?;
-                let target = if *version == 0 { key.versions.keys().next_back().copied() } else { Some(*version) };
+                let key = self
+                    .enclave(enclave)?
+                    .keys
+                    .get(name)
+                    .ok_or(Error::KeyNotFound)?;
+                let target = if *version == 0 {
+                    key.versions.keys().next_back().copied()
+                } else {
+                    Some(*version)
+                };
                 let mut record = key.clone();
                 if !*all {
-                    let target = target.filter(|t| record.versions.contains_key(t)).ok_or(Error::KeyNotFound)?;
+                    let target = target
+                        .filter(|t| record.versions.contains_key(t))
+                        .ok_or(Error::KeyNotFound)?;
                     record.versions.remove(&target);
                 }
                 if *all || record.versions.is_empty() {
@@ -285,11 +440,26 @@ impl State {
                     vec![Change::PutKey(enclave.clone(), record)]
                 }
             }
-            Command::CreatePolicy { enclave, name, policy_json, at, by } => {
+            Command::CreatePolicy {
+                enclave,
+                name,
+                policy_json,
+                at,
+                by,
+            } => {
                 validate_name(NameKind::Policy, name)?;
                 self.enclave(enclave)?;
-                Policy::from_json(policy_json.as_bytes(), |_| true).map_err(|e| Error::Invalid(e.to_string()))?;
-                vec![Change::PutPolicy(enclave.clone(), PolicyRecord { name: name.clone(), policy_json: policy_json.clone(), created_at: *at, created_by: by.clone() })]
+                Policy::from_json(policy_json.as_bytes(), |_| true)
+                    .map_err(|e| Error::Invalid(e.to_string()))?;
+                vec![Change::PutPolicy(
+                    enclave.clone(),
+                    PolicyRecord {
+                        name: name.clone(),
+                        policy_json: policy_json.clone(),
+                        created_at: *at,
+                        created_by: by.clone(),
+                    },
+                )]
             }
             Command::DeletePolicy { enclave, name } => {
                 if !self.enclave(enclave)?.policies.contains_key(name) {
@@ -297,9 +467,17 @@ impl State {
                 }
                 vec![Change::DelPolicy(enclave.clone(), name.clone())]
             }
-            Command::AssignPolicy { enclave, identity, policy } => {
+            Command::AssignPolicy {
+                enclave,
+                identity,
+                policy,
+            } => {
                 let e = self.enclave(enclave)?;
-                let mut record = e.identities.get(identity).ok_or(Error::IdentityNotFound)?.clone();
+                let mut record = e
+                    .identities
+                    .get(identity)
+                    .ok_or(Error::IdentityNotFound)?
+                    .clone();
                 if !e.policies.contains_key(policy) {
                     return Err(Error::PolicyNotFound);
                 }
@@ -309,25 +487,46 @@ impl State {
                 record.policy = policy.clone();
                 vec![Change::PutIdentity(enclave.clone(), record)]
             }
-            Command::CreateIdentity { enclave, identity, privilege, parent, tags, at, by } => {
+            Command::CreateIdentity {
+                enclave,
+                identity,
+                privilege,
+                parent,
+                tags,
+                at,
+                by,
+            } => {
                 validate_identity(identity)?;
                 let e = self.enclave(enclave)?;
                 if *privilege == Privilege::SysAdmin {
-                    return Err(Error::Invalid("invalid privilege 'SysAdmin': must be Admin or User".into()));
+                    return Err(Error::Invalid(
+                        "invalid privilege 'SysAdmin': must be Admin or User".into(),
+                    ));
                 }
                 if !parent.is_empty() && !e.identities.contains_key(parent) {
                     return Err(Error::IdentityNotFound);
                 }
-                let policy = e.identities.get(identity).map(|r| r.policy.clone()).unwrap_or_default();
-                vec![Change::PutIdentity(enclave.clone(), IdentityRecord {
-                    identity: identity.clone(),
-                    privilege: *privilege,
-                    policy: if *privilege == Privilege::User { policy } else { String::new() },
-                    parent: parent.clone(),
-                    tags: tags.clone(),
-                    created_at: *at,
-                    created_by: by.clone(),
-                })]
+                let policy = e
+                    .identities
+                    .get(identity)
+                    .map(|r| r.policy.clone())
+                    .unwrap_or_default();
+                vec![Change::PutIdentity(
+                    enclave.clone(),
+                    IdentityRecord {
+                        identity: identity.clone(),
+                        privilege: *privilege,
+                        policy: if *privilege == Privilege::User {
+                            policy
+                        } else {
+                            String::new()
+                        },
+                        parent: parent.clone(),
+                        tags: tags.clone(),
+                        created_at: *at,
+                        created_by: by.clone(),
+                    },
+                )]
             }
             Command::DeleteIdentity { enclave, identity } => {
                 let e = self.enclave(enclave)?;
@@ -351,7 +550,15 @@ impl State {
         for change in changes {
             match change {
                 Change::PutEnclave(r) => {
-                    self.enclaves.insert(r.name.clone(), Enclave { record: r, keys: BTreeMap::new(), identities: BTreeMap::new(), policies: BTreeMap::new() });
+                    self.enclaves.insert(
+                        r.name.clone(),
+                        Enclave {
+                            record: r,
+                            keys: BTreeMap::new(),
+                            identities: BTreeMap::new(),
+                            policies: BTreeMap::new(),
+                        },
+                    );
                 }
                 Change::DelEnclave(name) => {
                     self.enclaves.remove(&name);
@@ -380,7 +587,8 @@ impl State {
                     if let Some(e) = self.enclaves.get_mut(&e) {
                         // Validated when planned (and when written); an unparsable record would
                         // be a bug, and then the policy allows nothing.
-                        let policy = Policy::from_json(r.policy_json.as_bytes(), |_| true).unwrap_or_default();
+                        let policy = Policy::from_json(r.policy_json.as_bytes(), |_| true)
+                            .unwrap_or_default();
                         e.policies.insert(r.name.clone(), (r, Arc::new(policy)));
                     }
                 }
@@ -394,9 +602,24 @@ impl State {
     }
 }
 
-fn page<V, T>(map: &BTreeMap<String, V>, prefix: &str, continue_at: &str, limit: usize, visible: impl Fn(&str) -> bool, view: impl Fn(&V) -> Vec<T>) -> Page<T> {
-    let limit = if limit == 0 || limit > MAX_LIST_LIMIT { MAX_LIST_LIMIT } else { limit };
-    let start = if continue_at > prefix { continue_at } else { prefix };
+fn page<V, T>(
+    map: &BTreeMap<String, V>,
+    prefix: &str,
+    continue_at: &str,
+    limit: usize,
+    visible: impl Fn(&str) -> bool,
+    view: impl Fn(&V) -> Vec<T>,
+) -> Page<T> {
+    let limit = if limit == 0 || limit > MAX_LIST_LIMIT {
+        MAX_LIST_LIMIT
+    } else {
+        limit
+    };
+    let start = if continue_at > prefix {
+        continue_at
+    } else {
+        prefix
+    };
     let mut items = Vec::new();
     let mut continue_at = String::new();
     for (name, v) in map.range::<str, _>((Bound::Included(start), Bound::Unbounded)) {
@@ -416,15 +639,30 @@ fn page<V, T>(map: &BTreeMap<String, V>, prefix: &str, continue_at: &str, limit:
 }
 
 fn enclave_info(r: &EnclaveRecord) -> EnclaveInfo {
-    EnclaveInfo { name: r.name.clone(), created_at: r.created_at, created_by: r.created_by.clone() }
+    EnclaveInfo {
+        name: r.name.clone(),
+        created_at: r.created_at,
+        created_by: r.created_by.clone(),
+    }
 }
 
 fn key_info(name: &str, v: &KeyVersion) -> KeyInfo {
-    KeyInfo { name: name.to_string(), version: v.version, kind: v.kind, created_at: v.created_at, created_by: v.created_by.clone() }
+    KeyInfo {
+        name: name.to_string(),
+        version: v.version,
+        kind: v.kind,
+        created_at: v.created_at,
+        created_by: v.created_by.clone(),
+    }
 }
 
 fn policy_info(r: &PolicyRecord, p: &Arc<Policy>) -> PolicyInfo {
-    PolicyInfo { name: r.name.clone(), policy: p.clone(), created_at: r.created_at, created_by: r.created_by.clone() }
+    PolicyInfo {
+        name: r.name.clone(),
+        policy: p.clone(),
+        created_at: r.created_at,
+        created_by: r.created_by.clone(),
+    }
 }
 
 fn identity_info(e: &Enclave, r: &IdentityRecord) -> IdentityInfo {
@@ -435,7 +673,12 @@ fn identity_info(e: &Enclave, r: &IdentityRecord) -> IdentityInfo {
         created_at: r.created_at,
         created_by: r.created_by.clone(),
         is_service_account: !r.parent.is_empty(),
-        service_accounts: e.identities.values().filter(|c| c.parent == r.identity).map(|c| c.identity.clone()).collect(),
+        service_accounts: e
+            .identities
+            .values()
+            .filter(|c| c.parent == r.identity)
+            .map(|c| c.identity.clone())
+            .collect(),
         tags: r.tags.clone(),
     }
 }

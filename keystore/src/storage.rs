@@ -30,7 +30,9 @@ const RECORD_AAD: &[u8] = b"minkms/v1/record:";
 pub(crate) fn encode(change: &Change) -> Result<(String, Option<Zeroizing<Vec<u8>>>), Error> {
     // Key records hold key material: the plaintext encoding is zeroized once sealed.
     fn enc<T: Serialize>(v: &T) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
-        postcard::to_allocvec(v).map(|b| Some(Zeroizing::new(b))).map_err(|e| Error::Storage(e.to_string()))
+        postcard::to_allocvec(v)
+            .map(|b| Some(Zeroizing::new(b)))
+            .map_err(|e| Error::Storage(e.to_string()))
     }
     Ok(match change {
         Change::PutEnclave(r) => (format!("e/{}", r.name), enc(r)?),
@@ -53,9 +55,18 @@ pub(crate) fn decode(key: &str, plaintext: &[u8]) -> Result<Change, Error> {
     let bad = || Error::Storage(format!("unknown record {key}"));
     Ok(match key.split_once('/').ok_or_else(bad)? {
         ("e", _) => Change::PutEnclave(dec::<EnclaveRecord>(key, plaintext)?),
-        ("k", rest) => Change::PutKey(enclave_of(rest).ok_or_else(bad)?, dec::<KeyRecord>(key, plaintext)?),
-        ("i", rest) => Change::PutIdentity(enclave_of(rest).ok_or_else(bad)?, dec::<IdentityRecord>(key, plaintext)?),
-        ("p", rest) => Change::PutPolicy(enclave_of(rest).ok_or_else(bad)?, dec::<PolicyRecord>(key, plaintext)?),
+        ("k", rest) => Change::PutKey(
+            enclave_of(rest).ok_or_else(bad)?,
+            dec::<KeyRecord>(key, plaintext)?,
+        ),
+        ("i", rest) => Change::PutIdentity(
+            enclave_of(rest).ok_or_else(bad)?,
+            dec::<IdentityRecord>(key, plaintext)?,
+        ),
+        ("p", rest) => Change::PutPolicy(
+            enclave_of(rest).ok_or_else(bad)?,
+            dec::<PolicyRecord>(key, plaintext)?,
+        ),
         _ => return Err(bad()),
     })
 }
@@ -70,7 +81,14 @@ pub(crate) fn seal(rek: &KeyMaterial, key: &str, plaintext: &[u8]) -> Vec<u8> {
 }
 
 /// Decrypts a record value; a value moved to another key or altered does not open.
-pub(crate) fn open(rek: &KeyMaterial, key: &str, value: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
-    Ciphertext::open(KeyType::Aes256, rek.bytes(), value, &aad(key))
-        .map_err(|_| Error::Storage(format!("record {key} does not authenticate under the root key")))
+pub(crate) fn open(
+    rek: &KeyMaterial,
+    key: &str,
+    value: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, Error> {
+    Ciphertext::open(KeyType::Aes256, rek.bytes(), value, &aad(key)).map_err(|_| {
+        Error::Storage(format!(
+            "record {key} does not authenticate under the root key"
+        ))
+    })
 }

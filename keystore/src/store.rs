@@ -10,7 +10,9 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use crate::state::Change;
-use crate::storage::{self, META, META_CLUSTER_ID, META_COMMIT, META_FORMAT, META_REK_PREFIX, RECORDS, REK_CONTEXT};
+use crate::storage::{
+    self, META, META_CLUSTER_ID, META_COMMIT, META_FORMAT, META_REK_PREFIX, RECORDS, REK_CONTEXT,
+};
 use crate::{Command, Error, KeyMaterial, OpenError, State};
 
 /// The database file inside a node's directory (the seeds' `rm DIR/kms.db`).
@@ -42,7 +44,9 @@ pub struct Keystore {
 
 impl std::fmt::Debug for Keystore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keystore").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("Keystore")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,7 +74,12 @@ impl Keystore {
             state: RwLock::new(state),
             writer: Mutex::new(()),
             commit: AtomicU64::new(commit),
-            info: StoreInfo { cluster_id, sealed_by, unsealed_by: unsealed.backend_id, created },
+            info: StoreInfo {
+                cluster_id,
+                sealed_by,
+                unsealed_by: unsealed.backend_id,
+                created,
+            },
         })
     }
 
@@ -102,14 +111,18 @@ impl Keystore {
                 let (key, value) = storage::encode(change)?;
                 match value {
                     Some(plain) => {
-                        records.insert(key.as_str(), storage::seal(&self.rek, &key, &plain).as_slice())?;
+                        records.insert(
+                            key.as_str(),
+                            storage::seal(&self.rek, &key, &plain).as_slice(),
+                        )?;
                     }
                     None => {
                         records.remove(key.as_str())?;
                     }
                 }
             }
-            txn.open_table(META)?.insert(META_COMMIT, commit.to_be_bytes().as_slice())?;
+            txn.open_table(META)?
+                .insert(META_COMMIT, commit.to_be_bytes().as_slice())?;
         }
         txn.commit()?;
         self.state.write().apply(changes);
@@ -125,7 +138,10 @@ fn create(dir: &Path, path: &Path, hsms: &BackendSet) -> Result<(), OpenError> {
     for backend in hsms.backends() {
         let blob = backend
             .seal(rek.bytes(), REK_CONTEXT)
-            .map_err(|source| OpenError::Seal { backend: backend.id().to_string(), source })?;
+            .map_err(|source| OpenError::Seal {
+                backend: backend.id().to_string(),
+                source,
+            })?;
         blobs.push(blob);
     }
     // Build the database under a temporary name and rename it into place: a crash during
@@ -161,7 +177,12 @@ fn read_blobs(path: &Path) -> Result<Vec<SealedBlob>, OpenError> {
     let meta = txn.open_table(META)?;
     match meta.get(META_FORMAT)? {
         Some(v) if v.value() == storage::FORMAT_V1 => {}
-        _ => return Err(OpenError::Storage(format!("{} has an unknown format", path.display()))),
+        _ => {
+            return Err(OpenError::Storage(format!(
+                "{} has an unknown format",
+                path.display()
+            )))
+        }
     }
     let mut blobs = Vec::new();
     for entry in meta.range(META_REK_PREFIX..)? {
@@ -174,7 +195,10 @@ fn read_blobs(path: &Path) -> Result<Vec<SealedBlob>, OpenError> {
         blobs.push(blob);
     }
     if blobs.is_empty() {
-        return Err(OpenError::Storage(format!("{} holds no sealed root encryption key", path.display())));
+        return Err(OpenError::Storage(format!(
+            "{} holds no sealed root encryption key",
+            path.display()
+        )));
     }
     Ok(blobs)
 }
@@ -194,7 +218,12 @@ fn read_blob_ids(db: &Database) -> Result<Vec<String>, OpenError> {
 }
 
 /// Seals the root key for every configured backend that has no blob yet.
-fn rewrap(db: &Database, rek: &KeyMaterial, hsms: &BackendSet, blobs: &[SealedBlob]) -> Result<(), OpenError> {
+fn rewrap(
+    db: &Database,
+    rek: &KeyMaterial,
+    hsms: &BackendSet,
+    blobs: &[SealedBlob],
+) -> Result<(), OpenError> {
     let missing: Vec<_> = hsms.missing(blobs).collect();
     if missing.is_empty() {
         return Ok(());
@@ -203,9 +232,13 @@ fn rewrap(db: &Database, rek: &KeyMaterial, hsms: &BackendSet, blobs: &[SealedBl
     {
         let mut meta = txn.open_table(META)?;
         for backend in missing {
-            let blob = backend
-                .seal(rek.bytes(), REK_CONTEXT)
-                .map_err(|source| OpenError::Seal { backend: backend.id().to_string(), source })?;
+            let blob =
+                backend
+                    .seal(rek.bytes(), REK_CONTEXT)
+                    .map_err(|source| OpenError::Seal {
+                        backend: backend.id().to_string(),
+                        source,
+                    })?;
             let key = format!("{META_REK_PREFIX}{}", backend.id());
             meta.insert(key.as_str(), blob.to_bytes().as_slice())?;
         }
@@ -218,22 +251,23 @@ fn load(db: &Database, rek: &KeyMaterial) -> Result<(State, u64, Uuid), OpenErro
     let txn = db.begin_read()?;
     let meta = txn.open_table(META)?;
     let commit = meta
-        .get(META_COMMIT)
-        ?
+        .get(META_COMMIT)?
         .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
         .map(u64::from_be_bytes)
         .unwrap_or(0);
     let cluster_id = meta
-        .get(META_CLUSTER_ID)
-        ?
+        .get(META_CLUSTER_ID)?
         .and_then(|v| Uuid::from_slice(v.value()).ok())
         .ok_or_else(|| OpenError::Storage("database has no cluster id".into()))?;
     let records = txn.open_table(RECORDS)?;
     let mut changes: Vec<Change> = Vec::new();
     for entry in records.iter()? {
         let (k, v) = entry?;
-        let plain = storage::open(rek, k.value(), v.value()).map_err(|e| OpenError::Storage(e.to_string()))?;
-        changes.push(storage::decode(k.value(), &plain).map_err(|e| OpenError::Storage(e.to_string()))?);
+        let plain = storage::open(rek, k.value(), v.value())
+            .map_err(|e| OpenError::Storage(e.to_string()))?;
+        changes.push(
+            storage::decode(k.value(), &plain).map_err(|e| OpenError::Storage(e.to_string()))?,
+        );
     }
     // Keys sort "e/" < "i/" < "k/" < "p/": enclaves are applied before what they contain.
     let mut state = State::default();

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
-use minkms_keystore::{Command, Error, KeyMaterial, KeyType, Keystore, Privilege, Timestamp, DB_FILE};
+use minkms_keystore::{
+    Command, Error, KeyMaterial, KeyType, Keystore, Privilege, Timestamp, DB_FILE,
+};
 
 const ROOT: &str = "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0";
 const USER: &str = "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -14,7 +16,11 @@ fn hsm(key: &str) -> BackendSet {
 }
 
 fn create_enclave(ks: &Keystore, name: &str) -> Result<(), Error> {
-    ks.apply(&Command::CreateEnclave { name: name.into(), at: Timestamp::now(), by: ROOT.into() })
+    ks.apply(&Command::CreateEnclave {
+        name: name.into(),
+        at: Timestamp::now(),
+        by: ROOT.into(),
+    })
 }
 
 fn create_key(ks: &Keystore, enclave: &str, name: &str, add_version: bool) -> Result<(), Error> {
@@ -57,9 +63,16 @@ fn state_survives_a_restart_with_the_same_hsm_key() {
             by: ROOT.into(),
         })
         .unwrap();
-        ks.apply(&Command::AssignPolicy { enclave: "enclave-1".into(), identity: USER.into(), policy: "p1".into() })
+        ks.apply(&Command::AssignPolicy {
+            enclave: "enclave-1".into(),
+            identity: USER.into(),
+            policy: "p1".into(),
+        })
+        .unwrap();
+        let (_, dek, ct) = ks
+            .state()
+            .generate("enclave-1", "key-1", 0, b"{}", 32)
             .unwrap();
-        let (_, dek, ct) = ks.state().generate("enclave-1", "key-1", 0, b"{}", 32).unwrap();
         assert_eq!(ks.commit_index(), 5);
         (ct, dek.to_vec())
     };
@@ -67,7 +80,10 @@ fn state_survives_a_restart_with_the_same_hsm_key() {
     assert!(!ks.info().created);
     assert_eq!(ks.commit_index(), 5);
     let state = ks.state();
-    assert_eq!(*state.decrypt("enclave-1", "key-1", 0, &ct, b"{}").unwrap(), dek);
+    assert_eq!(
+        *state.decrypt("enclave-1", "key-1", 0, &ct, b"{}").unwrap(),
+        dek
+    );
     assert_eq!(state.identity_info("enclave-1", USER).unwrap().policy, "p1");
     let principal = state.principal("enclave-1", USER).unwrap().unwrap();
     assert_eq!(principal.privilege, Privilege::User);
@@ -83,7 +99,10 @@ fn restart_with_another_hsm_key_is_refused_and_changes_nothing() {
     }
     let before = std::fs::read(dir.path().join(DB_FILE)).unwrap();
     let err = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap_err();
-    assert_eq!(err.to_string(), "failed to unseal root encryption key with HSM: invalid ciphertext");
+    assert_eq!(
+        err.to_string(),
+        "failed to unseal root encryption key with HSM: invalid ciphertext"
+    );
     assert_eq!(std::fs::read(dir.path().join(DB_FILE)).unwrap(), before);
 }
 
@@ -107,8 +126,14 @@ fn no_key_material_or_names_of_secrets_reach_the_file_in_plaintext() {
     .unwrap();
     drop(ks);
     let file = std::fs::read(dir.path().join(DB_FILE)).unwrap();
-    assert!(!file.windows(32).any(|w| w == [0x5a; 32]), "imported key material on disk in plaintext");
-    assert!(!file.windows(8).any(|w| w == &key.as_bytes()[11..19]), "HSM key on disk");
+    assert!(
+        !file.windows(32).any(|w| w == [0x5a; 32]),
+        "imported key material on disk in plaintext"
+    );
+    assert!(
+        !file.windows(8).any(|w| w == &key.as_bytes()[11..19]),
+        "HSM key on disk"
+    );
 }
 
 #[test]
@@ -126,15 +151,27 @@ fn new_versions_keep_old_ciphertexts_readable() {
     assert_eq!(&**state.decrypt("e", "k", 0, &ct1, b"").unwrap(), b"one");
     assert_eq!(&**state.decrypt("e", "k", 0, &ct2, b"").unwrap(), b"two");
     assert_eq!(&**state.decrypt("e", "k", 1, &ct1, b"").unwrap(), b"one");
-    assert_eq!(state.decrypt("e", "k", 2, &ct1, b""), Err(Error::InvalidCiphertext));
+    assert_eq!(
+        state.decrypt("e", "k", 2, &ct1, b""),
+        Err(Error::InvalidCiphertext)
+    );
     assert_eq!(state.key_versions("e", "k").unwrap().len(), 2);
     drop(state);
     // Deleting the latest version leaves the first; numbers are never reused.
-    ks.apply(&Command::DeleteKey { enclave: "e".into(), name: "k".into(), version: 0, all: false }).unwrap();
+    ks.apply(&Command::DeleteKey {
+        enclave: "e".into(),
+        name: "k".into(),
+        version: 0,
+        all: false,
+    })
+    .unwrap();
     assert_eq!(ks.state().key_info("e", "k", 0).unwrap().version, 1);
     create_key(&ks, "e", "k", true).unwrap();
     assert_eq!(ks.state().key_info("e", "k", 0).unwrap().version, 3);
-    assert_eq!(ks.state().decrypt("e", "k", 0, &ct2, b""), Err(Error::InvalidCiphertext));
+    assert_eq!(
+        ks.state().decrypt("e", "k", 0, &ct2, b""),
+        Err(Error::InvalidCiphertext)
+    );
 }
 
 #[test]
@@ -144,20 +181,50 @@ fn refused_writes_change_nothing() {
     create_enclave(&ks, "e").unwrap();
     let commit = ks.commit_index();
     assert_eq!(create_enclave(&ks, "e"), Err(Error::EnclaveExists));
-    assert!(matches!(create_enclave(&ks, "bad name"), Err(Error::Invalid(_))));
-    assert!(matches!(create_key(&ks, "e", &"x".repeat(81), false), Err(Error::Invalid(_))));
-    assert_eq!(create_key(&ks, "nope", "k", false), Err(Error::EnclaveNotFound));
+    assert!(matches!(
+        create_enclave(&ks, "bad name"),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        create_key(&ks, "e", &"x".repeat(81), false),
+        Err(Error::Invalid(_))
+    ));
     assert_eq!(
-        ks.apply(&Command::DeleteKey { enclave: "e".into(), name: "k".into(), version: 0, all: true }),
+        create_key(&ks, "nope", "k", false),
+        Err(Error::EnclaveNotFound)
+    );
+    assert_eq!(
+        ks.apply(&Command::DeleteKey {
+            enclave: "e".into(),
+            name: "k".into(),
+            version: 0,
+            all: true
+        }),
         Err(Error::KeyNotFound)
     );
-    assert_eq!(ks.apply(&Command::DeletePolicy { enclave: "e".into(), name: "p".into() }), Err(Error::PolicyNotFound));
     assert_eq!(
-        ks.apply(&Command::AssignPolicy { enclave: "e".into(), identity: USER.into(), policy: "p".into() }),
+        ks.apply(&Command::DeletePolicy {
+            enclave: "e".into(),
+            name: "p".into()
+        }),
+        Err(Error::PolicyNotFound)
+    );
+    assert_eq!(
+        ks.apply(&Command::AssignPolicy {
+            enclave: "e".into(),
+            identity: USER.into(),
+            policy: "p".into()
+        }),
         Err(Error::IdentityNotFound)
     );
     assert!(matches!(
-        ks.apply(&Command::CreatePolicy { enclave: "e".into(), name: "p".into(), policy_json: "{".into(), at: Timestamp::now(), by: ROOT.into() }),
+        ks.apply(&Command::CreatePolicy {
+            enclave: "e".into(),
+            name: "p".into(),
+            policy_json: "{".into(),
+            at: Timestamp::now(),
+            by: ROOT.into()
+        }),
         Err(Error::Invalid(_))
     ));
     assert_eq!(ks.commit_index(), commit);
@@ -172,7 +239,8 @@ fn deleting_an_enclave_deletes_everything_in_it_durably() {
         let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
         create_enclave(&ks, "e").unwrap();
         create_key(&ks, "e", "k", false).unwrap();
-        ks.apply(&Command::DeleteEnclave { name: "e".into() }).unwrap();
+        ks.apply(&Command::DeleteEnclave { name: "e".into() })
+            .unwrap();
         create_enclave(&ks, "e").unwrap();
     }
     let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
@@ -190,7 +258,10 @@ fn listing_pages_by_prefix() {
     create_key(&ks, "e", "b", false).unwrap();
     let state = ks.state();
     let p1 = state.list_keys("e", "a-", "", 2, |_| true).unwrap();
-    assert_eq!(p1.items.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["a-0", "a-1"]);
+    assert_eq!(
+        p1.items.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+        ["a-0", "a-1"]
+    );
     assert_eq!(p1.continue_at, "a-2");
     let p3 = state.list_keys("e", "a-", "a-4", 2, |_| true).unwrap();
     assert_eq!(p3.items.len(), 1);

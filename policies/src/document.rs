@@ -153,7 +153,10 @@ mod tests {
     use super::*;
 
     fn known(cmd: &str) -> bool {
-        matches!(cmd, "KEY:GENERATE" | "KEY:DECRYPT" | "KEY:CREATE" | "KEY:LIST")
+        matches!(
+            cmd,
+            "KEY:GENERATE" | "KEY:DECRYPT" | "KEY:CREATE" | "KEY:LIST"
+        )
     }
 
     #[test]
@@ -192,8 +195,11 @@ mod tests {
 
     #[test]
     fn command_patterns_apply_to_every_matching_command() {
-        let p = Policy::from_json(br#"{"allow": {"KEY:*": ["k*"]}, "deny": {"KEY:CREATE": "*"}}"#, known)
-            .unwrap();
+        let p = Policy::from_json(
+            br#"{"allow": {"KEY:*": ["k*"]}, "deny": {"KEY:CREATE": "*"}}"#,
+            known,
+        )
+        .unwrap();
         assert_eq!(p.evaluate("KEY:DECRYPT", "k1"), Decision::Allow);
         assert_eq!(p.evaluate("KEY:CREATE", "k1"), Decision::Deny);
         assert_eq!(p.evaluate("POLICY:GET", "k1"), Decision::Deny);

@@ -1,0 +1,362 @@
+//! The command line (CLI.md): flags, environment variables and subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// minkms: a distributed key manager, wire-compatible with MinIO KMS.
+#[derive(Debug, Parser)]
+#[command(
+    name = "minkms",
+    version,
+    about,
+    arg_required_else_help = true,
+    args_conflicts_with_subcommands = true
+)]
+pub(crate) struct Cli {
+    /// Print a freshly generated soft HSM key (hsm:aes256:...) and exit.
+    #[arg(long)]
+    pub(crate) soft_hsm: bool,
+    #[command(subcommand)]
+    pub(crate) command: Option<Cmd>,
+}
+
+/// How to reach and authenticate to a cluster.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct Conn {
+    /// Server(s), comma-separated; https:// is optional.
+    #[arg(
+        short = 's',
+        long,
+        env = "MINIO_KMS_SERVER",
+        default_value = "https://localhost:7373"
+    )]
+    pub(crate) server: String,
+    /// API key (k1:...).
+    #[arg(
+        short = 'a',
+        long = "api-key",
+        env = "MINIO_KMS_API_KEY",
+        hide_env_values = true
+    )]
+    pub(crate) api_key: Option<String>,
+    /// Accept any server certificate (self-signed development servers).
+    #[arg(short = 'k', long)]
+    pub(crate) insecure: bool,
+    /// Print JSON instead of human-readable output.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// The enclave a command acts in.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct Enclave {
+    /// Enclave name.
+    #[arg(short = 'e', long, env = "MINIO_KMS_ENCLAVE")]
+    pub(crate) enclave: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Cmd {
+    /// Start a node with its state in DIR (kms.db). The first start creates a single-node cluster.
+    Server {
+        /// Address to listen on, HOST:PORT or :PORT.
+        #[arg(long, visible_alias = "address")]
+        addr: Option<String>,
+        /// The name (HOST:PORT) this node is known by in its cluster.
+        #[arg(long)]
+        host: Option<String>,
+        /// YAML configuration file (TLS, log).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Development mode: loopback, self-signed TLS, a generated HSM key and a temporary
+        /// data directory unless given.
+        #[arg(long)]
+        dev: bool,
+        /// The soft HSM key.
+        #[arg(
+            long = "hsm-key",
+            env = "MINIO_KMS_HSM_KEY",
+            hide_env_values = true,
+            hide = true
+        )]
+        hsm_key: Option<String>,
+        /// Data directory.
+        dir: Option<PathBuf>,
+    },
+    /// Print the identity of an API key, or the root API key and identity an HSM key yields; without an argument, generate a new API key.
+    Identity {
+        /// k1:... or hsm:aes256:...
+        key: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the nodes of the cluster.
+    Ls {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Show the status of every node of the cluster.
+    Stat {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Create an enclave.
+    AddEnclave {
+        #[command(flatten)]
+        conn: Conn,
+        /// Enclave name.
+        name: String,
+    },
+    /// Delete an enclave with every key, identity and policy in it.
+    RmEnclave {
+        #[command(flatten)]
+        conn: Conn,
+        /// Enclave name.
+        name: String,
+    },
+    /// Show an enclave.
+    StatEnclave {
+        #[command(flatten)]
+        conn: Conn,
+        /// Enclave name.
+        name: String,
+    },
+    /// List enclaves.
+    LsEnclave {
+        #[command(flatten)]
+        conn: Conn,
+        /// Only names starting with PREFIX.
+        prefix: Option<String>,
+    },
+    /// Create a key; on an existing key, add a new version.
+    AddKey {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Key name.
+        name: String,
+        /// AES256 or ChaCha20 (default: AES256).
+        #[arg(long = "type", default_value = "")]
+        key_type: String,
+    },
+    /// Import 32 bytes of key material (base64) as a new key.
+    ImportKey {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Key name.
+        name: String,
+        /// The key material, standard base64 of 32 bytes.
+        key: String,
+        /// AES256 or ChaCha20 (default: AES256).
+        #[arg(long = "type", default_value = "")]
+        key_type: String,
+    },
+    /// Show a key (its latest version, or --version N).
+    StatKey {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Key name.
+        name: String,
+        /// Key version (0 = latest).
+        #[arg(long, default_value_t = 0)]
+        version: u32,
+    },
+    /// List keys.
+    LsKey {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Only names starting with PREFIX.
+        prefix: Option<String>,
+    },
+    /// Delete a key version (the latest by default), or the whole key with --all.
+    RmKey {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Key name.
+        name: String,
+        /// Version to delete.
+        #[arg(long, default_value_t = 0, conflicts_with = "all")]
+        version: u32,
+        /// Delete every version.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Generate a data key: prints its plaintext and ciphertext (base64).
+    #[command(visible_alias = "generate")]
+    Keygen {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Key name.
+        name: String,
+        /// Associated data bound to the ciphertext.
+        #[arg(long, default_value = "")]
+        context: String,
+        /// Data key length in bytes.
+        #[arg(long, default_value_t = 32)]
+        length: u32,
+    },
+    /// Encrypt a plaintext: prints the ciphertext (base64).
+    Encrypt {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Key name.
+        name: String,
+        /// The plaintext (text, or base64 with --base64).
+        plaintext: String,
+        /// The plaintext argument is base64.
+        #[arg(long)]
+        base64: bool,
+        /// Associated data bound to the ciphertext.
+        #[arg(long, default_value = "")]
+        context: String,
+    },
+    /// Decrypt a ciphertext (base64): prints the plaintext (base64).
+    Decrypt {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Key name.
+        name: String,
+        /// The ciphertext, base64.
+        ciphertext: String,
+        /// Associated data given when encrypting.
+        #[arg(long, default_value = "")]
+        context: String,
+    },
+    /// Compute an HMAC-SHA256 of a message with a key: prints it (base64).
+    Mac {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Key name.
+        name: String,
+        /// The message (text).
+        message: String,
+    },
+    /// Create or replace a policy from a JSON file ({"allow": {...}, "deny": {...}}).
+    AddPolicy {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Policy name.
+        name: String,
+        /// JSON policy file.
+        file: PathBuf,
+    },
+    /// Print policies as JSON documents.
+    GetPolicy {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Policy names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Show policies.
+    StatPolicy {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Policy names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// List policies.
+    LsPolicy {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Only names starting with PREFIX.
+        prefix: Option<String>,
+    },
+    /// Delete a policy.
+    RmPolicy {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Policy name.
+        name: String,
+    },
+    /// Assign a policy to an identity (privilege User).
+    SetPolicy {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Policy name.
+        policy: String,
+        /// Identity (h1:...).
+        identity: String,
+    },
+    /// Add identities; without IDENTITY, generate an API key and print it once.
+    AddIdentity {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Identities (h1:...) to add.
+        identities: Vec<String>,
+        /// Give Admin privilege within the enclave.
+        #[arg(long, conflicts_with = "service")]
+        admin: bool,
+        /// Create service accounts of the calling identity.
+        #[arg(long)]
+        service: bool,
+    },
+    /// Show identities.
+    #[command(visible_alias = "stat-identity")]
+    GetIdentity {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Identities (h1:...).
+        #[arg(required = true)]
+        identities: Vec<String>,
+    },
+    /// List identities.
+    LsIdentity {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Only identities starting with PREFIX.
+        prefix: Option<String>,
+    },
+    /// Delete an identity and its service accounts.
+    RmIdentity {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// Identity (h1:...).
+        identity: String,
+    },
+    /// Print the version of this binary and of the server.
+    Version {
+        #[command(flatten)]
+        conn: Conn,
+    },
+}

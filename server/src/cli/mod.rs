@@ -1,0 +1,808 @@
+//! The client commands: each builds a request with [`minkms_client::Client`] and prints the
+//! answer for people or, with `--json`, for scripts.
+
+mod args;
+mod output;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use minkms_client::wire::{CreateIdentityRequest, CreatePolicyRequest, Rule, RuleSet};
+use minkms_client::{ApiKey, Client, Command, Identity, ServerTrust};
+use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
+use minkms_policies::Policy;
+use serde_json::json;
+
+pub(crate) use args::Cli;
+use args::{Cmd, Conn};
+use output::{b64, fields, ok, table, time};
+
+use crate::server::{self, ServerOptions, VERSION};
+
+/// Runs the parsed command line.
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.soft_hsm {
+        println!("{}", &*SoftHsm::generate_key());
+        return Ok(());
+    }
+    let Some(cmd) = cli.command else {
+        anyhow::bail!("no command given: see 'minkms --help'");
+    };
+    match cmd {
+        Cmd::Server {
+            addr,
+            host,
+            config,
+            dev,
+            hsm_key,
+            dir,
+        } => {
+            server::run(ServerOptions {
+                dir,
+                addr,
+                host,
+                config,
+                dev,
+                hsm_key,
+            })
+            .await
+        }
+        Cmd::Identity { key, json } => identity(key.as_deref(), json),
+        cmd => client_command(cmd).await,
+    }
+}
+
+fn identity(key: Option<&str>, as_json: bool) -> anyhow::Result<()> {
+    let (api_key, shown_key) = match key {
+        None => {
+            let k = ApiKey::generate();
+            let s = k.to_secret_string();
+            (k, Some(s))
+        }
+        Some(k) if k.starts_with("hsm:") => {
+            let soft: Arc<dyn SealingBackend> =
+                Arc::new(SoftHsm::parse(k).map_err(|e| anyhow::anyhow!("{e}"))?);
+            let root = server::root_api_key(&BackendSet::single(soft))?;
+            let s = root.to_secret_string();
+            (root, Some(s))
+        }
+        Some(k) => (ApiKey::parse(k)?, None),
+    };
+    if as_json {
+        let mut v = json!({ "identity": api_key.identity().as_str() });
+        if let Some(k) = &shown_key {
+            v["api_key"] = json!(k.as_str());
+        }
+        output::json(&v);
+    } else {
+        let mut rows = vec![];
+        if let Some(k) = &shown_key {
+            rows.push(("API Key", k.to_string()));
+        }
+        rows.push(("Identity", api_key.identity().to_string()));
+        fields(&rows);
+    }
+    Ok(())
+}
+
+fn client(conn: &Conn) -> anyhow::Result<Client> {
+    let mut builder = Client::builder().endpoints([conn.server.as_str()]);
+    if let Some(key) = &conn.api_key {
+        builder = builder.api_key(ApiKey::parse(key).context("MINIO_KMS_API_KEY / --api-key")?);
+    }
+    if conn.insecure {
+        builder = builder.trust(ServerTrust::Insecure);
+    }
+    Ok(builder.build()?)
+}
+
+/// Every page of a listing.
+async fn all_pages<T, F, Fut>(mut page: F) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<(Vec<T>, String)>>,
+{
+    let mut items = Vec::new();
+    let mut continue_at = String::new();
+    loop {
+        let (mut got, next) = page(continue_at).await?;
+        let empty = got.is_empty();
+        items.append(&mut got);
+        if next.is_empty() || empty {
+            return Ok(items);
+        }
+        continue_at = next;
+    }
+}
+
+fn key_json(k: &minkms_client::wire::KeyStatusResponse) -> serde_json::Value {
+    json!({ "name": k.name, "version": k.version, "type": k.r#type, "created_at": time(&k.created_at), "created_by": k.created_by })
+}
+
+fn identity_json(i: &minkms_client::wire::IdentityResponse) -> serde_json::Value {
+    json!({
+        "identity": i.identity,
+        "privilege": privilege_name(i.privilege),
+        "policy": i.policy,
+        "created_at": time(&i.created_at),
+        "created_by": i.created_by,
+        "service_account": i.is_service_account,
+        "service_accounts": i.service_accounts,
+    })
+}
+
+fn privilege_name(p: u32) -> &'static str {
+    match p {
+        1 => "SysAdmin",
+        2 => "Admin",
+        _ => "User",
+    }
+}
+
+fn policy_json(p: &minkms_client::wire::PolicyResponse) -> serde_json::Value {
+    let rules = |m: &std::collections::HashMap<String, RuleSet>| {
+        let mut out = serde_json::Map::new();
+        let mut cmds: Vec<_> = m.iter().collect();
+        cmds.sort_by(|a, b| a.0.cmp(b.0));
+        for (cmd, set) in cmds {
+            let mut pats: Vec<&String> = set.rules.keys().collect();
+            pats.sort();
+            out.insert(cmd.clone(), json!(pats));
+        }
+        serde_json::Value::Object(out)
+    };
+    json!({ "allow": rules(&p.allow), "deny": rules(&p.deny) })
+}
+
+async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
+    match cmd {
+        Cmd::Server { .. } | Cmd::Identity { .. } => unreachable!("handled in run"),
+        Cmd::Version { conn } => {
+            let c = client(&conn)?;
+            let server = c.version(None).await?;
+            if conn.json {
+                output::json(
+                    &json!({ "client": VERSION, "server": server.version, "api_version": server.api_version, "host": server.host }),
+                );
+            } else {
+                fields(&[
+                    ("Client", VERSION.to_string()),
+                    ("Server", server.version),
+                    ("API", server.api_version),
+                    ("Host", server.host),
+                ]);
+            }
+        }
+        Cmd::Ls { conn } => {
+            let status = client(&conn)?.cluster_status().await?;
+            let mut nodes: Vec<(u32, String, bool, String)> = status
+                .nodes_up
+                .iter()
+                .map(|(id, s)| (*id, s.host.clone(), true, s.role.clone()))
+                .chain(
+                    status
+                        .nodes_down
+                        .iter()
+                        .map(|(id, h)| (*id, h.clone(), false, String::new())),
+                )
+                .collect();
+            nodes.sort();
+            if conn.json {
+                output::json(&json!(nodes.iter().map(|(id, host, up, role)| json!({"id": id, "host": host, "up": up, "role": role})).collect::<Vec<_>>()));
+            } else {
+                let rows: Vec<Vec<String>> = nodes
+                    .iter()
+                    .map(|(id, host, up, role)| {
+                        vec![
+                            id.to_string(),
+                            host.clone(),
+                            if *up { "up".into() } else { "down".into() },
+                            role.clone(),
+                        ]
+                    })
+                    .collect();
+                table(&["ID", "HOST", "STATE", "ROLE"], &rows);
+            }
+        }
+        Cmd::Stat { conn } => stat(&conn).await?,
+        Cmd::AddEnclave { conn, name } => {
+            client(&conn)?.create_enclave(&name).await?;
+            done(
+                &conn,
+                &format!("Created enclave {name}"),
+                json!({ "enclave": name }),
+            );
+        }
+        Cmd::RmEnclave { conn, name } => {
+            client(&conn)?.delete_enclave(&name).await?;
+            done(
+                &conn,
+                &format!("Deleted enclave {name}"),
+                json!({ "enclave": name }),
+            );
+        }
+        Cmd::StatEnclave { conn, name } => {
+            let e = client(&conn)?.enclave_status(&name).await?;
+            if conn.json {
+                output::json(
+                    &json!({ "name": e.name, "created_at": time(&e.created_at), "created_by": e.created_by }),
+                );
+            } else {
+                fields(&[
+                    ("Name", e.name),
+                    ("Created", time(&e.created_at)),
+                    ("Created By", e.created_by),
+                ]);
+            }
+        }
+        Cmd::LsEnclave { conn, prefix } => {
+            let c = client(&conn)?;
+            let prefix = prefix.unwrap_or_default();
+            let all = all_pages(|at| {
+                let (c, prefix) = (&c, &prefix);
+                async move {
+                    let r = c.list_enclaves(prefix, &at, 0).await?;
+                    Ok((r.enclaves, r.continue_at))
+                }
+            })
+            .await?;
+            if conn.json {
+                output::json(&json!(all.iter().map(|e| json!({"name": e.name, "created_at": time(&e.created_at), "created_by": e.created_by})).collect::<Vec<_>>()));
+            } else {
+                table(
+                    &["NAME", "CREATED"],
+                    &all.iter()
+                        .map(|e| vec![e.name.clone(), time(&e.created_at)])
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        Cmd::AddKey {
+            conn,
+            enclave,
+            name,
+            key_type,
+        } => {
+            let c = client(&conn)?;
+            // `add-key` on an existing key adds a version (CLI.md): try to create, then rotate.
+            let added_version = match c
+                .create_key(&enclave.enclave, &name, &key_type, false)
+                .await
+            {
+                Err(minkms_client::Error::Api { status: 409, .. }) => {
+                    c.create_key(&enclave.enclave, &name, &key_type, true)
+                        .await?;
+                    true
+                }
+                other => {
+                    other?;
+                    false
+                }
+            };
+            let k = c.key_status(&enclave.enclave, &name, 0).await?;
+            let text = if added_version {
+                format!("Added version {} of key {name}", k.version)
+            } else {
+                format!("Created key {name}")
+            };
+            done(&conn, &text, key_json(&k));
+        }
+        Cmd::ImportKey {
+            conn,
+            enclave,
+            name,
+            key,
+            key_type,
+        } => {
+            let material = zeroize::Zeroizing::new(
+                STANDARD
+                    .decode(key.trim())
+                    .context("the key must be standard base64")?,
+            );
+            client(&conn)?
+                .import_key(&enclave.enclave, &name, &key_type, &material)
+                .await?;
+            done(
+                &conn,
+                &format!("Imported key {name}"),
+                json!({ "name": name }),
+            );
+        }
+        Cmd::StatKey {
+            conn,
+            enclave,
+            name,
+            version,
+        } => {
+            let c = client(&conn)?;
+            let k = c.key_status(&enclave.enclave, &name, version).await?;
+            if conn.json {
+                output::json(&key_json(&k));
+            } else {
+                fields(&[
+                    ("Name", k.name),
+                    ("Version", format!("v{}", k.version)),
+                    ("Type", k.r#type),
+                    ("Created", time(&k.created_at)),
+                    ("Created By", k.created_by),
+                ]);
+            }
+        }
+        Cmd::LsKey {
+            conn,
+            enclave,
+            prefix,
+        } => {
+            let c = client(&conn)?;
+            let prefix = prefix.unwrap_or_default();
+            let all = all_pages(|at| {
+                let (c, prefix, e) = (&c, &prefix, &enclave.enclave);
+                async move {
+                    let r = c.list_keys(e, prefix, &at, 0).await?;
+                    Ok((r.keys, r.continue_at))
+                }
+            })
+            .await?;
+            if conn.json {
+                output::json(&json!(all.iter().map(key_json).collect::<Vec<_>>()));
+            } else {
+                table(
+                    &["NAME", "VERSION", "TYPE", "CREATED"],
+                    &all.iter()
+                        .map(|k| {
+                            vec![
+                                k.name.clone(),
+                                format!("v{}", k.version),
+                                k.r#type.clone(),
+                                time(&k.created_at),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        Cmd::RmKey {
+            conn,
+            enclave,
+            name,
+            version,
+            all,
+        } => {
+            client(&conn)?
+                .delete_key(&enclave.enclave, &name, version, all)
+                .await?;
+            let what = if all {
+                format!("Deleted key {name}")
+            } else if version > 0 {
+                format!("Deleted version {version} of key {name}")
+            } else {
+                format!("Deleted the latest version of key {name}")
+            };
+            done(&conn, &what, json!({ "name": name }));
+        }
+        Cmd::Keygen {
+            conn,
+            enclave,
+            name,
+            context,
+            length,
+        } => {
+            let r = client(&conn)?
+                .generate_key(&enclave.enclave, &name, context.as_bytes(), length)
+                .await?;
+            let plaintext = zeroize::Zeroizing::new(b64(&r.plaintext));
+            if conn.json {
+                output::json(
+                    &json!({ "version": r.version, "plaintext": plaintext.as_str(), "ciphertext": b64(&r.ciphertext) }),
+                );
+            } else {
+                fields(&[
+                    ("Version", format!("v{}", r.version)),
+                    ("Plaintext", plaintext.to_string()),
+                    ("Ciphertext", b64(&r.ciphertext)),
+                ]);
+            }
+        }
+        Cmd::Encrypt {
+            conn,
+            enclave,
+            name,
+            plaintext,
+            base64,
+            context,
+        } => {
+            let pt = zeroize::Zeroizing::new(if base64 {
+                STANDARD
+                    .decode(plaintext.trim())
+                    .context("the plaintext is not base64")?
+            } else {
+                plaintext.into_bytes()
+            });
+            let r = client(&conn)?
+                .encrypt(&enclave.enclave, &name, &pt, context.as_bytes())
+                .await?;
+            if conn.json {
+                output::json(&json!({ "version": r.version, "ciphertext": b64(&r.ciphertext) }));
+            } else {
+                println!("{}", b64(&r.ciphertext));
+            }
+        }
+        Cmd::Decrypt {
+            conn,
+            enclave,
+            name,
+            ciphertext,
+            context,
+        } => {
+            let ct = STANDARD
+                .decode(ciphertext.trim())
+                .context("the ciphertext is not base64")?;
+            let r = client(&conn)?
+                .decrypt(&enclave.enclave, &name, 0, &ct, context.as_bytes())
+                .await?;
+            let pt = zeroize::Zeroizing::new(b64(&r.plaintext));
+            if conn.json {
+                output::json(&json!({ "plaintext": pt.as_str() }));
+            } else {
+                println!("{}", pt.as_str());
+            }
+        }
+        Cmd::Mac {
+            conn,
+            enclave,
+            name,
+            message,
+        } => {
+            let r = client(&conn)?
+                .mac(&enclave.enclave, &name, message.as_bytes())
+                .await?;
+            if conn.json {
+                output::json(&json!({ "version": r.version, "mac": b64(&r.mac) }));
+            } else {
+                println!("{}", b64(&r.mac));
+            }
+        }
+        Cmd::AddPolicy {
+            conn,
+            enclave,
+            name,
+            file,
+        } => {
+            let text = std::fs::read(&file)
+                .with_context(|| format!("failed to read {}", file.display()))?;
+            let policy = Policy::from_json(&text, |c| Command::from_text(c).is_some())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let wire = |m: &std::collections::BTreeMap<String, minkms_policies::RuleSet>| {
+                m.iter()
+                    .map(|(c, r)| {
+                        (
+                            c.clone(),
+                            RuleSet {
+                                rules: r.patterns().map(|p| (p.to_string(), Rule {})).collect(),
+                            },
+                        )
+                    })
+                    .collect()
+            };
+            let req = CreatePolicyRequest {
+                name: name.clone(),
+                allow: wire(&policy.allow),
+                deny: wire(&policy.deny),
+            };
+            client(&conn)?.create_policy(&enclave.enclave, &req).await?;
+            done(
+                &conn,
+                &format!("Created policy {name}"),
+                json!({ "name": name }),
+            );
+        }
+        Cmd::GetPolicy {
+            conn,
+            enclave,
+            names,
+        } => {
+            let c = client(&conn)?;
+            let mut docs = Vec::new();
+            for n in &names {
+                let p = c.get_policy(&enclave.enclave, n).await?;
+                let mut doc = policy_json(&p);
+                doc["name"] = json!(p.name);
+                docs.push(doc);
+            }
+            if conn.json || names.len() > 1 {
+                output::json(&json!(docs));
+            } else {
+                let mut doc = docs.remove(0);
+                if let Some(o) = doc.as_object_mut() {
+                    o.remove("name");
+                }
+                output::json(&doc);
+            }
+        }
+        Cmd::StatPolicy {
+            conn,
+            enclave,
+            names,
+        } => {
+            let c = client(&conn)?;
+            let mut rows = Vec::new();
+            for n in &names {
+                let p = c.policy_status(&enclave.enclave, n).await?;
+                rows.push(json!({ "name": p.name, "created_at": time(&p.created_at), "created_by": p.created_by }));
+            }
+            if conn.json {
+                output::json(&json!(rows));
+            } else {
+                for (i, r) in rows.iter().enumerate() {
+                    if i > 0 {
+                        println!();
+                    }
+                    let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
+                    fields(&[
+                        ("Name", s("name")),
+                        ("Created", s("created_at")),
+                        ("Created By", s("created_by")),
+                    ]);
+                }
+            }
+        }
+        Cmd::LsPolicy {
+            conn,
+            enclave,
+            prefix,
+        } => {
+            let c = client(&conn)?;
+            let prefix = prefix.unwrap_or_default();
+            let all = all_pages(|at| {
+                let (c, prefix, e) = (&c, &prefix, &enclave.enclave);
+                async move {
+                    let r = c.list_policies(e, prefix, &at, 0).await?;
+                    Ok((r.policies, r.continue_at))
+                }
+            })
+            .await?;
+            if conn.json {
+                output::json(&json!(all.iter().map(|p| json!({"name": p.name, "created_at": time(&p.created_at), "created_by": p.created_by})).collect::<Vec<_>>()));
+            } else {
+                table(
+                    &["NAME", "CREATED"],
+                    &all.iter()
+                        .map(|p| vec![p.name.clone(), time(&p.created_at)])
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        Cmd::RmPolicy {
+            conn,
+            enclave,
+            name,
+        } => {
+            client(&conn)?
+                .delete_policy(&enclave.enclave, &name)
+                .await?;
+            done(
+                &conn,
+                &format!("Deleted policy {name}"),
+                json!({ "name": name }),
+            );
+        }
+        Cmd::SetPolicy {
+            conn,
+            enclave,
+            policy,
+            identity,
+        } => {
+            client(&conn)?
+                .assign_policy(&enclave.enclave, &policy, &identity)
+                .await?;
+            done(
+                &conn,
+                &format!("Assigned policy {policy} to {identity}"),
+                json!({ "policy": policy, "identity": identity }),
+            );
+        }
+        Cmd::AddIdentity {
+            conn,
+            enclave,
+            identities,
+            admin,
+            service,
+        } => {
+            let c = client(&conn)?;
+            let privilege = if admin { "Admin" } else { "User" };
+            let mut created = Vec::new();
+            let mut generated: Option<ApiKey> = None;
+            let targets: Vec<String> = if identities.is_empty() {
+                let key = ApiKey::generate();
+                let id = key.identity().to_string();
+                generated = Some(key);
+                vec![id]
+            } else {
+                identities
+                    .iter()
+                    .map(|i| Identity::parse(i).map(|i| i.to_string()))
+                    .collect::<Result<_, _>>()?
+            };
+            for id in targets {
+                let req = CreateIdentityRequest {
+                    identity: id.clone(),
+                    privilege: privilege.into(),
+                    is_service_account: service,
+                    tags: Default::default(),
+                };
+                c.create_identity(&enclave.enclave, &req).await?;
+                created.push(id);
+            }
+            match (&generated, conn.json) {
+                (Some(key), true) => output::json(
+                    &json!({ "identity": key.identity().as_str(), "api_key": key.to_secret_string().as_str(), "privilege": privilege }),
+                ),
+                (Some(key), false) => {
+                    fields(&[
+                        ("Identity", key.identity().to_string()),
+                        ("API Key", key.to_secret_string().to_string()),
+                        ("Privilege", privilege.to_string()),
+                    ]);
+                    eprintln!("The API key is shown only once: store it securely.");
+                }
+                (None, true) => {
+                    output::json(&json!({ "identities": created, "privilege": privilege }))
+                }
+                (None, false) => {
+                    for id in &created {
+                        ok(&format!("Added identity {id}"));
+                    }
+                }
+            }
+        }
+        Cmd::GetIdentity {
+            conn,
+            enclave,
+            identities,
+        } => {
+            let c = client(&conn)?;
+            let mut all = Vec::new();
+            for id in &identities {
+                all.push(c.identity_status(&enclave.enclave, id).await?);
+            }
+            if conn.json {
+                output::json(&json!(all.iter().map(identity_json).collect::<Vec<_>>()));
+            } else {
+                for (n, i) in all.iter().enumerate() {
+                    if n > 0 {
+                        println!();
+                    }
+                    let mut rows = vec![
+                        ("Identity", i.identity.clone()),
+                        ("Privilege", privilege_name(i.privilege).to_string()),
+                    ];
+                    if !i.policy.is_empty() {
+                        rows.push(("Policy", i.policy.clone()));
+                    }
+                    rows.push(("Created", time(&i.created_at)));
+                    rows.push(("Created By", i.created_by.clone()));
+                    if i.is_service_account {
+                        rows.push(("Service Account", "yes".into()));
+                    }
+                    fields(&rows);
+                }
+            }
+        }
+        Cmd::LsIdentity {
+            conn,
+            enclave,
+            prefix,
+        } => {
+            let c = client(&conn)?;
+            let prefix = prefix.unwrap_or_default();
+            let all = all_pages(|at| {
+                let (c, prefix, e) = (&c, &prefix, &enclave.enclave);
+                async move {
+                    let r = c.list_identities(e, prefix, &at, 0).await?;
+                    Ok((r.identities, r.continue_at))
+                }
+            })
+            .await?;
+            if conn.json {
+                output::json(&json!(all.iter().map(identity_json).collect::<Vec<_>>()));
+            } else {
+                table(
+                    &["IDENTITY", "PRIVILEGE", "POLICY"],
+                    &all.iter()
+                        .map(|i| {
+                            vec![
+                                i.identity.clone(),
+                                privilege_name(i.privilege).to_string(),
+                                i.policy.clone(),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        Cmd::RmIdentity {
+            conn,
+            enclave,
+            identity,
+        } => {
+            client(&conn)?
+                .delete_identity(&enclave.enclave, &identity)
+                .await?;
+            done(
+                &conn,
+                &format!("Deleted identity {identity}"),
+                json!({ "identity": identity }),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn done(conn: &Conn, text: &str, value: serde_json::Value) {
+    if conn.json {
+        output::json(&value);
+    } else {
+        ok(text);
+    }
+}
+
+async fn stat(conn: &Conn) -> anyhow::Result<()> {
+    let status = client(conn)?.cluster_status().await?;
+    let total = status.nodes_up.len() + status.nodes_down.len();
+    if conn.json {
+        let mut nodes = Vec::new();
+        for (id, s) in &status.nodes_up {
+            nodes.push(json!({"id": id, "host": s.host, "up": true, "version": s.version, "uptime_seconds": s.uptime.as_ref().map_or(0, |d| d.seconds), "state": s.role, "leader": s.leader_id, "commit": s.commit, "hsm": s.hsm, "hsm_active": s.hsm_active}));
+        }
+        for (id, h) in &status.nodes_down {
+            nodes.push(json!({"id": id, "host": h, "up": false}));
+        }
+        output::json(&json!({ "nodes": nodes, "up": status.nodes_up.len(), "total": total }));
+        return Ok(());
+    }
+    let tty = output::tty();
+    let mut ids: Vec<u32> = status
+        .nodes_up
+        .keys()
+        .chain(status.nodes_down.keys())
+        .copied()
+        .collect();
+    ids.sort();
+    for id in ids {
+        if let Some(s) = status.nodes_up.get(&id) {
+            let dot = if tty { "\x1b[32m●\x1b[0m  " } else { "●  " };
+            println!("{dot}Node {id} at {}", s.host);
+            let leader = if s.leader_id >= 0 {
+                format!("Node {}", s.leader_id)
+            } else {
+                "none".into()
+            };
+            for (l, v) in [
+                ("Version", s.version.clone()),
+                ("Uptime", output::uptime(&s.uptime)),
+                ("State", s.role.clone()),
+                ("Leader", leader),
+                ("Commit", s.commit.to_string()),
+            ] {
+                println!("   {l:<12}{v}");
+            }
+        } else {
+            let dot = if tty { "\x1b[31m●\x1b[0m  " } else { "●  " };
+            println!("{dot}Node {id} at {}", status.nodes_down[&id]);
+            println!("   {:<12}down", "State");
+        }
+        println!();
+    }
+    let up = status.nodes_up.len();
+    if up == total {
+        println!(
+            "All [{up}/{total}] nodes are up{}",
+            if tty { " ✔" } else { "" }
+        );
+    } else {
+        println!("[{up}/{total}] nodes are up{}", if tty { " ✗" } else { "" });
+    }
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Human and JSON output of the client commands.
+
+use std::io::IsTerminal as _;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+/// Whether stdout is a terminal: symbols and colour only then (CLI.md).
+pub(crate) fn tty() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// `✔ text` on a terminal, `text` otherwise.
+pub(crate) fn ok(text: &str) {
+    if tty() {
+        println!("\x1b[32m✔\x1b[0m {text}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// Prints aligned `label  value` lines.
+pub(crate) fn fields(rows: &[(&str, String)]) {
+    let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0) + 2;
+    for (label, value) in rows {
+        println!("{label:<width$}{value}");
+    }
+}
+
+/// Prints a table with a header.
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row.clone());
+    }
+}
+
+/// Prints a JSON value, pretty.
+pub(crate) fn json(value: &serde_json::Value) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+/// RFC 3339 time of a protobuf timestamp, "" if none.
+pub(crate) fn time(t: &Option<prost_types::Timestamp>) -> String {
+    let Some(t) = t else { return String::new() };
+    time::OffsetDateTime::from_unix_timestamp(t.seconds)
+        .ok()
+        .and_then(|d| {
+            d.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// A duration as minkms stat shows it: 5m, 2h3m, 4d1h.
+pub(crate) fn uptime(d: &Option<prost_types::Duration>) -> String {
+    let secs = d.as_ref().map_or(0, |d| d.seconds.max(0));
+    let (days, hours, mins) = (secs / 86400, secs % 86400 / 3600, secs % 3600 / 60);
+    match (days, hours, mins) {
+        (0, 0, 0) => format!("{secs}s"),
+        (0, 0, m) => format!("{m}m"),
+        (0, h, m) => format!("{h}h{m}m"),
+        (d, h, _) => format!("{d}d{h}h"),
+    }
+}
+
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}

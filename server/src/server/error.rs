@@ -1,0 +1,80 @@
+//! The one mapping from failures to HTTP statuses and messages (API.md §5).
+
+use bytes::Bytes;
+use http::{header, Response, StatusCode};
+use http_body_util::Full;
+use minkms_client::wire::ErrResponse;
+use minkms_keystore::Error as StoreError;
+use prost::Message;
+
+/// An error answer: a status and the exact message clients match on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "access denied: insufficient permissions",
+        )
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// The error as a response: protobuf `ErrResponse` for clients that speak octet-stream,
+    /// JSON `{"message"}` for everyone else.
+    pub(crate) fn into_response(self, protobuf: bool) -> Response<Full<Bytes>> {
+        let (content_type, body) = if protobuf {
+            (
+                "application/octet-stream",
+                ErrResponse {
+                    message: self.message,
+                }
+                .encode_to_vec(),
+            )
+        } else {
+            (
+                "application/json",
+                serde_json::json!({ "message": self.message })
+                    .to_string()
+                    .into_bytes(),
+            )
+        };
+        Response::builder()
+            .status(self.status)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::CONTENT_LENGTH, body.len())
+            .body(Full::new(Bytes::from(body)))
+            .expect("static headers are valid")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = match &e {
+            StoreError::EnclaveExists | StoreError::KeyExists => StatusCode::CONFLICT,
+            StoreError::EnclaveNotFound
+            | StoreError::KeyNotFound
+            | StoreError::PolicyNotFound
+            | StoreError::IdentityNotFound => StatusCode::NOT_FOUND,
+            StoreError::InvalidCiphertext | StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+            StoreError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(error = %e, "request failed in storage");
+        }
+        Self::new(status, e.to_string())
+    }
+}

@@ -1,0 +1,234 @@
+//! The HTTP layer: TLS accept, one identity per connection, routing.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use minkms_client::wire::VersionResponse;
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::kms::{self, Batch};
+use super::node::{Node, API_VERSION, VERSION};
+use super::tls::identity_of;
+
+/// Largest request body accepted.
+pub(crate) const MAX_BODY: usize = 4 << 20;
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts connections until `shutdown` resolves.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    node: Arc<Node>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::warn!(error = %e, "failed to accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return,
+        };
+        tokio::spawn(connection(tcp, peer, acceptor.clone(), node.clone()));
+    }
+}
+
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    node: Arc<Node>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let identity = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|certs| certs.first())
+        .and_then(identity_of);
+    let caller = Arc::new(Caller::new(identity, &node.root));
+    let service = service_fn(move |req| route(node.clone(), caller.clone(), req));
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+fn wants_protobuf(req: &Request<Incoming>) -> bool {
+    let is = |name: header::HeaderName| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("application/octet-stream") || v.contains("application/*"))
+    };
+    is(header::CONTENT_TYPE) || is(header::ACCEPT)
+}
+
+fn respond(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, body.len())
+        .body(Full::new(body))
+        .expect("static headers are valid")
+}
+
+async fn route(
+    node: Arc<Node>,
+    caller: Arc<Caller>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let protobuf = wants_protobuf(&req);
+    let result = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/version") => Ok(version(&node, protobuf)),
+        (&Method::GET, "/v1/health/live") => {
+            Ok(respond(StatusCode::OK, "text/plain", Bytes::new()))
+        }
+        (&Method::GET, "/v1/health/ready") => {
+            Ok(respond(StatusCode::OK, "text/plain", Bytes::new()))
+        }
+        (&Method::POST, "/v1/kms") => handle_kms(node, caller, String::new(), req).await,
+        (&Method::POST, path) if path.starts_with("/v1/kms/") => {
+            match percent_decode(&path["/v1/kms/".len()..]) {
+                Some(enclave) => handle_kms(node, caller, enclave, req).await,
+                None => Err(ApiError::bad_request(
+                    "invalid request: malformed enclave name in path",
+                )),
+            }
+        }
+        (_, "/version" | "/v1/health/live" | "/v1/health/ready" | "/v1/kms") => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        )),
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
+    };
+    Ok(result.unwrap_or_else(|e| e.into_response(protobuf)))
+}
+
+fn version(node: &Node, protobuf: bool) -> Response<Full<Bytes>> {
+    let v = VersionResponse {
+        version: VERSION.into(),
+        commit: String::new(),
+        api_version: API_VERSION.into(),
+        host: node.host.clone(),
+        fips140: false,
+    };
+    if protobuf {
+        respond(
+            StatusCode::OK,
+            "application/octet-stream",
+            v.encode_to_vec().into(),
+        )
+    } else {
+        respond(
+            StatusCode::OK,
+            "application/json",
+            serde_json::to_vec(&v).unwrap_or_default().into(),
+        )
+    }
+}
+
+async fn handle_kms(
+    node: Arc<Node>,
+    caller: Arc<Caller>,
+    enclave: String,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let body = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request too large: the body may be at most {MAX_BODY} bytes"),
+                )
+            } else {
+                ApiError::bad_request(format!("invalid request: {e}"))
+            }
+        })?
+        .to_bytes();
+    let batch = Batch::parse(&body)?;
+    if !batch.cmd.is_cluster() && enclave.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid request: no enclave given: use POST /v1/kms/<enclave>",
+        ));
+    }
+    if batch.cmd.is_write() {
+        let cmd = kms::plan_write(&node, &caller, &enclave, &batch)?;
+        // A write waits for the disk: off the async workers.
+        let applied = tokio::task::spawn_blocking(move || node.keystore.apply(&cmd))
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
+        applied?;
+        Ok(respond(
+            StatusCode::OK,
+            "application/octet-stream",
+            Bytes::new(),
+        ))
+    } else {
+        let out = kms::read(&node, &caller, &enclave, &batch)?;
+        Ok(respond(StatusCode::OK, "application/octet-stream", out))
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for malformed escapes or non-UTF-8 results.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("enclave-1").as_deref(), Some("enclave-1"));
+        assert_eq!(percent_decode("a%2Fb").as_deref(), Some("a/b"));
+        assert_eq!(percent_decode("a%2"), None);
+        assert_eq!(percent_decode("a%zz"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}

@@ -1,0 +1,563 @@
+//! `POST /v1/kms[/<enclave>]`: framed commands in, framed responses out (API.md §2.2–2.3).
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+use minkms_client::wire::*;
+use minkms_client::{decode_frames, put_frame, Command, Identity};
+use minkms_keystore::{self as ks, KeyMaterial, KeyType, Privilege, State, Timestamp};
+use minkms_policies::{Policy, RuleSet as PolicyRuleSet};
+use prost::Message;
+
+use super::auth::{Access, Caller};
+use super::error::ApiError;
+use super::node::Node;
+
+/// Most frames one request may carry.
+pub(crate) const MAX_BATCH: usize = 1000;
+
+/// What a parsed request is: its command and its frames' payloads.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) cmd: Command,
+    pub(crate) payloads: Vec<Bytes>,
+}
+
+impl Batch {
+    /// Splits and checks a body: known command, one command per request, writes and lists
+    /// alone, at most [`MAX_BATCH`] frames.
+    pub(crate) fn parse(body: &Bytes) -> Result<Self, ApiError> {
+        let frames = decode_frames(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let id = frames[0].id;
+        let cmd = Command::from_id(id).ok_or_else(|| {
+            ApiError::bad_request(format!("invalid request: unknown command {id}"))
+        })?;
+        if frames.iter().any(|f| f.id != id) {
+            return Err(ApiError::bad_request(
+                "invalid request: all frames of a request must carry the same command",
+            ));
+        }
+        let single = cmd.is_write()
+            || matches!(
+                cmd,
+                Command::EnclaveList
+                    | Command::KeyList
+                    | Command::KeyListVersions
+                    | Command::PolicyList
+                    | Command::IdentityList
+                    | Command::ClusterStatus
+            );
+        if single && frames.len() > 1 {
+            return Err(ApiError::bad_request(format!(
+                "invalid request: {} cannot be batched",
+                cmd.text()
+            )));
+        }
+        if frames.len() > MAX_BATCH {
+            return Err(ApiError::new(
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request too large: at most {MAX_BATCH} commands per request"),
+            ));
+        }
+        Ok(Self {
+            cmd,
+            payloads: frames.into_iter().map(|f| f.payload).collect(),
+        })
+    }
+}
+
+fn decode<M: Message + Default>(cmd: Command, payload: &Bytes) -> Result<M, ApiError> {
+    M::decode(payload.clone()).map_err(|_| {
+        ApiError::bad_request(format!("invalid request: malformed {} payload", cmd.text()))
+    })
+}
+
+fn timestamp(t: Timestamp) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp {
+        seconds: t.secs,
+        nanos: t.nanos as i32,
+    })
+}
+
+fn key_status(k: ks::KeyInfo) -> KeyStatusResponse {
+    KeyStatusResponse {
+        name: k.name,
+        version: k.version,
+        r#type: k.kind.as_str().into(),
+        created_at: timestamp(k.created_at),
+        created_by: k.created_by,
+    }
+}
+
+fn enclave_status(e: ks::EnclaveInfo) -> EnclaveStatusResponse {
+    EnclaveStatusResponse {
+        name: e.name,
+        created_at: timestamp(e.created_at),
+        created_by: e.created_by,
+    }
+}
+
+fn policy_status(p: &ks::PolicyInfo) -> PolicyStatusResponse {
+    PolicyStatusResponse {
+        name: p.name.clone(),
+        created_at: timestamp(p.created_at),
+        created_by: p.created_by.clone(),
+    }
+}
+
+fn identity_response(i: ks::IdentityInfo) -> IdentityResponse {
+    IdentityResponse {
+        identity: i.identity,
+        privilege: i.privilege as u32,
+        policy: i.policy,
+        created_at: timestamp(i.created_at),
+        created_by: i.created_by,
+        is_service_account: i.is_service_account,
+        service_accounts: i.service_accounts,
+        tags: i.tags.into_iter().collect(),
+    }
+}
+
+fn wire_rules(map: &std::collections::BTreeMap<String, PolicyRuleSet>) -> HashMap<String, RuleSet> {
+    map.iter()
+        .map(|(cmd, rules)| {
+            (
+                cmd.clone(),
+                RuleSet {
+                    rules: rules.patterns().map(|p| (p.to_string(), Rule {})).collect(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn policy_from_wire(req: &CreatePolicyRequest) -> Result<Policy, ApiError> {
+    let convert = |m: &HashMap<String, RuleSet>| {
+        m.iter()
+            .map(|(c, r)| (c.clone(), PolicyRuleSet::new(r.rules.keys().cloned())))
+            .collect()
+    };
+    Policy {
+        allow: convert(&req.allow),
+        deny: convert(&req.deny),
+    }
+    .normalized(|c| Command::from_text(c).is_some())
+    .map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+fn list_limit(limit: u32) -> usize {
+    limit as usize
+}
+
+/// Runs a read-only batch against the committed state; one response frame per request frame.
+pub(crate) fn read(
+    node: &Node,
+    caller: &Caller,
+    enclave: &str,
+    batch: &Batch,
+) -> Result<Bytes, ApiError> {
+    let state = node.keystore.state();
+    let cmd = batch.cmd;
+    let access = Access::resolve(caller, &state, cmd, enclave)?;
+    let mut out = BytesMut::new();
+    let id = cmd.id();
+    for payload in &batch.payloads {
+        match cmd {
+            Command::ClusterStatus => put_frame(&mut out, id, &node.cluster_status()),
+            Command::EnclaveStatus => {
+                let req: EnclaveRequest = decode(cmd, payload)?;
+                put_frame(
+                    &mut out,
+                    id,
+                    &enclave_status(state.enclave_info(&req.name)?),
+                );
+            }
+            Command::EnclaveList => {
+                let req: ListRequest = decode(cmd, payload)?;
+                let page =
+                    state.list_enclaves(&req.prefix, &req.continue_at, list_limit(req.limit));
+                put_frame(
+                    &mut out,
+                    id,
+                    &ListEnclavesResponse {
+                        enclaves: page.items.into_iter().map(enclave_status).collect(),
+                        continue_at: page.continue_at,
+                    },
+                );
+            }
+            Command::KeyStatus => {
+                let req: KeyStatusRequest = decode(cmd, payload)?;
+                access.check(cmd, &req.name)?;
+                put_frame(
+                    &mut out,
+                    id,
+                    &key_status(state.key_info(enclave, &req.name, req.version)?),
+                );
+            }
+            Command::KeyEncrypt => {
+                let mut req: EncryptRequest = decode(cmd, payload)?;
+                access.check(cmd, &req.name)?;
+                let sealed = state.encrypt(
+                    enclave,
+                    &req.name,
+                    req.version,
+                    &req.plaintext,
+                    &req.associated_data,
+                );
+                zeroize::Zeroize::zeroize(&mut req.plaintext);
+                let (version, ciphertext) = sealed?;
+                put_frame(
+                    &mut out,
+                    id,
+                    &EncryptResponse {
+                        version,
+                        ciphertext,
+                    },
+                );
+            }
+            Command::KeyDecrypt => {
+                let req: DecryptRequest = decode(cmd, payload)?;
+                access.check(cmd, &req.name)?;
+                let plaintext = state.decrypt(
+                    enclave,
+                    &req.name,
+                    req.version,
+                    &req.ciphertext,
+                    &req.associated_data,
+                )?;
+                put_frame(
+                    &mut out,
+                    id,
+                    &DecryptResponse {
+                        plaintext: plaintext.to_vec(),
+                    },
+                );
+            }
+            Command::KeyGenerate => {
+                let req: GenerateKeyRequest = decode(cmd, payload)?;
+                access.check(cmd, &req.name)?;
+                let (version, plaintext, ciphertext) = state.generate(
+                    enclave,
+                    &req.name,
+                    req.version,
+                    &req.associated_data,
+                    req.length as usize,
+                )?;
+                put_frame(
+                    &mut out,
+                    id,
+                    &GenerateKeyResponse {
+                        version,
+                        plaintext: plaintext.to_vec(),
+                        ciphertext,
+                    },
+                );
+            }
+            Command::KeyMac => {
+                let req: MacRequest = decode(cmd, payload)?;
+                access.check(cmd, &req.name)?;
+                let (version, mac) = state.mac(enclave, &req.name, req.version, &req.message)?;
+                put_frame(
+                    &mut out,
+                    id,
+                    &MacResponse {
+                        version,
+                        mac: mac.to_vec(),
+                    },
+                );
+            }
+            Command::KeyList => {
+                let req: ListRequest = decode(cmd, payload)?;
+                let visible = access.list_filter(cmd)?;
+                let page = state.list_keys(
+                    enclave,
+                    &req.prefix,
+                    &req.continue_at,
+                    list_limit(req.limit),
+                    visible,
+                )?;
+                put_frame(
+                    &mut out,
+                    id,
+                    &ListKeysResponse {
+                        keys: page.items.into_iter().map(key_status).collect(),
+                        continue_at: page.continue_at,
+                    },
+                );
+            }
+            Command::KeyListVersions => {
+                let req: ListRequest = decode(cmd, payload)?;
+                access.check(cmd, &req.prefix)?;
+                let versions = state.key_versions(enclave, &req.prefix)?;
+                put_frame(
+                    &mut out,
+                    id,
+                    &ListKeysResponse {
+                        keys: versions.into_iter().map(key_status).collect(),
+                        continue_at: String::new(),
+                    },
+                );
+            }
+            Command::PolicyGet => {
+                let req: PolicyRequest = decode(cmd, payload)?;
+                access.check(cmd, &req.name)?;
+                let p = state.policy_info(enclave, &req.name)?;
+                put_frame(
+                    &mut out,
+                    id,
+                    &PolicyResponse {
+                        name: p.name.clone(),
+                        allow: wire_rules(&p.policy.allow),
+                        deny: wire_rules(&p.policy.deny),
+                        created_at: timestamp(p.created_at),
+                        created_by: p.created_by.clone(),
+                    },
+                );
+            }
+            Command::PolicyStatus => {
+                let req: PolicyRequest = decode(cmd, payload)?;
+                access.check(cmd, &req.name)?;
+                put_frame(
+                    &mut out,
+                    id,
+                    &policy_status(&state.policy_info(enclave, &req.name)?),
+                );
+            }
+            Command::PolicyList => {
+                let req: ListRequest = decode(cmd, payload)?;
+                let visible = access.list_filter(cmd)?;
+                let page = state.list_policies(
+                    enclave,
+                    &req.prefix,
+                    &req.continue_at,
+                    list_limit(req.limit),
+                    visible,
+                )?;
+                put_frame(
+                    &mut out,
+                    id,
+                    &ListPoliciesResponse {
+                        policies: page.items.iter().map(policy_status).collect(),
+                        continue_at: page.continue_at,
+                    },
+                );
+            }
+            Command::IdentityStatus => {
+                let req: IdentityRequest = decode(cmd, payload)?;
+                // Every identity may look itself up.
+                if caller.identity.as_ref().map(Identity::as_str) != Some(req.identity.as_str()) {
+                    access.check(cmd, &req.identity)?;
+                }
+                put_frame(
+                    &mut out,
+                    id,
+                    &identity_response(state.identity_info(enclave, &req.identity)?),
+                );
+            }
+            Command::IdentityList => {
+                let req: ListRequest = decode(cmd, payload)?;
+                let visible = access.list_filter(cmd)?;
+                let page = state.list_identities(
+                    enclave,
+                    &req.prefix,
+                    &req.continue_at,
+                    list_limit(req.limit),
+                    visible,
+                )?;
+                put_frame(
+                    &mut out,
+                    id,
+                    &ListIdentitiesResponse {
+                        identities: page.items.into_iter().map(identity_response).collect(),
+                        continue_at: page.continue_at,
+                    },
+                );
+            }
+            _ => unreachable!("read() is only called with read commands"),
+        }
+    }
+    Ok(out.freeze())
+}
+
+/// Turns a write request into a keystore command, checking who may make it.
+pub(crate) fn plan_write(
+    node: &Node,
+    caller: &Caller,
+    enclave: &str,
+    batch: &Batch,
+) -> Result<ks::Command, ApiError> {
+    let state = node.keystore.state();
+    let cmd = batch.cmd;
+    let payload = &batch.payloads[0];
+    let access = Access::resolve(caller, &state, cmd, enclave)?;
+    let (at, by) = (Timestamp::now(), caller.name());
+    let enclave = enclave.to_string();
+    Ok(match cmd {
+        Command::EnclaveCreate => {
+            let req: EnclaveRequest = decode(cmd, payload)?;
+            ks::Command::CreateEnclave {
+                name: req.name,
+                at,
+                by,
+            }
+        }
+        Command::EnclaveDelete => {
+            let req: EnclaveRequest = decode(cmd, payload)?;
+            ks::Command::DeleteEnclave { name: req.name }
+        }
+        Command::KeyCreate => {
+            let req: CreateKeyRequest = decode(cmd, payload)?;
+            access.check(cmd, &req.name)?;
+            let kind = KeyType::parse(&req.r#type)?;
+            ks::Command::CreateKey {
+                enclave,
+                name: req.name,
+                kind,
+                material: KeyMaterial::generate(),
+                add_version: req.add_version,
+                imported: false,
+                at,
+                by,
+            }
+        }
+        Command::KeyImport => {
+            let mut req: ImportKeyRequest = decode(cmd, payload)?;
+            access.check(cmd, &req.name)?;
+            let kind = KeyType::parse(&req.r#type)?;
+            let material = KeyMaterial::from_slice(&req.key);
+            zeroize::Zeroize::zeroize(&mut req.key);
+            ks::Command::CreateKey {
+                enclave,
+                name: req.name,
+                kind,
+                material: material?,
+                add_version: false,
+                imported: true,
+                at,
+                by,
+            }
+        }
+        Command::KeyDelete => {
+            let req: DeleteKeyRequest = decode(cmd, payload)?;
+            access.check(cmd, &req.name)?;
+            ks::Command::DeleteKey {
+                enclave,
+                name: req.name,
+                version: req.version,
+                all: req.all_versions,
+            }
+        }
+        Command::PolicyCreate => {
+            let req: CreatePolicyRequest = decode(cmd, payload)?;
+            access.check(cmd, &req.name)?;
+            let policy = policy_from_wire(&req)?;
+            let policy_json = serde_json::to_string(&policy)
+                .map_err(|e| ApiError::bad_request(format!("invalid policy: {e}")))?;
+            ks::Command::CreatePolicy {
+                enclave,
+                name: req.name,
+                policy_json,
+                at,
+                by,
+            }
+        }
+        Command::PolicyDelete => {
+            let req: PolicyRequest = decode(cmd, payload)?;
+            access.check(cmd, &req.name)?;
+            ks::Command::DeletePolicy {
+                enclave,
+                name: req.name,
+            }
+        }
+        Command::PolicyAssign => {
+            let req: AssignPolicyRequest = decode(cmd, payload)?;
+            if !access.is_admin() {
+                return Err(ApiError::forbidden());
+            }
+            ks::Command::AssignPolicy {
+                enclave,
+                identity: req.identity,
+                policy: req.policy,
+            }
+        }
+        Command::IdentityCreate => {
+            let req: CreateIdentityRequest = decode(cmd, payload)?;
+            plan_identity_create(&state, &node.root, &access, enclave, req, at, by)?
+        }
+        Command::IdentityDelete => {
+            let req: IdentityRequest = decode(cmd, payload)?;
+            access.check(cmd, &req.identity)?;
+            if let Access::User(_) = access {
+                // A user may only delete its own service accounts.
+                let target = state.identity_info(&enclave, &req.identity)?;
+                if !target.is_service_account || target.created_by != by {
+                    return Err(ApiError::forbidden());
+                }
+            }
+            ks::Command::DeleteIdentity {
+                enclave,
+                identity: req.identity,
+            }
+        }
+        Command::ClusterAddNode | Command::ClusterRemoveNode | Command::ClusterEdit => {
+            return Err(ApiError::new(http::StatusCode::NOT_IMPLEMENTED, "cluster membership changes are not supported by this version: it runs single-node clusters only"));
+        }
+        Command::ClusterAddHsm | Command::ClusterRemoveHsm => {
+            return Err(ApiError::new(
+                http::StatusCode::NOT_IMPLEMENTED,
+                "adding or removing HSMs at run time is not supported by this version",
+            ));
+        }
+        _ => unreachable!("plan_write() is only called with write commands"),
+    })
+}
+
+fn plan_identity_create(
+    state: &State,
+    root: &Identity,
+    access: &Access,
+    enclave: String,
+    req: CreateIdentityRequest,
+    at: Timestamp,
+    by: String,
+) -> Result<ks::Command, ApiError> {
+    let identity =
+        Identity::parse(&req.identity).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if matches!(access, Access::Root) && req.is_service_account {
+        return Err(ApiError::bad_request(
+            "invalid request: the root identity cannot have service accounts",
+        ));
+    }
+    if &identity == root {
+        return Err(ApiError::bad_request(
+            "invalid identity: the root identity cannot be added to an enclave",
+        ));
+    }
+    let mut privilege = Privilege::parse(&req.privilege)?;
+    let parent = if req.is_service_account {
+        by.clone()
+    } else {
+        String::new()
+    };
+    match access {
+        Access::Root | Access::Admin => {}
+        Access::User(_) => {
+            // Users may only create service accounts of their own, acting as themselves, and
+            // never take over an identity that exists.
+            access.check(Command::IdentityCreate, identity.as_str())?;
+            if !req.is_service_account || state.identity_info(&enclave, identity.as_str()).is_ok() {
+                return Err(ApiError::forbidden());
+            }
+            privilege = Privilege::User;
+        }
+    }
+    Ok(ks::Command::CreateIdentity {
+        enclave,
+        identity: identity.to_string(),
+        privilege,
+        parent,
+        tags: req.tags.into_iter().collect(),
+        at,
+        by,
+    })
+}

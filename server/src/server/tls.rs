@@ -1,0 +1,141 @@
+//! The server's TLS: its certificate (from the config, or self-signed), and client
+//! certificates requested but never chain-verified (API.md §1, §4): a client proves it holds
+//! the key of its certificate by the handshake signature, which is really checked (Ed25519
+//! included), and its identity is the hash of that key.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use minkms_client::{provider, Identity};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
+
+/// Any client certificate, signature checked.
+#[derive(Debug)]
+struct AnyClientCertificate(Arc<CryptoProvider>);
+
+impl ClientCertVerifier for AnyClientCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        // `/version` and `/v1/health/*` are probed without certificates (curl, load balancers).
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A server certificate chain and its key.
+#[derive(Debug)]
+pub(crate) struct ServerCertificate {
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    pub(crate) key: PrivateKeyDer<'static>,
+}
+
+impl ServerCertificate {
+    /// Reads PEM files. Errors name the file, never its content.
+    pub(crate) fn from_pem_files(cert: &Path, key: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let cert_pem = std::fs::read(cert)
+            .with_context(|| format!("failed to read TLS certificate {}", cert.display()))?;
+        let chain = rustls_pemfile::certs(&mut cert_pem.as_slice())
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("failed to parse TLS certificate {}", cert.display()))?;
+        anyhow::ensure!(
+            !chain.is_empty(),
+            "no certificate found in {}",
+            cert.display()
+        );
+        let key_pem = zeroize::Zeroizing::new(
+            std::fs::read(key)
+                .with_context(|| format!("failed to read TLS private key {}", key.display()))?,
+        );
+        let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+            .ok()
+            .flatten()
+            .with_context(|| format!("no valid private key found in {}", key.display()))?;
+        Ok(Self { chain, key })
+    }
+
+    /// A fresh self-signed ECDSA P-256 certificate for `names` (DNS names or IPs). Clients must
+    /// use `--insecure` (`-k`) with it.
+    pub(crate) fn self_signed(names: Vec<String>) -> anyhow::Result<Self> {
+        let pair = rcgen::KeyPair::generate()?;
+        let mut params = rcgen::CertificateParams::new(names)?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "minkms self-signed");
+        let cert = params.self_signed(&pair)?;
+        Ok(Self {
+            chain: vec![cert.der().clone()],
+            key: PrivateKeyDer::Pkcs8(pair.serialize_der().into()),
+        })
+    }
+}
+
+/// The server's rustls configuration: TLS 1.2 and 1.3 with rustls' safe defaults, h2 and
+/// http/1.1 by ALPN, client certificates requested.
+pub(crate) fn server_config(cert: ServerCertificate) -> anyhow::Result<ServerConfig> {
+    let provider = provider();
+    let mut config = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(Arc::new(AnyClientCertificate(provider)))
+        .with_single_cert(cert.chain, cert.key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The identity of a client certificate: the hash of its SubjectPublicKeyInfo. `None` for a
+/// certificate that does not parse (the handshake already proved key possession).
+pub(crate) fn identity_of(cert: &CertificateDer<'_>) -> Option<Identity> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    Some(Identity::from_spki(parsed.tbs_certificate.subject_pki.raw))
+}
