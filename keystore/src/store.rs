@@ -169,20 +169,33 @@ fn create(dir: &Path, path: &Path, hsms: &BackendSet) -> Result<(), OpenError> {
     Ok(())
 }
 
-/// Reads the sealed root-key blobs with the database opened only for reading, so a database
-/// nobody can unseal is not touched.
+/// Reads the sealed root-key blobs without changing the database file: a database nobody can
+/// unseal must be left exactly as it was. A file that was not closed cleanly needs redb's
+/// repair, which writes; then the blobs are read from a repaired copy in the temp directory
+/// (only after such a crash, and only until unsealing succeeded).
 fn read_blobs(path: &Path) -> Result<Vec<SealedBlob>, OpenError> {
-    let db = Database::open(path)?;
+    let opened = Database::builder()
+        .set_repair_callback(|session| session.abort())
+        .open(path);
+    match opened {
+        Ok(db) => blobs_of(&db, path),
+        Err(redb::DatabaseError::RepairAborted) => {
+            let copy = std::env::temp_dir().join(format!("minkms-unseal-{}.db", Uuid::new_v4()));
+            std::fs::copy(path, &copy)?;
+            let blobs = Database::open(&copy).map_err(OpenError::from).and_then(|db| blobs_of(&db, path));
+            let _ = std::fs::remove_file(&copy);
+            blobs
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn blobs_of(db: &Database, path: &Path) -> Result<Vec<SealedBlob>, OpenError> {
     let txn = db.begin_read()?;
     let meta = txn.open_table(META)?;
     match meta.get(META_FORMAT)? {
         Some(v) if v.value() == storage::FORMAT_V1 => {}
-        _ => {
-            return Err(OpenError::Storage(format!(
-                "{} has an unknown format",
-                path.display()
-            )))
-        }
+        _ => return Err(OpenError::Storage(format!("{} has an unknown format", path.display()))),
     }
     let mut blobs = Vec::new();
     for entry in meta.range(META_REK_PREFIX..)? {
@@ -195,10 +208,7 @@ fn read_blobs(path: &Path) -> Result<Vec<SealedBlob>, OpenError> {
         blobs.push(blob);
     }
     if blobs.is_empty() {
-        return Err(OpenError::Storage(format!(
-            "{} holds no sealed root encryption key",
-            path.display()
-        )));
+        return Err(OpenError::Storage(format!("{} holds no sealed root encryption key", path.display())));
     }
     Ok(blobs)
 }

@@ -269,3 +269,21 @@ fn listing_pages_by_prefix() {
     let filtered = state.list_keys("e", "", "", 0, |n| n == "b").unwrap();
     assert_eq!(filtered.items.len(), 1);
 }
+
+#[test]
+fn after_a_crash_a_wrong_hsm_key_still_changes_nothing_and_the_right_one_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SoftHsm::generate_key();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    create_key(&ks, "e", "k", false).unwrap();
+    // The file as a crash leaves it: never closed, so redb needs a repair on the next open.
+    let crashed = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join(DB_FILE), crashed.path().join(DB_FILE)).unwrap();
+    drop(ks);
+    let before = std::fs::read(crashed.path().join(DB_FILE)).unwrap();
+    assert!(Keystore::open_or_create(crashed.path(), &hsm(&SoftHsm::generate_key())).is_err());
+    assert!(std::fs::read(crashed.path().join(DB_FILE)).unwrap() == before, "kms.db changed");
+    let ks = Keystore::open_or_create(crashed.path(), &hsm(&key)).unwrap();
+    assert_eq!(ks.state().key_count("e").unwrap(), 1);
+}
