@@ -182,7 +182,9 @@ fn read_blobs(path: &Path) -> Result<Vec<SealedBlob>, OpenError> {
         Err(redb::DatabaseError::RepairAborted) => {
             let copy = std::env::temp_dir().join(format!("minkms-unseal-{}.db", Uuid::new_v4()));
             std::fs::copy(path, &copy)?;
-            let blobs = Database::open(&copy).map_err(OpenError::from).and_then(|db| blobs_of(&db, path));
+            let blobs = Database::open(&copy)
+                .map_err(OpenError::from)
+                .and_then(|db| blobs_of(&db, path));
             let _ = std::fs::remove_file(&copy);
             blobs
         }
@@ -195,7 +197,12 @@ fn blobs_of(db: &Database, path: &Path) -> Result<Vec<SealedBlob>, OpenError> {
     let meta = txn.open_table(META)?;
     match meta.get(META_FORMAT)? {
         Some(v) if v.value() == storage::FORMAT_V1 => {}
-        _ => return Err(OpenError::Storage(format!("{} has an unknown format", path.display()))),
+        _ => {
+            return Err(OpenError::Storage(format!(
+                "{} has an unknown format",
+                path.display()
+            )))
+        }
     }
     let mut blobs = Vec::new();
     for entry in meta.range(META_REK_PREFIX..)? {
@@ -208,7 +215,10 @@ fn blobs_of(db: &Database, path: &Path) -> Result<Vec<SealedBlob>, OpenError> {
         blobs.push(blob);
     }
     if blobs.is_empty() {
-        return Err(OpenError::Storage(format!("{} holds no sealed root encryption key", path.display())));
+        return Err(OpenError::Storage(format!(
+            "{} holds no sealed root encryption key",
+            path.display()
+        )));
     }
     Ok(blobs)
 }

@@ -283,7 +283,10 @@ fn after_a_crash_a_wrong_hsm_key_still_changes_nothing_and_the_right_one_recover
     drop(ks);
     let before = std::fs::read(crashed.path().join(DB_FILE)).unwrap();
     assert!(Keystore::open_or_create(crashed.path(), &hsm(&SoftHsm::generate_key())).is_err());
-    assert!(std::fs::read(crashed.path().join(DB_FILE)).unwrap() == before, "kms.db changed");
+    assert!(
+        std::fs::read(crashed.path().join(DB_FILE)).unwrap() == before,
+        "kms.db changed"
+    );
     let ks = Keystore::open_or_create(crashed.path(), &hsm(&key)).unwrap();
     assert_eq!(ks.state().key_count("e").unwrap(), 1);
 }

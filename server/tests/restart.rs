@@ -18,32 +18,103 @@ fn restart_with_the_same_hsm_key_keeps_every_enclave_identity_policy_and_key() {
     let (cluster_id, gen) = rt.block_on(async {
         let root = node.root();
         root.create_enclave("enclave-1").await.unwrap();
-        root.create_key("enclave-1", "key-1", "", false).await.unwrap();
-        root.create_key("enclave-1", "key-1", "", true).await.unwrap();
-        let allow = [("KEY:GENERATE".to_string(), RuleSet { rules: [("key-*".to_string(), Rule {})].into() })].into();
-        root.create_policy("enclave-1", &CreatePolicyRequest { name: "gen".into(), allow, deny: Default::default() }).await.unwrap();
-        root.create_identity("enclave-1", &CreateIdentityRequest { identity: user.identity().to_string(), privilege: "User".into(), is_service_account: false, tags: Default::default() }).await.unwrap();
-        root.assign_policy("enclave-1", "gen", user.identity().as_str()).await.unwrap();
-        let gen = root.generate_key("enclave-1", "key-1", b"ctx", 32).await.unwrap();
+        root.create_key("enclave-1", "key-1", "", false)
+            .await
+            .unwrap();
+        root.create_key("enclave-1", "key-1", "", true)
+            .await
+            .unwrap();
+        let allow = [(
+            "KEY:GENERATE".to_string(),
+            RuleSet {
+                rules: [("key-*".to_string(), Rule {})].into(),
+            },
+        )]
+        .into();
+        root.create_policy(
+            "enclave-1",
+            &CreatePolicyRequest {
+                name: "gen".into(),
+                allow,
+                deny: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+        root.create_identity(
+            "enclave-1",
+            &CreateIdentityRequest {
+                identity: user.identity().to_string(),
+                privilege: "User".into(),
+                is_service_account: false,
+                tags: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+        root.assign_policy("enclave-1", "gen", user.identity().as_str())
+            .await
+            .unwrap();
+        let gen = root
+            .generate_key("enclave-1", "key-1", b"ctx", 32)
+            .await
+            .unwrap();
         (field(&node.stdout(), "Cluster        ID"), gen)
     });
     let root_api_key = node.root_api_key.clone();
     node.kill();
 
     let node = Node::start(&dir, &key);
-    assert_eq!(node.root_api_key, root_api_key, "the root API key is derived from the HSM key");
+    assert_eq!(
+        node.root_api_key, root_api_key,
+        "the root API key is derived from the HSM key"
+    );
     assert_eq!(field(&node.stdout(), "Cluster        ID"), cluster_id);
     rt.block_on(async {
         let root = node.root();
-        assert_eq!(root.enclave_status("enclave-1").await.unwrap().name, "enclave-1");
-        assert_eq!(root.key_status("enclave-1", "key-1", 0).await.unwrap().version, 2);
-        assert_eq!(root.decrypt("enclave-1", "key-1", 0, &gen.ciphertext, b"ctx").await.unwrap().plaintext, gen.plaintext);
-        assert_eq!(root.policy_status("enclave-1", "gen").await.unwrap().name, "gen");
-        assert_eq!(root.identity_status("enclave-1", user.identity().as_str()).await.unwrap().policy, "gen");
+        assert_eq!(
+            root.enclave_status("enclave-1").await.unwrap().name,
+            "enclave-1"
+        );
+        assert_eq!(
+            root.key_status("enclave-1", "key-1", 0)
+                .await
+                .unwrap()
+                .version,
+            2
+        );
+        assert_eq!(
+            root.decrypt("enclave-1", "key-1", 0, &gen.ciphertext, b"ctx")
+                .await
+                .unwrap()
+                .plaintext,
+            gen.plaintext
+        );
+        assert_eq!(
+            root.policy_status("enclave-1", "gen").await.unwrap().name,
+            "gen"
+        );
+        assert_eq!(
+            root.identity_status("enclave-1", user.identity().as_str())
+                .await
+                .unwrap()
+                .policy,
+            "gen"
+        );
         // The user's API key still works, as its policy says.
         let as_user = node.client(Some(&user.to_secret_string()));
-        assert!(as_user.generate_key("enclave-1", "key-1", b"", 32).await.is_ok());
-        assert_eq!(as_user.key_status("enclave-1", "key-1", 0).await.unwrap_err().status(), Some(403));
+        assert!(as_user
+            .generate_key("enclave-1", "key-1", b"", 32)
+            .await
+            .is_ok());
+        assert_eq!(
+            as_user
+                .key_status("enclave-1", "key-1", 0)
+                .await
+                .unwrap_err()
+                .status(),
+            Some(403)
+        );
     });
 }
 
@@ -57,15 +128,25 @@ fn restart_with_another_hsm_key_fails_with_the_seed_message_and_changes_nothing(
     let db = dir.join("kms.db");
     let before = std::fs::read(&db).unwrap();
     let listing = |d: &std::path::Path| {
-        let mut v: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         v.sort();
         v
     };
     let files_before = listing(&dir);
 
-    let err = Node::try_start(&dir, &soft_hsm_key()).err().expect("must not start");
+    let err = Node::try_start(&dir, &soft_hsm_key())
+        .err()
+        .expect("must not start");
     assert_eq!(err.code, Some(1));
-    assert!(err.stderr.contains("failed to unseal root encryption key with HSM: invalid ciphertext"), "{}", err.stderr);
+    assert!(
+        err.stderr
+            .contains("failed to unseal root encryption key with HSM: invalid ciphertext"),
+        "{}",
+        err.stderr
+    );
     assert!(std::fs::read(&db).unwrap() == before, "kms.db changed");
     assert_eq!(listing(&dir), files_before);
 }
@@ -73,10 +154,20 @@ fn restart_with_another_hsm_key_fails_with_the_seed_message_and_changes_nothing(
 #[test]
 fn a_missing_or_malformed_hsm_key_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN).args(["server"]).arg(tmp.path()).env_remove("MINIO_KMS_HSM_KEY").output().unwrap();
+    let out = Command::new(BIN)
+        .args(["server"])
+        .arg(tmp.path())
+        .env_remove("MINIO_KMS_HSM_KEY")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("MINIO_KMS_HSM_KEY is not set"));
-    let out = Command::new(BIN).args(["server"]).arg(tmp.path()).env("MINIO_KMS_HSM_KEY", "hsm:aes256:c2VjcmV0").output().unwrap();
+    let out = Command::new(BIN)
+        .args(["server"])
+        .arg(tmp.path())
+        .env("MINIO_KMS_HSM_KEY", "hsm:aes256:c2VjcmV0")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("must be 32 bytes"), "{stderr}");
@@ -92,7 +183,16 @@ fn identity_command_prints_the_root_api_key_of_an_hsm_key() {
     let out = Command::new(BIN).args(["identity", &key]).output().unwrap();
     let out = String::from_utf8(out.stdout).unwrap();
     assert_eq!(field(&out, "API Key"), node.root_api_key);
-    let out = Command::new(BIN).args(["identity", &node.root_api_key]).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["identity", &node.root_api_key])
+        .output()
+        .unwrap();
     let id = field(&String::from_utf8(out.stdout).unwrap(), "Identity");
-    assert_eq!(id, minkms_client::ApiKey::parse(&node.root_api_key).unwrap().identity().as_str());
+    assert_eq!(
+        id,
+        minkms_client::ApiKey::parse(&node.root_api_key)
+            .unwrap()
+            .identity()
+            .as_str()
+    );
 }

@@ -23,9 +23,21 @@ fn kms_db_and_logs_hold_no_key_material_and_no_api_key() {
     let dek = runtime().block_on(async {
         let root = node.root();
         root.create_enclave("e").await.unwrap();
-        root.import_key("e", "imported", "", &imported).await.unwrap();
+        root.import_key("e", "imported", "", &imported)
+            .await
+            .unwrap();
         root.create_key("e", "k", "", false).await.unwrap();
-        root.create_identity("e", &CreateIdentityRequest { identity: user.identity().to_string(), privilege: "User".into(), is_service_account: false, tags: Default::default() }).await.unwrap();
+        root.create_identity(
+            "e",
+            &CreateIdentityRequest {
+                identity: user.identity().to_string(),
+                privilege: "User".into(),
+                is_service_account: false,
+                tags: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
         let gen = root.generate_key("e", "k", b"", 32).await.unwrap();
         gen.plaintext
     });
@@ -33,28 +45,45 @@ fn kms_db_and_logs_hold_no_key_material_and_no_api_key() {
     let admin_key = field(&admin, "API Key");
     // Requests with bad input make the server log errors too.
     let _ = node.cli_as(&admin_key, &["decrypt", "-e", "e", "k", "AAAA"]);
-    let _ = node.cli_as("k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw", &["ls-key", "-e", "e"]);
+    let _ = node.cli_as(
+        "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw",
+        &["ls-key", "-e", "e"],
+    );
     let logs = node.logs();
     let root_api_key = node.root_api_key.clone();
     node.kill();
 
     let db = std::fs::read(dir.join("kms.db")).unwrap();
-    let hsm_raw = STANDARD.decode(hsm_key.strip_prefix("hsm:aes256:").unwrap()).unwrap();
+    let hsm_raw = STANDARD
+        .decode(hsm_key.strip_prefix("hsm:aes256:").unwrap())
+        .unwrap();
     let secrets: Vec<(&str, Vec<u8>)> = vec![
         ("HSM key (text)", hsm_key.clone().into_bytes()),
         ("HSM key (raw)", hsm_raw),
         ("root API key", root_api_key.clone().into_bytes()),
-        ("root API key seed", URL_SAFE_NO_PAD.decode(&root_api_key[3..]).unwrap()),
+        (
+            "root API key seed",
+            URL_SAFE_NO_PAD.decode(&root_api_key[3..]).unwrap(),
+        ),
         ("admin API key", admin_key.clone().into_bytes()),
-        ("admin API key seed", URL_SAFE_NO_PAD.decode(&admin_key[3..]).unwrap()),
+        (
+            "admin API key seed",
+            URL_SAFE_NO_PAD.decode(&admin_key[3..]).unwrap(),
+        ),
         ("user API key", user.to_secret_string().as_bytes().to_vec()),
         ("imported key material", imported.to_vec()),
         ("data key", dek.clone()),
         ("data key (base64)", STANDARD.encode(&dek).into_bytes()),
     ];
-    assert!(!logs.is_empty(), "the node logged nothing: the test would prove nothing");
+    assert!(
+        !logs.is_empty(),
+        "the node logged nothing: the test would prove nothing"
+    );
     for (what, secret) in &secrets {
         assert!(!contains(&db, secret), "{what} found in kms.db");
-        assert!(!contains(logs.as_bytes(), secret), "{what} found in the logs");
+        assert!(
+            !contains(logs.as_bytes(), secret),
+            "{what} found in the logs"
+        );
     }
 }

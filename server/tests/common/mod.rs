@@ -50,7 +50,13 @@ impl Node {
             .env("MINIO_KMS_LOG_LEVEL", "debug")
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
             .spawn()
             .unwrap();
         let stdout = Arc::new(Mutex::new(String::new()));
@@ -74,17 +80,31 @@ impl Node {
                 break;
             }
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(StartFailure { code: status.code(), stderr: std::fs::read_to_string(&log).unwrap_or_default() });
+                return Err(StartFailure {
+                    code: status.code(),
+                    stderr: std::fs::read_to_string(&log).unwrap_or_default(),
+                });
             }
             assert!(Instant::now() < deadline, "node did not start in 30 s");
         }
         let banner = stdout.lock().unwrap().clone();
         let field = |name: &str| {
-            banner.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string()).unwrap_or_else(|| panic!("no {name} in banner:\n{banner}"))
+            banner
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_else(|| panic!("no {name} in banner:\n{banner}"))
         };
         let endpoint = field("Endpoint");
         let root_api_key = field("API Key");
-        Ok(Node { child, dir: dir.to_path_buf(), endpoint, root_api_key, log, stdout })
+        Ok(Node {
+            child,
+            dir: dir.to_path_buf(),
+            endpoint,
+            root_api_key,
+            log,
+            stdout,
+        })
     }
 
     /// The banner and anything else printed on stdout.
@@ -99,7 +119,9 @@ impl Node {
 
     /// A client authenticated with `api_key` (none: anonymous).
     pub fn client(&self, api_key: Option<&str>) -> Client {
-        let mut b = Client::builder().endpoints([self.endpoint.as_str()]).trust(ServerTrust::Insecure);
+        let mut b = Client::builder()
+            .endpoints([self.endpoint.as_str()])
+            .trust(ServerTrust::Insecure);
         if let Some(k) = api_key {
             b = b.api_key(ApiKey::parse(k).unwrap());
         }
@@ -126,7 +148,11 @@ impl Node {
     /// Runs the CLI as root; panics with its stderr unless it succeeds; returns stdout.
     pub fn cli(&self, args: &[&str]) -> String {
         let out = self.cli_as(&self.root_api_key, args);
-        assert!(out.status.success(), "minkms {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "minkms {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -146,7 +172,11 @@ impl Drop for Node {
 
 /// A multi-thread runtime for the async client.
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The value of `label` in `minkms` human output (`Label   value`).
