@@ -22,12 +22,25 @@ use crate::{normalize_endpoint, ApiKey, Error};
 /// A host that failed sits out this long before it is tried first again.
 const SIT_OUT: Duration = Duration::from_secs(30);
 
+/// Which HTTP versions the client offers by ALPN.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// h2 and http/1.1; the server picks (MinIO's client does this).
+    #[default]
+    Auto,
+    /// HTTP/1.1 only.
+    Http1,
+    /// HTTP/2 only.
+    Http2,
+}
+
 /// Builds a [`Client`].
 #[derive(Debug, Default)]
 pub struct ClientBuilder {
     endpoints: Vec<String>,
     api_key: Option<ApiKey>,
     trust: ServerTrust,
+    http: HttpVersion,
 }
 
 impl ClientBuilder {
@@ -57,6 +70,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Which HTTP versions to offer.
+    pub fn http_version(mut self, http: HttpVersion) -> Self {
+        self.http = http;
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
         if self.endpoints.is_empty() {
@@ -70,13 +89,18 @@ impl ClientBuilder {
         http.set_nodelay(true);
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(https);
+            .https_only();
+        let https = match self.http {
+            HttpVersion::Auto => https.enable_http1().enable_http2().wrap_connector(http),
+            HttpVersion::Http1 => https.enable_http1().wrap_connector(http),
+            HttpVersion::Http2 => https.enable_http2().wrap_connector(http),
+        };
+        let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
+        builder.pool_idle_timeout(Duration::from_secs(90));
+        if self.http == HttpVersion::Http2 {
+            builder.http2_only(true);
+        }
+        let http = builder.build(https);
         Ok(Client {
             endpoints: self.endpoints,
             http,
@@ -88,6 +112,8 @@ impl ClientBuilder {
 /// A response as the server sent it, for tests and tools that look at raw bytes.
 #[derive(Debug)]
 pub struct RawResponse {
+    /// The HTTP version the exchange used.
+    pub version: http::Version,
     /// HTTP status.
     pub status: StatusCode,
     /// Headers.
@@ -206,6 +232,7 @@ impl Client {
             .map_err(|e| Error::Transport(e.to_string()))?
             .to_bytes();
         Ok(RawResponse {
+            version: parts.version,
             status: parts.status,
             headers: parts.headers,
             body,

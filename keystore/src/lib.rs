@@ -24,5 +24,5 @@ pub use model::{
     Timestamp,
 };
 pub use names::{validate_identity, validate_name, NameKind, MAX_NAME_LEN};
-pub use state::{Page, State, MAX_DATA_KEY_LEN, MAX_LIST_LIMIT};
+pub use state::{DataKey, Page, State, MAX_DATA_KEY_LEN, MAX_LIST_LIMIT};
 pub use store::{Keystore, StoreInfo, DB_FILE};

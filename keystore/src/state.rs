@@ -25,6 +25,17 @@ pub const MAX_DATA_KEY_LEN: usize = 1024;
 /// Most items one list call returns (also the default for limit 0).
 pub const MAX_LIST_LIMIT: usize = 1000;
 
+/// A data key from `KEY:GENERATE`: its plaintext (zeroized on drop) and its ciphertext.
+#[derive(Debug)]
+pub struct DataKey {
+    /// The key version that encrypted it.
+    pub version: u32,
+    /// The data key.
+    pub plaintext: Zeroizing<Vec<u8>>,
+    /// The data key encrypted under the master key.
+    pub ciphertext: Vec<u8>,
+}
+
 /// One page of a listing. `continue_at` is the name to continue at, or "" at the end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
@@ -163,7 +174,6 @@ impl State {
     }
 
     /// Generates a random data key of `length` bytes (0 ⇒ 32) and encrypts it.
-    #[allow(clippy::type_complexity)]
     pub fn generate(
         &self,
         enclave: &str,
@@ -171,7 +181,7 @@ impl State {
         version: u32,
         aad: &[u8],
         length: usize,
-    ) -> Result<(u32, Zeroizing<Vec<u8>>, Vec<u8>), Error> {
+    ) -> Result<DataKey, Error> {
         let length = if length == 0 { 32 } else { length };
         if length > MAX_DATA_KEY_LEN {
             return Err(Error::Invalid(format!(
@@ -181,8 +191,12 @@ impl State {
         let v = self.key_version(enclave, name, version)?;
         let mut dek = Zeroizing::new(vec![0u8; length]);
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut dek);
-        let ct = Ciphertext::seal(v.kind, v.material.bytes(), v.version, &dek, aad);
-        Ok((v.version, dek, ct))
+        let ciphertext = Ciphertext::seal(v.kind, v.material.bytes(), v.version, &dek, aad);
+        Ok(DataKey {
+            version: v.version,
+            plaintext: dek,
+            ciphertext,
+        })
     }
 
     /// Decrypts. With `version` 0 the version comes from the ciphertext; KES's untagged format

@@ -26,8 +26,11 @@ pub(crate) const FORMAT_V1: &[u8] = &[1];
 pub(crate) const REK_CONTEXT: &[u8] = b"minkms/v1/root-encryption-key";
 const RECORD_AAD: &[u8] = b"minkms/v1/record:";
 
+/// A storage key and, for puts, the plaintext value to store under it.
+pub(crate) type Encoded = (String, Option<Zeroizing<Vec<u8>>>);
+
 /// The storage key and, for puts, the plaintext value of one change.
-pub(crate) fn encode(change: &Change) -> Result<(String, Option<Zeroizing<Vec<u8>>>), Error> {
+pub(crate) fn encode(change: &Change) -> Result<Encoded, Error> {
     // Key records hold key material: the plaintext encoding is zeroized once sealed.
     fn enc<T: Serialize>(v: &T) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
         postcard::to_allocvec(v)

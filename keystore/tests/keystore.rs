@@ -69,12 +69,12 @@ fn state_survives_a_restart_with_the_same_hsm_key() {
             policy: "p1".into(),
         })
         .unwrap();
-        let (_, dek, ct) = ks
+        let dk = ks
             .state()
             .generate("enclave-1", "key-1", 0, b"{}", 32)
             .unwrap();
         assert_eq!(ks.commit_index(), 5);
-        (ct, dek.to_vec())
+        (dk.ciphertext, dk.plaintext.to_vec())
     };
     let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
     assert!(!ks.info().created);

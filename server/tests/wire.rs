@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use common::{field, runtime, soft_hsm_key, Node, BIN};
 use http::Method;
 use minkms_client::wire::*;
-use minkms_client::{decode_frames, encode_frames, put_frame, Command as Cmd};
+use minkms_client::{decode_frames, encode_frames, put_frame, Command as Cmd, HttpVersion};
 use prost::Message;
 
 /// `minkms identity hsm:aes256:...` for the seed documents' HSM key; the expected values were
@@ -47,11 +47,20 @@ fn k1_to_h1_test_vector_through_the_cli() {
 }
 
 #[test]
-fn wire_golden_behaviour() {
+fn wire_golden_behaviour_over_http1() {
+    golden(HttpVersion::Http1, http::Version::HTTP_11);
+}
+
+#[test]
+fn wire_golden_behaviour_over_http2() {
+    golden(HttpVersion::Http2, http::Version::HTTP_2);
+}
+
+fn golden(http: HttpVersion, expected: http::Version) {
     let tmp = tempfile::tempdir().unwrap();
     let node = Node::start(&tmp.path().join("kms0"), &soft_hsm_key());
     runtime().block_on(async {
-        let root = node.root();
+        let root = node.client_over(Some(&node.root_api_key), http);
         root.create_enclave("e").await.unwrap();
         for k in ["k1", "k2", "k3"] {
             root.create_key("e", k, "", false).await.unwrap();
@@ -76,6 +85,7 @@ fn wire_golden_behaviour() {
         let example = Bytes::from(hex::decode("00cf0000000e0a066d792d6b65791a027b7d2020").unwrap());
         root.create_key("e", "my-key", "", false).await.unwrap();
         let r = raw("/v1/kms/e", example).await;
+        assert_eq!(r.version, expected);
         assert_eq!(r.status, 200);
         assert_eq!(content_length(&r), r.body.len());
         let frames = decode_frames(&r.body).unwrap();
@@ -211,7 +221,7 @@ fn wire_golden_behaviour() {
         );
 
         // /version and the health endpoints need no certificate and carry Content-Length.
-        let anon = node.client(None);
+        let anon = node.client_over(None, http);
         let v = anon.version(None).await.unwrap();
         assert_eq!(v.api_version, "v1");
         assert_eq!(v.host, host);

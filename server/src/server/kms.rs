@@ -66,6 +66,12 @@ impl Batch {
     }
 }
 
+/// A command handed to the wrong path (a bug): an error, never a panic.
+fn misrouted(cmd: Command) -> ApiError {
+    tracing::error!(command = cmd.text(), "command routed to the wrong handler");
+    ApiError::new(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+}
+
 fn decode<M: Message + Default>(cmd: Command, payload: &Bytes) -> Result<M, ApiError> {
     M::decode(payload.clone()).map_err(|_| {
         ApiError::bad_request(format!("invalid request: malformed {} payload", cmd.text()))
@@ -236,7 +242,7 @@ pub(crate) fn read(
             Command::KeyGenerate => {
                 let req: GenerateKeyRequest = decode(cmd, payload)?;
                 access.check(cmd, &req.name)?;
-                let (version, plaintext, ciphertext) = state.generate(
+                let dk = state.generate(
                     enclave,
                     &req.name,
                     req.version,
@@ -247,9 +253,9 @@ pub(crate) fn read(
                     &mut out,
                     id,
                     &GenerateKeyResponse {
-                        version,
-                        plaintext: plaintext.to_vec(),
-                        ciphertext,
+                        version: dk.version,
+                        plaintext: dk.plaintext.to_vec(),
+                        ciphertext: dk.ciphertext,
                     },
                 );
             }
@@ -373,7 +379,7 @@ pub(crate) fn read(
                     },
                 );
             }
-            _ => unreachable!("read() is only called with read commands"),
+            _ => return Err(misrouted(cmd)),
         }
     }
     Ok(out.freeze())
@@ -508,7 +514,7 @@ pub(crate) fn plan_write(
                 "adding or removing HSMs at run time is not supported by this version",
             ));
         }
-        _ => unreachable!("plan_write() is only called with write commands"),
+        _ => return Err(misrouted(cmd)),
     })
 }
 

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use minkms_client::{ApiKey, Client, ServerTrust};
+use minkms_client::{ApiKey, Client, HttpVersion, ServerTrust};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_minkms");
 
@@ -119,9 +119,15 @@ impl Node {
 
     /// A client authenticated with `api_key` (none: anonymous).
     pub fn client(&self, api_key: Option<&str>) -> Client {
+        self.client_over(api_key, HttpVersion::Auto)
+    }
+
+    /// A client offering only `http` by ALPN.
+    pub fn client_over(&self, api_key: Option<&str>, http: HttpVersion) -> Client {
         let mut b = Client::builder()
             .endpoints([self.endpoint.as_str()])
-            .trust(ServerTrust::Insecure);
+            .trust(ServerTrust::Insecure)
+            .http_version(http);
         if let Some(k) = api_key {
             b = b.api_key(ApiKey::parse(k).unwrap());
         }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs the whole test suite the way CI does: installs what the tests need, checks formatting
+# and lints, then runs every test of the workspace.
+#
+#   ./admin/test.sh
+#
+# Builds go to $CARGO_TARGET_DIR (default: ~/.cache/minkms-target, outside the clone) so that
+# repeated runs, and CI runs on the same machine, rebuild incrementally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/minkms-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Tests print their own failures; a backtrace per expected error would drown them.
+unset RUST_BACKTRACE
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+cargo --version
+rustc --version
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test (every crate, unit and integration tests with real minkms processes)"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace --all-targets --locked --no-fail-fast 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "\nminkms: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
