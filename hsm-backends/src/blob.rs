@@ -3,8 +3,10 @@
 //! ```text
 //! "MKSB" | format=1 | id_len:u8 | id | nonce_len:u8 | nonce | ciphertext ‖ tag
 //! ```
-//! Everything before the ciphertext is bound as associated data together with the caller's
-//! context, so neither the backend id nor the nonce can be swapped without detection.
+//! The associated data is `"MKSB" | format | id_len | id | context`: the backend id cannot be
+//! swapped and the blob only opens for the context it was sealed for. The nonce is not part of
+//! it because some HSMs choose the IV themselves (it is known only after sealing); a changed
+//! nonce fails authentication all the same.
 
 use crate::HsmError;
 
@@ -58,9 +60,13 @@ impl SealedBlob {
         &self.ciphertext
     }
 
-    /// The header bytes, bound as associated data (followed by the caller's context).
-    pub fn associated_data(&self, context: &[u8]) -> Vec<u8> {
-        let mut aad = self.header();
+    /// The associated data a backend `backend_id` binds when sealing for `context`.
+    pub fn associated_data(backend_id: &str, context: &[u8]) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(6 + backend_id.len() + context.len());
+        aad.extend_from_slice(MAGIC);
+        aad.push(FORMAT_V1);
+        aad.push(backend_id.len().min(255) as u8);
+        aad.extend_from_slice(backend_id.as_bytes());
         aad.extend_from_slice(context);
         aad
     }

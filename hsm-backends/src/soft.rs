@@ -85,8 +85,7 @@ impl SealingBackend for SoftHsm {
     fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<SealedBlob, HsmError> {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let unsealed = SealedBlob::new(ID, nonce.to_vec(), vec![0])?;
-        let aad = unsealed.associated_data(context);
+        let aad = SealedBlob::associated_data(ID, context);
         let ciphertext = self
             .seal_cipher
             .encrypt(
@@ -104,7 +103,7 @@ impl SealingBackend for SoftHsm {
         if blob.backend_id() != ID || blob.nonce().len() != 12 {
             return Err(HsmError::InvalidCiphertext);
         }
-        let aad = blob.associated_data(context);
+        let aad = SealedBlob::associated_data(ID, context);
         let plaintext = self
             .seal_cipher
             .decrypt(
