@@ -265,7 +265,7 @@ impl Client {
         let body = self
             .exchange(enclave, encode_frames(cmd.id(), reqs))
             .await?;
-        let frames = decode_frames(&body).map_err(|e| Error::Decode(e.to_string()))?;
+        let frames = decode_frames(&body, usize::MAX).map_err(|e| Error::Decode(e.to_string()))?;
         if frames.len() != reqs.len() {
             return Err(Error::Decode(format!(
                 "{} responses to {} requests",

@@ -36,6 +36,12 @@ macro_rules! commands {
                 match self { $(Command::$variant => $cluster),* }
             }
 
+            /// The texts of the commands a policy may grant: everything but cluster and
+            /// enclave management.
+            pub fn grantable_texts() -> Vec<&'static str> {
+                Self::ALL.iter().filter(|c| !c.is_cluster()).map(|c| c.text()).collect()
+            }
+
             /// Looks up a wire id.
             pub fn from_id(id: u16) -> Option<Self> {
                 match id { $($id => Some(Command::$variant),)* _ => None }

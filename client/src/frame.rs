@@ -23,6 +23,9 @@ pub enum FrameError {
     /// The body has no frame at all.
     #[error("invalid request: empty body")]
     Empty,
+    /// More frames than the caller accepts.
+    #[error("request too large: at most {0} commands per request")]
+    TooMany(usize),
 }
 
 /// Appends one frame to `out`.
@@ -45,11 +48,15 @@ pub fn encode_frames<'a, M: prost::Message + 'a>(
     out.freeze()
 }
 
-/// Splits a body into frames without copying payloads. Never panics on any input.
-pub fn decode_frames(body: &Bytes) -> Result<Vec<Frame>, FrameError> {
+/// Splits a body into at most `max_frames` frames without copying payloads. Never panics on
+/// any input, and stops at `max_frames + 1` so a body of tiny frames costs no more than that.
+pub fn decode_frames(body: &Bytes, max_frames: usize) -> Result<Vec<Frame>, FrameError> {
     let mut frames = Vec::new();
     let mut at = 0usize;
     while at < body.len() {
+        if frames.len() == max_frames {
+            return Err(FrameError::TooMany(max_frames));
+        }
         let header = body
             .get(at..at + FRAME_HEADER_LEN)
             .ok_or(FrameError::Truncated(at))?;
@@ -91,7 +98,7 @@ mod tests {
             hex::encode(&bytes),
             "00cf0000000e0a066d792d6b65791a027b7d2020"
         );
-        let frames = decode_frames(&bytes).unwrap();
+        let frames = decode_frames(&bytes, 10).unwrap();
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].id, 207);
         assert_eq!(
@@ -103,15 +110,16 @@ mod tests {
     #[test]
     fn truncated_and_empty_bodies_are_refused() {
         let bytes = Bytes::from_static(&[0, 207, 0, 0, 0, 4, 1, 2]);
-        assert_eq!(decode_frames(&bytes), Err(FrameError::Truncated(0)));
-        assert_eq!(decode_frames(&Bytes::new()), Err(FrameError::Empty));
+        assert_eq!(decode_frames(&bytes, 10), Err(FrameError::Truncated(0)));
+        assert_eq!(decode_frames(&Bytes::new(), 10), Err(FrameError::Empty));
         assert_eq!(
-            decode_frames(&Bytes::from_static(&[0, 1, 0])),
+            decode_frames(&Bytes::from_static(&[0, 1, 0]), 10),
             Err(FrameError::Truncated(0))
         );
         let huge = Bytes::from_static(&[0, 1, 0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(decode_frames(&huge), Err(FrameError::Truncated(0)));
+        assert_eq!(decode_frames(&huge, 10), Err(FrameError::Truncated(0)));
         let two = Bytes::from_static(&[0, 3, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0]);
-        assert_eq!(decode_frames(&two).unwrap().len(), 2);
+        assert_eq!(decode_frames(&two, 10).unwrap().len(), 2);
+        assert_eq!(decode_frames(&two, 1), Err(FrameError::TooMany(1)));
     }
 }

@@ -10,11 +10,15 @@
 mod backend;
 mod blob;
 mod error;
+#[cfg(feature = "pkcs11")]
+mod pkcs11;
 mod set;
 mod soft;
 
 pub use backend::{SealingBackend, Secret32};
 pub use blob::SealedBlob;
 pub use error::HsmError;
+#[cfg(feature = "pkcs11")]
+pub use pkcs11::{Pkcs11Config, Pkcs11Hsm};
 pub use set::{BackendSet, UnsealError, Unsealed};
 pub use soft::SoftHsm;

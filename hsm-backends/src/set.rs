@@ -90,9 +90,8 @@ impl BackendSet {
     }
 
     /// A key for `purpose`, derived in software (HKDF-SHA256) from the one communication
-    /// secret the communication backend yields. The HSM is asked once per purpose for the same
-    /// label, so every node holding the same HSM key derives the same keys, and nothing but the
-    /// HSM can.
+    /// secret the communication backend yields for one fixed label: every node holding the same
+    /// HSM key derives the same keys, and nothing but the HSM can.
     pub fn derive_key(&self, purpose: &str) -> Result<Secret32, HsmError> {
         let secret = self.communication().derive(COMMUNICATION_LABEL)?;
         let mut out = secrecy::SecretBox::new(Box::new([0u8; 32]));

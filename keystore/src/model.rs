@@ -162,8 +162,10 @@ pub(crate) struct KeyVersion {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct KeyRecord {
     pub(crate) name: String,
-    /// Version numbers are never reused, even after a version is deleted, so a ciphertext of a
-    /// deleted version can never open under new material.
+    /// Within a key's life, version numbers are never reused, even after a version is deleted,
+    /// so a ciphertext of a deleted version never names new material. Deleting the last version
+    /// deletes the key; a key created later under the same name is a new key (its material
+    /// differs, so old ciphertexts fail authentication).
     pub(crate) next_version: u32,
     pub(crate) versions: BTreeMap<u32, KeyVersion>,
 }

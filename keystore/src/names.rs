@@ -39,7 +39,7 @@ pub fn validate_name(kind: NameKind, name: &str) -> Result<(), crate::Error> {
         Ok(())
     } else {
         Err(crate::Error::Invalid(format!(
-            "invalid {} name: must be 1 to {MAX_NAME_LEN} characters of [A-Za-z0-9_-], not starting or ending with '-'",
+            "invalid {} name: must be 1 to {MAX_NAME_LEN} characters of [A-Za-z0-9_-], not starting or ending with '-', and not '_' alone",
             kind.as_str()
         )))
     }

@@ -463,7 +463,7 @@ impl State {
             } => {
                 validate_name(NameKind::Policy, name)?;
                 self.enclave(enclave)?;
-                Policy::from_json(policy_json.as_bytes(), |_| true)
+                Policy::from_normalized_json(policy_json.as_bytes())
                     .map_err(|e| Error::Invalid(e.to_string()))?;
                 vec![Change::PutPolicy(
                     enclave.clone(),
@@ -476,10 +476,23 @@ impl State {
                 )]
             }
             Command::DeletePolicy { enclave, name } => {
-                if !self.enclave(enclave)?.policies.contains_key(name) {
+                let e = self.enclave(enclave)?;
+                if !e.policies.contains_key(name) {
                     return Err(Error::PolicyNotFound);
                 }
-                vec![Change::DelPolicy(enclave.clone(), name.clone())]
+                // Unassign it, so a later policy of the same name is not granted silently.
+                let mut changes: Vec<Change> = e
+                    .identities
+                    .values()
+                    .filter(|r| &r.policy == name)
+                    .map(|r| {
+                        let mut r = r.clone();
+                        r.policy.clear();
+                        Change::PutIdentity(enclave.clone(), r)
+                    })
+                    .collect();
+                changes.push(Change::DelPolicy(enclave.clone(), name.clone()));
+                changes
             }
             Command::AssignPolicy {
                 enclave,
@@ -517,8 +530,35 @@ impl State {
                         "invalid privilege 'SysAdmin': must be Admin or User".into(),
                     ));
                 }
-                if !parent.is_empty() && !e.identities.contains_key(parent) {
-                    return Err(Error::IdentityNotFound);
+                if !parent.is_empty() {
+                    // Service accounts hang off ordinary identities, one level deep: they
+                    // act with their parent's rights, so a chain would hide whose rights.
+                    let p = e.identities.get(parent).ok_or(Error::IdentityNotFound)?;
+                    if !p.parent.is_empty() {
+                        return Err(Error::Invalid(
+                            "invalid request: a service account cannot have service accounts"
+                                .into(),
+                        ));
+                    }
+                    if parent == identity {
+                        return Err(Error::Invalid(
+                            "invalid identity: an identity cannot be its own service account"
+                                .into(),
+                        ));
+                    }
+                    if e.identities.values().any(|r| &r.parent == identity) {
+                        return Err(Error::Invalid("invalid identity: an identity with service accounts cannot become a service account".into()));
+                    }
+                }
+                if self
+                    .enclaves
+                    .iter()
+                    .any(|(name, other)| name != enclave && other.identities.contains_key(identity))
+                {
+                    // Every identity lives in exactly one enclave (API.md §4.3).
+                    return Err(Error::Invalid(
+                        "invalid identity: it belongs to another enclave".into(),
+                    ));
                 }
                 let policy = e
                     .identities
@@ -601,7 +641,7 @@ impl State {
                     if let Some(e) = self.enclaves.get_mut(&e) {
                         // Validated when planned (and when written); an unparsable record would
                         // be a bug, and then the policy allows nothing.
-                        let policy = Policy::from_json(r.policy_json.as_bytes(), |_| true)
+                        let policy = Policy::from_normalized_json(r.policy_json.as_bytes())
                             .unwrap_or_default();
                         e.policies.insert(r.name.clone(), (r, Arc::new(policy)));
                     }

@@ -290,3 +290,114 @@ fn after_a_crash_a_wrong_hsm_key_still_changes_nothing_and_the_right_one_recover
     let ks = Keystore::open_or_create(crashed.path(), &hsm(&key)).unwrap();
     assert_eq!(ks.state().key_count("e").unwrap(), 1);
 }
+
+fn create_identity(
+    ks: &Keystore,
+    enclave: &str,
+    identity: &str,
+    parent: &str,
+) -> Result<(), Error> {
+    ks.apply(&Command::CreateIdentity {
+        enclave: enclave.into(),
+        identity: identity.into(),
+        privilege: Privilege::User,
+        parent: parent.into(),
+        tags: Default::default(),
+        at: Timestamp::now(),
+        by: ROOT.into(),
+    })
+}
+
+const SVC: &str = "h1:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+const SVC2: &str = "h1:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
+
+#[test]
+fn service_accounts_are_one_level_deep_and_identities_live_in_one_enclave() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    create_enclave(&ks, "f").unwrap();
+    create_identity(&ks, "e", USER, "").unwrap();
+    create_identity(&ks, "e", SVC, USER).unwrap();
+    assert!(
+        matches!(create_identity(&ks, "e", SVC2, SVC), Err(Error::Invalid(_))),
+        "no chains"
+    );
+    assert!(
+        matches!(
+            create_identity(&ks, "e", USER, USER),
+            Err(Error::Invalid(_))
+        ),
+        "no self-parent"
+    );
+    create_identity(&ks, "e", SVC2, "").unwrap();
+    assert!(
+        matches!(
+            create_identity(&ks, "e", USER, SVC2),
+            Err(Error::Invalid(_))
+        ),
+        "a parent cannot become a child"
+    );
+    assert!(
+        matches!(create_identity(&ks, "f", USER, ""), Err(Error::Invalid(_))),
+        "one enclave per identity"
+    );
+    assert_eq!(
+        create_identity(
+            &ks,
+            "e",
+            "h1:DDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDDD",
+            "h1:EEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEEE"
+        ),
+        Err(Error::IdentityNotFound)
+    );
+    // Deleting the parent deletes its service accounts.
+    ks.apply(&Command::DeleteIdentity {
+        enclave: "e".into(),
+        identity: USER.into(),
+    })
+    .unwrap();
+    assert_eq!(
+        ks.state().identity_info("e", SVC),
+        Err(Error::IdentityNotFound)
+    );
+    assert!(ks.state().identity_info("e", SVC2).is_ok());
+}
+
+#[test]
+fn deleting_a_policy_unassigns_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    create_identity(&ks, "e", USER, "").unwrap();
+    let policy = |name: &str| Command::CreatePolicy {
+        enclave: "e".into(),
+        name: name.into(),
+        policy_json: r#"{"allow":{"KEY:GENERATE":["*"]}}"#.into(),
+        at: Timestamp::now(),
+        by: ROOT.into(),
+    };
+    ks.apply(&policy("p")).unwrap();
+    ks.apply(&Command::AssignPolicy {
+        enclave: "e".into(),
+        identity: USER.into(),
+        policy: "p".into(),
+    })
+    .unwrap();
+    ks.apply(&Command::DeletePolicy {
+        enclave: "e".into(),
+        name: "p".into(),
+    })
+    .unwrap();
+    ks.apply(&policy("p")).unwrap();
+    assert_eq!(ks.state().identity_info("e", USER).unwrap().policy, "");
+    assert!(
+        ks.state()
+            .principal("e", USER)
+            .unwrap()
+            .unwrap()
+            .policy
+            .is_none(),
+        "a new policy of the same name is not granted"
+    );
+}

@@ -81,7 +81,8 @@ impl<'de> Deserialize<'de> for RuleSet {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
-    /// Command text → allowed name patterns.
+    /// Command text → allowed name patterns. After [`Policy::normalized`], keys are exact
+    /// command texts.
     #[serde(default)]
     pub allow: BTreeMap<String, RuleSet>,
     /// Command text → denied name patterns. A match here overrides any allow.
@@ -92,23 +93,43 @@ pub struct Policy {
 impl Policy {
     /// Parses the JSON form of a policy document and checks every command against
     /// `is_command` (command keys are upper-cased first: command texts are case-insensitive).
-    /// A key ending in `*` is a command pattern and is accepted if it matches some command.
-    pub fn from_json(json: &[u8], is_command: impl Fn(&str) -> bool) -> Result<Self, PolicyError> {
+    /// A key ending in `*` (`KEY:*`) is a command pattern: it is expanded into every command of
+    /// `commands` it matches and refused if it matches none, so a stored policy only holds
+    /// command texts (MinIO's client rejects anything else in a policy it reads back).
+    pub fn from_json(json: &[u8], commands: &[&str]) -> Result<Self, PolicyError> {
         let policy: Policy =
             serde_json::from_slice(json).map_err(|e| PolicyError::Malformed(e.to_string()))?;
-        policy.normalized(is_command)
+        policy.normalized(commands)
     }
 
-    /// Upper-cases command keys, merges duplicates and checks each against `is_command`.
-    pub fn normalized(self, is_command: impl Fn(&str) -> bool) -> Result<Self, PolicyError> {
+    /// Reads back a document this crate normalized before (as the keystore stores them).
+    pub fn from_normalized_json(json: &[u8]) -> Result<Self, PolicyError> {
+        serde_json::from_slice(json).map_err(|e| PolicyError::Malformed(e.to_string()))
+    }
+
+    /// Upper-cases command keys, expands command patterns against `commands`, merges
+    /// duplicates, and refuses commands that are not in `commands`.
+    pub fn normalized(self, commands: &[&str]) -> Result<Self, PolicyError> {
         let norm = |map: BTreeMap<String, RuleSet>| {
             let mut out: BTreeMap<String, RuleSet> = BTreeMap::new();
             for (cmd, rules) in map {
                 let cmd = cmd.trim().to_ascii_uppercase();
-                if !(is_command(&cmd) || cmd.ends_with('*')) {
+                let pattern = Pattern::new(cmd.clone())
+                    .ok_or_else(|| PolicyError::UnknownCommand(cmd.clone()))?;
+                let matched: Vec<&str> = commands
+                    .iter()
+                    .copied()
+                    .filter(|c| pattern.matches(c))
+                    .collect();
+                if matched.is_empty() {
                     return Err(PolicyError::UnknownCommand(cmd));
                 }
-                out.entry(cmd).or_default().0.extend(rules.0);
+                for c in matched {
+                    out.entry(c.to_string())
+                        .or_default()
+                        .0
+                        .extend(rules.0.iter().cloned());
+                }
             }
             Ok(out)
         };
@@ -139,7 +160,7 @@ impl Policy {
     }
 
     fn command_matches(key: &str, command: &str) -> bool {
-        Pattern::new(key).is_some_and(|p| p.matches(command))
+        key == command
     }
 
     fn any_match(map: &BTreeMap<String, RuleSet>, command: &str, name: &str) -> bool {
@@ -152,21 +173,22 @@ impl Policy {
 mod tests {
     use super::*;
 
-    fn known(cmd: &str) -> bool {
-        matches!(
-            cmd,
-            "KEY:GENERATE" | "KEY:DECRYPT" | "KEY:CREATE" | "KEY:LIST"
-        )
-    }
+    const KNOWN: &[&str] = &[
+        "KEY:GENERATE",
+        "KEY:DECRYPT",
+        "KEY:CREATE",
+        "KEY:LIST",
+        "POLICY:GET",
+    ];
 
     #[test]
     fn all_three_rule_spellings_parse_to_the_same_set() {
         let a = br#"{"allow": {"KEY:GENERATE": "my-*"}}"#;
         let b = br#"{"allow": {"KEY:GENERATE": ["my-*", ""]}}"#;
         let c = br#"{"allow": {"key:generate": {"my-*": {}}}}"#;
-        let pa = Policy::from_json(a, known).unwrap();
-        assert_eq!(pa, Policy::from_json(b, known).unwrap());
-        assert_eq!(pa, Policy::from_json(c, known).unwrap());
+        let pa = Policy::from_json(a, KNOWN).unwrap();
+        assert_eq!(pa, Policy::from_json(b, KNOWN).unwrap());
+        assert_eq!(pa, Policy::from_json(c, KNOWN).unwrap());
         assert_eq!(
             pa.allow["KEY:GENERATE"]
                 .patterns()
@@ -181,7 +203,7 @@ mod tests {
         let p = Policy::from_json(
             br#"{"allow": {"KEY:GENERATE": ["my-*"], "KEY:DECRYPT": "*"},
                  "deny": {"KEY:DECRYPT": ["my-secret"]}}"#,
-            known,
+            KNOWN,
         )
         .unwrap();
         assert_eq!(p.evaluate("KEY:GENERATE", "my-key"), Decision::Allow);
@@ -194,10 +216,23 @@ mod tests {
     }
 
     #[test]
+    fn command_patterns_are_expanded_into_command_texts() {
+        let p = Policy::from_json(br#"{"allow": {"KEY:*": "k"}}"#, KNOWN).unwrap();
+        assert_eq!(
+            p.allow.keys().collect::<Vec<_>>(),
+            ["KEY:CREATE", "KEY:DECRYPT", "KEY:GENERATE", "KEY:LIST"]
+        );
+        assert_eq!(
+            Policy::from_json(br#"{"allow": {"NOPE:*": "k"}}"#, KNOWN),
+            Err(PolicyError::UnknownCommand("NOPE:*".into()))
+        );
+    }
+
+    #[test]
     fn command_patterns_apply_to_every_matching_command() {
         let p = Policy::from_json(
             br#"{"allow": {"KEY:*": ["k*"]}, "deny": {"KEY:CREATE": "*"}}"#,
-            known,
+            KNOWN,
         )
         .unwrap();
         assert_eq!(p.evaluate("KEY:DECRYPT", "k1"), Decision::Allow);
@@ -208,27 +243,27 @@ mod tests {
     #[test]
     fn unknown_commands_and_garbage_are_refused() {
         assert_eq!(
-            Policy::from_json(br#"{"allow": {"KEY:EXPLODE": "*"}}"#, known),
+            Policy::from_json(br#"{"allow": {"KEY:EXPLODE": "*"}}"#, KNOWN),
             Err(PolicyError::UnknownCommand("KEY:EXPLODE".into()))
         );
         assert!(matches!(
-            Policy::from_json(b"{not json", known),
+            Policy::from_json(b"{not json", KNOWN),
             Err(PolicyError::Malformed(_))
         ));
         assert!(matches!(
-            Policy::from_json(br#"{"allow": {"KEY:GENERATE": 5}}"#, known),
+            Policy::from_json(br#"{"allow": {"KEY:GENERATE": 5}}"#, KNOWN),
             Err(PolicyError::Malformed(_))
         ));
         assert!(matches!(
-            Policy::from_json(br#"{"permit": {}}"#, known),
+            Policy::from_json(br#"{"permit": {}}"#, KNOWN),
             Err(PolicyError::Malformed(_))
         ));
     }
 
     #[test]
     fn round_trips_through_json() {
-        let p = Policy::from_json(br#"{"allow": {"KEY:GENERATE": ["b", "a*"]}}"#, known).unwrap();
+        let p = Policy::from_json(br#"{"allow": {"KEY:GENERATE": ["b", "a*"]}}"#, KNOWN).unwrap();
         let json = serde_json::to_vec(&p).unwrap();
-        assert_eq!(Policy::from_json(&json, known).unwrap(), p);
+        assert_eq!(Policy::from_json(&json, KNOWN).unwrap(), p);
     }
 }

@@ -88,7 +88,7 @@ fn golden(http: HttpVersion, expected: http::Version) {
         assert_eq!(r.version, expected);
         assert_eq!(r.status, 200);
         assert_eq!(content_length(&r), r.body.len());
-        let frames = decode_frames(&r.body).unwrap();
+        let frames = decode_frames(&r.body, usize::MAX).unwrap();
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].id, 207);
         let gen = GenerateKeyResponse::decode(frames[0].payload.clone()).unwrap();
@@ -106,7 +106,7 @@ fn golden(http: HttpVersion, expected: http::Version) {
         let r = raw("/v1/kms/e", encode_frames(Cmd::KeyStatus.id(), &reqs)).await;
         assert_eq!(r.status, 200);
         assert_eq!(content_length(&r), r.body.len());
-        let frames = decode_frames(&r.body).unwrap();
+        let frames = decode_frames(&r.body, usize::MAX).unwrap();
         assert_eq!(frames.len(), names.len());
         for (f, n) in frames.iter().zip(names) {
             assert_eq!(f.id, Cmd::KeyStatus.id());
@@ -149,7 +149,7 @@ fn golden(http: HttpVersion, expected: http::Version) {
         ] {
             let r = raw(path, encode_frames(id, [&ListRequest::default()])).await;
             assert_eq!(r.status, 200, "list {id}");
-            let frames = decode_frames(&r.body).unwrap();
+            let frames = decode_frames(&r.body, usize::MAX).unwrap();
             assert_eq!(frames.len(), 1, "list {id}");
             assert_eq!(frames[0].id, id);
         }
@@ -161,6 +161,7 @@ fn golden(http: HttpVersion, expected: http::Version) {
                 )
                 .await
                 .body,
+                1,
             )
             .unwrap()[0]
                 .payload

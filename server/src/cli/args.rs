@@ -73,14 +73,6 @@ pub(crate) enum Cmd {
         /// data directory unless given.
         #[arg(long)]
         dev: bool,
-        /// The soft HSM key.
-        #[arg(
-            long = "hsm-key",
-            env = "MINIO_KMS_HSM_KEY",
-            hide_env_values = true,
-            hide = true
-        )]
-        hsm_key: Option<String>,
         /// Data directory.
         dir: Option<PathBuf>,
     },

@@ -36,9 +36,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             host,
             config,
             dev,
-            hsm_key,
             dir,
         } => {
+            // The HSM key comes from the environment only: a flag would show it in `ps`.
+            let hsm_key = std::env::var("MINIO_KMS_HSM_KEY")
+                .ok()
+                .filter(|k| !k.is_empty())
+                .map(zeroize::Zeroizing::new);
             server::run(ServerOptions {
                 dir,
                 addr,
@@ -472,7 +476,7 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
         } => {
             let text = std::fs::read(&file)
                 .with_context(|| format!("failed to read {}", file.display()))?;
-            let policy = Policy::from_json(&text, |c| Command::from_text(c).is_some())
+            let policy = Policy::from_json(&text, &Command::grantable_texts())
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let wire = |m: &std::collections::BTreeMap<String, minkms_policies::RuleSet>| {
                 m.iter()

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
 use minkms_client::wire::*;
-use minkms_client::{decode_frames, put_frame, Command, Identity};
+use minkms_client::{decode_frames, put_frame, Command, FrameError, Identity};
 use minkms_keystore::{self as ks, KeyMaterial, KeyType, Privilege, State, Timestamp};
 use minkms_policies::{Policy, RuleSet as PolicyRuleSet};
 use prost::Message;
@@ -27,7 +27,12 @@ impl Batch {
     /// Splits and checks a body: known command, one command per request, writes and lists
     /// alone, at most [`MAX_BATCH`] frames.
     pub(crate) fn parse(body: &Bytes) -> Result<Self, ApiError> {
-        let frames = decode_frames(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let frames = decode_frames(body, MAX_BATCH).map_err(|e| match e {
+            FrameError::TooMany(_) => {
+                ApiError::new(http::StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            }
+            _ => ApiError::bad_request(e.to_string()),
+        })?;
         let id = frames[0].id;
         let cmd = Command::from_id(id).ok_or_else(|| {
             ApiError::bad_request(format!("invalid request: unknown command {id}"))
@@ -52,12 +57,6 @@ impl Batch {
                 "invalid request: {} cannot be batched",
                 cmd.text()
             )));
-        }
-        if frames.len() > MAX_BATCH {
-            return Err(ApiError::new(
-                http::StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request too large: at most {MAX_BATCH} commands per request"),
-            ));
         }
         Ok(Self {
             cmd,
@@ -147,7 +146,7 @@ fn policy_from_wire(req: &CreatePolicyRequest) -> Result<Policy, ApiError> {
         allow: convert(&req.allow),
         deny: convert(&req.deny),
     }
-    .normalized(|c| Command::from_text(c).is_some())
+    .normalized(&Command::grantable_texts())
     .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 

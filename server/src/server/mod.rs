@@ -33,7 +33,7 @@ pub(crate) struct ServerOptions {
     pub(crate) config: Option<PathBuf>,
     pub(crate) dev: bool,
     /// `MINIO_KMS_HSM_KEY`.
-    pub(crate) hsm_key: Option<String>,
+    pub(crate) hsm_key: Option<zeroize::Zeroizing<String>>,
 }
 
 /// The root API key of an HSM set.
@@ -68,8 +68,8 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     };
     crate::logging::init(config.log.level.as_deref());
 
-    let (hsm_key, generated_key) = match (&opts.hsm_key, opts.dev) {
-        (Some(k), _) => (zeroize::Zeroizing::new(k.clone()), false),
+    let (hsm_key, generated_key) = match (opts.hsm_key, opts.dev) {
+        (Some(k), _) => (k, false),
         (None, true) => (SoftHsm::generate_key(), true),
         (None, false) => anyhow::bail!("MINIO_KMS_HSM_KEY is not set: generate one with 'minkms --soft-hsm' (or try 'minkms server --dev')"),
     };
@@ -100,6 +100,13 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         None => addr.to_string(),
     };
 
+    if config.tls.certs.len() > 1 {
+        tracing::warn!(
+            count = config.tls.certs.len(),
+            "several tls.certs configured: only the first is used"
+        );
+    }
+    let self_signed = config.tls.certs.is_empty();
     let cert = match config.tls.certs.first() {
         Some(pair) => tls::ServerCertificate::from_pem_files(&pair.cert, &pair.key)?,
         None => {
@@ -144,6 +151,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         &root,
         generated_key.then_some(hsm_key.as_str()),
         opts.dev.then_some(dir.as_path()),
+        self_signed,
     );
     http::serve(listener, acceptor, node, shutdown_signal()).await;
     tracing::info!("shutting down");
@@ -157,6 +165,7 @@ fn print_banner(
     root: &ApiKey,
     dev_hsm_key: Option<&str>,
     dev_dir: Option<&Path>,
+    self_signed: bool,
 ) {
     use std::io::Write as _;
     let mut out = String::new();
@@ -166,8 +175,11 @@ fn print_banner(
     out.push_str(&format!("               Node 0: {host} <-\n\n"));
     out.push_str(&format!("Endpoint       https://{host}\n"));
     out.push_str(&format!("API Key        {}\n", &*root.to_secret_string()));
+    if self_signed {
+        out.push_str("TLS            self-signed certificate: clients need --insecure (-k)\n");
+    }
     if let Some(key) = dev_hsm_key {
-        out.push_str(&format!("\nDevelopment mode: self-signed TLS (use -k), a generated HSM key:\nHSM Key        {key}\n"));
+        out.push_str(&format!("\nDevelopment mode, generated HSM key (restart with MINIO_KMS_HSM_KEY=...):\nHSM Key        {key}\n"));
     }
     if let Some(dir) = dev_dir {
         out.push_str(&format!("Data           {}\n", dir.display()));
