@@ -153,6 +153,41 @@ impl Pkcs11Hsm {
         Ok(hsm)
     }
 
+    /// Initializes a new token labelled `label` in the module's free slot, with its SO and user
+    /// PINs: what `softhsm2-util --init-token --free` does, for set-up scripts and tests.
+    pub fn init_token(
+        module_path: &Path,
+        label: &str,
+        so_pin: &SecretString,
+        user_pin: &SecretString,
+    ) -> Result<(), HsmError> {
+        static INIT: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = INIT.lock();
+        let ctx = module(module_path)?;
+        let fail = |what: &str, e: CkError| {
+            HsmError::Config(format!("cannot {what} token '{label}': {}", short(&e)))
+        };
+        let free = ctx
+            .get_all_slots()
+            .map_err(|e| fail("list slots for", e))?
+            .into_iter()
+            .find(|s| ctx.get_token_info(*s).is_ok_and(|t| !t.token_initialized()))
+            .ok_or_else(|| {
+                HsmError::Config(format!("module {} has no free slot", module_path.display()))
+            })?;
+        let so = AuthPin::new(so_pin.expose_secret().into());
+        ctx.init_token(free, &so, label)
+            .map_err(|e| fail("initialize", e))?;
+        let session = ctx.open_rw_session(free).map_err(|e| fail("open", e))?;
+        session
+            .login(UserType::So, Some(&so))
+            .map_err(|e| fail("log in to", e))?;
+        session
+            .init_pin(&AuthPin::new(user_pin.expose_secret().into()))
+            .map_err(|e| fail("set the user PIN of", e))?;
+        Ok(())
+    }
+
     fn open_session(&self) -> Result<Session, HsmError> {
         let session = self.ctx.open_rw_session(self.slot).map_err(|e| {
             HsmError::Unavailable(format!(

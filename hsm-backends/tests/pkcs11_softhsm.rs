@@ -1,0 +1,233 @@
+//! The PKCS#11 backend against a real SoftHSM2 token.
+//!
+//! One SoftHSM configuration per test process (SoftHSM reads it once, at `C_Initialize`), one
+//! token per test, found by label. Without the module the tests fail under `CI=true` and are
+//! skipped loudly elsewhere (`admin/test.sh` installs `softhsm2`).
+#![cfg(feature = "pkcs11")]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use minkms_hsm::{HsmError, Pkcs11Config, Pkcs11Hsm, SealedBlob, SealingBackend};
+use secrecy::{ExposeSecret, SecretString};
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// The module path, with this process's own token directory; `None` (skip) outside CI when
+/// SoftHSM2 is not installed.
+fn softhsm() -> Option<PathBuf> {
+    static CONF: OnceLock<Option<PathBuf>> = OnceLock::new();
+    CONF.get_or_init(|| {
+        let module =
+            PathBuf::from(std::env::var("TEST_PKCS11_MODULE").unwrap_or_else(|_| MODULE.into()));
+        if !module.exists() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "SoftHSM2 module {} missing under CI",
+                module.display()
+            );
+            eprintln!(
+                "SKIPPED: SoftHSM2 module {} not found (apt-get install softhsm2)",
+                module.display()
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap().keep();
+        std::fs::create_dir(dir.join("tokens")).unwrap();
+        let conf = dir.join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}/tokens\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        // Set before this process loads the module: SoftHSM reads it once, at C_Initialize.
+        std::env::set_var("SOFTHSM2_CONF", &conf);
+        Some(module)
+    })
+    .clone()
+}
+
+fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_string())
+}
+
+fn token(label: &str) -> Option<Pkcs11Config> {
+    let module = softhsm()?;
+    Pkcs11Hsm::init_token(&module, label, &secret("so-pin-1234"), &secret("1234")).unwrap();
+    Some(Pkcs11Config {
+        module,
+        token: label.into(),
+        serial: None,
+        pin: secret("1234"),
+        key: "minkms-seal".into(),
+        hmac_key: Some("minkms-hmac".into()),
+        generate_key: true,
+    })
+}
+
+#[test]
+fn seals_unseals_and_derives_on_softhsm() {
+    let Some(config) = token("seal-round-trip") else {
+        return;
+    };
+    let hsm = Pkcs11Hsm::open(config.clone(), "pkcs11").unwrap();
+    assert_eq!(hsm.id(), "pkcs11:seal-round-trip/minkms-seal");
+    let blob = hsm.seal(b"root encryption key", b"ctx").unwrap();
+    assert_eq!(blob.nonce().len(), 12);
+    assert_eq!(
+        hsm.unseal(&blob, b"ctx").unwrap().expose_secret(),
+        b"root encryption key"
+    );
+    assert!(matches!(
+        hsm.unseal(&blob, b"other"),
+        Err(HsmError::InvalidCiphertext)
+    ));
+    // Tampered blobs are refused, whatever byte changed.
+    let bytes = blob.to_bytes();
+    for i in [bytes.len() - 1, bytes.len() - 20, bytes.len() - 40] {
+        let mut t = bytes.clone();
+        t[i] ^= 1;
+        let b = SealedBlob::from_bytes(&t).unwrap();
+        assert!(
+            matches!(hsm.unseal(&b, b"ctx"), Err(HsmError::InvalidCiphertext)),
+            "byte {i}"
+        );
+    }
+    // Derive is deterministic, label-separated, and the same from a second handle (restart).
+    let a = *hsm.derive("x").unwrap().expose_secret();
+    assert_eq!(a, *hsm.derive("x").unwrap().expose_secret());
+    assert_ne!(a, *hsm.derive("y").unwrap().expose_secret());
+    let again = Pkcs11Hsm::open(
+        Pkcs11Config {
+            generate_key: false,
+            ..config
+        },
+        "pkcs11",
+    )
+    .unwrap();
+    assert_eq!(a, *again.derive("x").unwrap().expose_secret());
+    assert_eq!(
+        again.unseal(&blob, b"ctx").unwrap().expose_secret(),
+        b"root encryption key"
+    );
+}
+
+#[test]
+fn wrong_module_path_is_a_config_error() {
+    let Some(mut config) = token("wrong-module") else {
+        return;
+    };
+    config.module = "/nonexistent/libpkcs11.so".into();
+    let err = Pkcs11Hsm::open(config, "pkcs11").unwrap_err();
+    assert!(matches!(err, HsmError::Config(_)), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/libpkcs11.so"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_token_label_is_named_in_the_error() {
+    let Some(mut config) = token("known-token") else {
+        return;
+    };
+    config.token = "no-such-token".into();
+    let err = Pkcs11Hsm::open(config, "pkcs11").unwrap_err().to_string();
+    assert!(err.contains("no token labelled 'no-such-token'"), "{err}");
+}
+
+#[test]
+fn wrong_pin_is_an_authentication_error() {
+    let Some(mut config) = token("wrong-pin") else {
+        return;
+    };
+    config.pin = secret("9999");
+    let err = Pkcs11Hsm::open(config, "pkcs11").unwrap_err();
+    assert!(matches!(err, HsmError::Authentication(_)), "{err}");
+    assert!(
+        !err.to_string().contains("9999"),
+        "the PIN must not be in the error"
+    );
+}
+
+#[test]
+fn missing_key_label_without_generate_is_an_error_naming_module_token_and_label() {
+    let Some(mut config) = token("missing-key") else {
+        return;
+    };
+    config.generate_key = false;
+    let err = Pkcs11Hsm::open(config, "pkcs11").unwrap_err().to_string();
+    assert!(
+        err.contains("minkms-seal") && err.contains("missing-key") && err.contains("libsofthsm2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn duplicate_key_labels_are_refused() {
+    let Some(config) = token("duplicate-labels") else {
+        return;
+    };
+    // The first open creates the key; a second AES key of the same label is made by hand.
+    drop(Pkcs11Hsm::open(config.clone(), "pkcs11").unwrap());
+    add_aes_key(&config, "minkms-seal");
+    let err = Pkcs11Hsm::open(
+        Pkcs11Config {
+            generate_key: false,
+            ..config
+        },
+        "pkcs11",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("2 keys are labelled 'minkms-seal'"), "{err}");
+}
+
+#[test]
+fn a_key_without_hmac_cannot_communicate() {
+    let Some(mut config) = token("no-hmac") else {
+        return;
+    };
+    config.hmac_key = None;
+    let hsm = Pkcs11Hsm::open(config, "pkcs11").unwrap();
+    let err = hsm.derive("x").unwrap_err().to_string();
+    assert!(err.contains("no hmac_key"), "{err}");
+}
+
+/// Creates an AES key on the token directly through cryptoki (the module is shared with the
+/// backend: SoftHSM tolerates a second `C_Initialize` as "already initialized").
+fn add_aes_key(config: &Pkcs11Config, label: &str) {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::mechanism::Mechanism;
+    use cryptoki::object::Attribute;
+    use cryptoki::session::UserType;
+    use cryptoki::types::AuthPin;
+    let ctx = Pkcs11::new(&config.module).unwrap();
+    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let slot = ctx
+        .get_slots_with_initialized_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).unwrap().label().trim() == config.token)
+        .unwrap();
+    let session = ctx.open_rw_session(slot).unwrap();
+    let _ = session.login(
+        UserType::User,
+        Some(&AuthPin::new(config.pin.expose_secret().into())),
+    );
+    session
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::Token(true),
+                Attribute::Encrypt(true),
+                Attribute::Decrypt(true),
+                Attribute::ValueLen(32.into()),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ],
+        )
+        .unwrap();
+}
