@@ -9,16 +9,28 @@
 
 mod backend;
 mod blob;
+#[cfg(any(feature = "remote", feature = "cloudhsm"))]
+mod blocking;
+#[cfg(feature = "cloudhsm")]
+pub mod cloudhsm;
 mod error;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
+#[cfg(feature = "remote")]
+mod remote;
 mod set;
 mod soft;
+#[cfg(feature = "yubihsm")]
+mod yubihsm;
 
 pub use backend::{SealingBackend, Secret32};
 pub use blob::SealedBlob;
 pub use error::HsmError;
 #[cfg(feature = "pkcs11")]
 pub use pkcs11::{Pkcs11Config, Pkcs11Hsm};
+#[cfg(feature = "remote")]
+pub use remote::{RemoteConfig, RemoteMinkms};
 pub use set::{BackendSet, UnsealError, Unsealed};
 pub use soft::SoftHsm;
+#[cfg(feature = "yubihsm")]
+pub use yubihsm::YubiHsm;

@@ -26,6 +26,124 @@ pub(crate) struct Config {
     pub(crate) tls: TlsSection,
     #[serde(default)]
     pub(crate) log: LogSection,
+    #[serde(default)]
+    pub(crate) hsm: HsmSection,
+}
+
+/// `hsm:`: HSMs besides the soft HSM of `MINIO_KMS_HSM_KEY`. Order of priority (unsealing
+/// tries them in this order, and the first is the communication HSM unless `communication`
+/// names another): the soft HSM, `pkcs11` entries in order, `cloudhsm`, `yubihsm`,
+/// `minio.minkms`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HsmSection {
+    /// Id of the HSM that derives the communication secret and root API key.
+    #[serde(default)]
+    pub(crate) communication: Option<String>,
+    #[serde(default)]
+    pub(crate) pkcs11: Vec<Pkcs11Section>,
+    #[serde(default)]
+    pub(crate) cloudhsm: Option<CloudHsmSection>,
+    #[serde(default)]
+    pub(crate) yubihsm: Option<YubiHsmSection>,
+    #[serde(default)]
+    pub(crate) minio: Option<MinioSection>,
+}
+
+/// Where a secret (PIN, password) comes from: an environment variable or a file, never the
+/// config file itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SecretSource {
+    #[serde(default)]
+    pub(crate) env: Option<String>,
+    #[serde(default)]
+    pub(crate) file: Option<PathBuf>,
+}
+
+/// `hsm.pkcs11[]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Pkcs11Section {
+    pub(crate) module: PathBuf,
+    pub(crate) token: String,
+    #[serde(default)]
+    pub(crate) serial: Option<String>,
+    pub(crate) pin: SecretSource,
+    pub(crate) key: String,
+    #[serde(default)]
+    pub(crate) hmac_key: Option<String>,
+    #[serde(default)]
+    pub(crate) generate_key: bool,
+}
+
+/// `hsm.cloudhsm`: the PKCS#11 fields pointed at AWS's library, plus the cluster to check.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CloudHsmSection {
+    pub(crate) cluster_id: String,
+    #[serde(default)]
+    pub(crate) region: Option<String>,
+    #[serde(default = "default_cloudhsm_module")]
+    pub(crate) module: PathBuf,
+    #[serde(default = "default_cloudhsm_token")]
+    pub(crate) token: String,
+    pub(crate) pin: SecretSource,
+    pub(crate) key: String,
+    #[serde(default)]
+    pub(crate) hmac_key: Option<String>,
+    #[serde(default)]
+    pub(crate) generate_key: bool,
+}
+
+fn default_cloudhsm_module() -> PathBuf {
+    PathBuf::from("/opt/cloudhsm/lib/libcloudhsm_pkcs11.so")
+}
+
+fn default_cloudhsm_token() -> String {
+    "hsm1".into()
+}
+
+/// `hsm.yubihsm`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct YubiHsmSection {
+    /// `http://HOST:PORT` of yubihsm-connector.
+    pub(crate) connector: String,
+    pub(crate) auth_key: u16,
+    pub(crate) password: SecretSource,
+    pub(crate) hmac_key: u16,
+}
+
+/// `hsm.minio`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MinioSection {
+    #[serde(default)]
+    pub(crate) minkms: Option<RemoteSection>,
+}
+
+/// `hsm.minio.minkms`, as seed 004 writes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RemoteSection {
+    pub(crate) server: Vec<String>,
+    pub(crate) enclave: String,
+    pub(crate) key: String,
+    pub(crate) auth: RemoteAuth,
+    /// PEM file of CA certificates for the remote servers (default: the system's roots).
+    #[serde(default)]
+    pub(crate) ca: Option<PathBuf>,
+    /// Accept any certificate from the remote servers: for test set-ups only.
+    #[serde(default)]
+    pub(crate) insecure: bool,
+}
+
+/// `hsm.minio.minkms.auth`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RemoteAuth {
+    pub(crate) key: String,
 }
 
 /// `tls:`.
@@ -103,6 +221,20 @@ mod tests {
         assert_eq!(c.tls.certs.len(), 1);
         assert_eq!(c.tls.certs[0].cert.to_str(), Some("/c"));
         assert_eq!(c.tls.ca.as_deref().and_then(|p| p.to_str()), Some("/ca"));
+    }
+
+    #[test]
+    fn hsm_sections_parse() {
+        let c = load(
+            "version: v1\nhsm:\n  communication: pkcs11:t/k\n  pkcs11:\n    - module: /m.so\n      token: t\n      pin:\n        env: PIN\n      key: k\n      hmac_key: h\n  yubihsm:\n    connector: http://127.0.0.1:12345\n    auth_key: 1\n    password:\n      file: /p\n    hmac_key: 256\n  minio:\n    minkms:\n      server:\n      - kms0:7373\n      - kms1:7373\n      enclave: e\n      key: k\n      auth:\n        key: k1:abc\n",
+        )
+        .unwrap();
+        assert_eq!(c.hsm.pkcs11[0].token, "t");
+        assert_eq!(c.hsm.pkcs11[0].pin.env.as_deref(), Some("PIN"));
+        assert_eq!(c.hsm.yubihsm.as_ref().unwrap().hmac_key, 256);
+        let remote = c.hsm.minio.unwrap().minkms.unwrap();
+        assert_eq!(remote.server, ["kms0:7373", "kms1:7373"]);
+        assert_eq!(remote.auth.key, "k1:abc");
     }
 
     #[test]
