@@ -84,6 +84,9 @@ pub(crate) struct CloudHsmSection {
     pub(crate) cluster_id: String,
     #[serde(default)]
     pub(crate) region: Option<String>,
+    /// Another CloudHSM API endpoint than AWS's (a VPC endpoint).
+    #[serde(default)]
+    pub(crate) endpoint: Option<String>,
     #[serde(default = "default_cloudhsm_module")]
     pub(crate) module: PathBuf,
     #[serde(default = "default_cloudhsm_token")]

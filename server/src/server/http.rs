@@ -2,7 +2,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,8 +16,11 @@ use prost::Message;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use minkms_client::Identity;
+
 use super::auth::Caller;
 use super::error::ApiError;
+use super::gate::Gate;
 use super::kms::{self, Batch};
 use super::node::{Node, API_VERSION, VERSION};
 use super::tls::identity_of;
@@ -31,7 +34,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
-    node: Arc<Node>,
+    gate: Arc<Gate>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
@@ -47,7 +50,7 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => return,
         };
-        tokio::spawn(connection(tcp, peer, acceptor.clone(), node.clone()));
+        tokio::spawn(connection(tcp, peer, acceptor.clone(), gate.clone()));
     }
 }
 
@@ -55,7 +58,7 @@ async fn connection(
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
-    node: Arc<Node>,
+    gate: Arc<Gate>,
 ) {
     let _ = tcp.set_nodelay(true);
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -75,8 +78,11 @@ async fn connection(
         .peer_certificates()
         .and_then(|certs| certs.first())
         .and_then(identity_of);
-    let caller = Arc::new(Caller::new(identity, &node.root));
-    let service = service_fn(move |req| route(node.clone(), caller.clone(), req));
+    let conn = Arc::new(Connection {
+        identity,
+        caller: OnceLock::new(),
+    });
+    let service = service_fn(move |req| route(gate.clone(), conn.clone(), req));
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -102,24 +108,53 @@ fn respond(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full
         .expect("static headers are valid")
 }
 
+/// What one connection knows: who the client is (from its certificate, once), and what that
+/// identity is to the node (resolved at its first request after unsealing).
+#[derive(Debug)]
+struct Connection {
+    identity: Option<Identity>,
+    caller: OnceLock<Arc<Caller>>,
+}
+
+/// The node, or 503 while it is sealed.
+fn open(gate: &Gate) -> Result<&Arc<Node>, ApiError> {
+    gate.node().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("node is sealed: {}", gate.sealed_reason()),
+        )
+    })
+}
+
 async fn route(
-    node: Arc<Node>,
-    caller: Arc<Caller>,
+    gate: Arc<Gate>,
+    conn: Arc<Connection>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let protobuf = wants_protobuf(&req);
+    let kms = |enclave: String, req: Request<Incoming>| {
+        let (gate, conn) = (gate.clone(), conn.clone());
+        async move {
+            let node = open(&gate)?.clone();
+            let caller = conn
+                .caller
+                .get_or_init(|| Arc::new(Caller::new(conn.identity.clone(), &node.root)))
+                .clone();
+            handle_kms(node, caller, enclave, req).await
+        }
+    };
     let result = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/version") => Ok(version(&node, protobuf)),
+        (&Method::GET, "/version") => Ok(version(&gate.host, protobuf)),
         (&Method::GET, "/v1/health/live") => {
             Ok(respond(StatusCode::OK, "text/plain", Bytes::new()))
         }
         (&Method::GET, "/v1/health/ready") => {
-            Ok(respond(StatusCode::OK, "text/plain", Bytes::new()))
+            open(&gate).map(|_| respond(StatusCode::OK, "text/plain", Bytes::new()))
         }
-        (&Method::POST, "/v1/kms") => handle_kms(node, caller, String::new(), req).await,
+        (&Method::POST, "/v1/kms") => kms(String::new(), req).await,
         (&Method::POST, path) if path.starts_with("/v1/kms/") => {
             match percent_decode(&path["/v1/kms/".len()..]) {
-                Some(enclave) => handle_kms(node, caller, enclave, req).await,
+                Some(enclave) => kms(enclave, req).await,
                 None => Err(ApiError::bad_request(
                     "invalid request: malformed enclave name in path",
                 )),
@@ -134,12 +169,12 @@ async fn route(
     Ok(result.unwrap_or_else(|e| e.into_response(protobuf)))
 }
 
-fn version(node: &Node, protobuf: bool) -> Response<Full<Bytes>> {
+fn version(host: &str, protobuf: bool) -> Response<Full<Bytes>> {
     let v = VersionResponse {
         version: VERSION.into(),
         commit: String::new(),
         api_version: API_VERSION.into(),
-        host: node.host.clone(),
+        host: host.to_string(),
         fips140: false,
     };
     if protobuf {

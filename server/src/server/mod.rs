@@ -3,6 +3,8 @@
 mod auth;
 pub(crate) mod config;
 mod error;
+mod gate;
+mod hsm;
 mod http;
 mod kms;
 mod node;
@@ -11,13 +13,16 @@ mod tls;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use minkms_client::ApiKey;
-use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
-use minkms_keystore::Keystore;
+use minkms_hsm::{BackendSet, HsmError, SoftHsm};
+use minkms_keystore::{Keystore, OpenError};
 use secrecy::ExposeSecret;
+use zeroize::Zeroizing;
+
+use gate::Gate;
 
 pub(crate) use node::VERSION;
 
@@ -33,11 +38,11 @@ pub(crate) struct ServerOptions {
     pub(crate) config: Option<PathBuf>,
     pub(crate) dev: bool,
     /// `MINIO_KMS_HSM_KEY`.
-    pub(crate) hsm_key: Option<zeroize::Zeroizing<String>>,
+    pub(crate) hsm_key: Option<Zeroizing<String>>,
 }
 
 /// The root API key of an HSM set.
-pub(crate) fn root_api_key(hsms: &BackendSet) -> anyhow::Result<ApiKey> {
+pub(crate) fn root_api_key(hsms: &BackendSet) -> Result<ApiKey, HsmError> {
     let seed = hsms.derive_key(ROOT_API_KEY_PURPOSE)?;
     Ok(ApiKey::from_seed(*seed.expose_secret()))
 }
@@ -55,35 +60,116 @@ fn parse_addr(addr: &str) -> anyhow::Result<SocketAddr> {
         .with_context(|| format!("invalid address '{addr}': expected HOST:PORT or :PORT"))
 }
 
-fn open_keystore(dir: &Path, hsms: &BackendSet) -> anyhow::Result<Keystore> {
-    // Any failure here leaves the disk as it was; the message is what operators search for.
-    Keystore::open_or_create(dir, hsms).map_err(|e| anyhow::anyhow!("{e}"))
+/// What unsealing yields.
+struct Unsealed {
+    keystore: Keystore,
+    hsms: BackendSet,
+    root: ApiKey,
+}
+
+/// Why an unseal attempt failed: worth another try (an HSM that cannot be reached now), or not
+/// (a wrong key, wrong credentials, a wrong configuration: retrying would not help, and real
+/// HSMs lock out users who retry wrong PINs).
+enum AttemptError {
+    Retry(String),
+    Fatal(anyhow::Error),
+}
+
+impl From<HsmError> for AttemptError {
+    fn from(e: HsmError) -> Self {
+        match e {
+            HsmError::Unavailable(_) => AttemptError::Retry(e.to_string()),
+            other => AttemptError::Fatal(anyhow::anyhow!("{other}")),
+        }
+    }
+}
+
+impl From<OpenError> for AttemptError {
+    fn from(e: OpenError) -> Self {
+        let retry = match &e {
+            OpenError::Unseal(u) => u.retryable,
+            OpenError::Seal { source, .. } => matches!(source, HsmError::Unavailable(_)),
+            OpenError::Storage(_) => false,
+        };
+        if retry {
+            AttemptError::Retry(e.to_string())
+        } else {
+            AttemptError::Fatal(anyhow::anyhow!("{e}"))
+        }
+    }
+}
+
+/// One attempt: connect the HSMs, open (or create) the keystore, derive the root API key.
+/// Leaves the disk unchanged when it fails.
+fn try_unseal(
+    section: &config::HsmSection,
+    soft_key: Option<&str>,
+    dir: &Path,
+) -> Result<Unsealed, AttemptError> {
+    let hsms = hsm::backends(soft_key, section)?;
+    let keystore = Keystore::open_or_create(dir, &hsms)?;
+    let root = root_api_key(&hsms)?;
+    Ok(Unsealed {
+        keystore,
+        hsms,
+        root,
+    })
+}
+
+/// Unseals, retrying with backoff (1 s doubling to 30 s) while HSMs cannot be reached. The node
+/// answers health checks meanwhile, reporting itself sealed.
+async fn unseal(
+    config: Arc<config::Config>,
+    soft_key: Option<Zeroizing<String>>,
+    dir: PathBuf,
+    gate: Arc<Gate>,
+) -> anyhow::Result<Unsealed> {
+    let soft_key = Arc::new(soft_key);
+    let mut delay = Duration::from_secs(1);
+    loop {
+        let (config, soft_key, dir) = (config.clone(), soft_key.clone(), dir.clone());
+        let attempt = tokio::task::spawn_blocking(move || {
+            try_unseal(
+                &config.hsm,
+                soft_key.as_ref().as_ref().map(|k| k.as_str()),
+                &dir,
+            )
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("unsealing failed: {e}"))?;
+        match attempt {
+            Ok(unsealed) => return Ok(unsealed),
+            Err(AttemptError::Fatal(e)) => return Err(e),
+            Err(AttemptError::Retry(cause)) => {
+                tracing::warn!(%cause, retry_in_s = delay.as_secs(), "cannot unseal yet: an HSM is unreachable; the node stays sealed");
+                gate.set_sealed_reason(cause);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
 }
 
 /// Runs a node until SIGINT/SIGTERM.
 pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
-    let config = match &opts.config {
+    let config = Arc::new(match &opts.config {
         Some(path) => config::Config::load(path)?,
         None => config::Config::default(),
-    };
+    });
     crate::logging::init(config.log.level.as_deref());
 
     let (hsm_key, generated_key) = match (opts.hsm_key, opts.dev) {
-        (Some(k), _) => (k, false),
-        (None, true) => (SoftHsm::generate_key(), true),
-        (None, false) => anyhow::bail!("MINIO_KMS_HSM_KEY is not set: generate one with 'minkms --soft-hsm' (or try 'minkms server --dev')"),
+        (Some(k), _) => (Some(k), false),
+        (None, true) => (Some(SoftHsm::generate_key()), true),
+        (None, false) => (None, false),
     };
-    let soft: Arc<dyn SealingBackend> =
-        Arc::new(SoftHsm::parse(&hsm_key).map_err(|e| anyhow::anyhow!("MINIO_KMS_HSM_KEY: {e}"))?);
-    let hsms = BackendSet::single(soft);
-
+    hsm::check(hsm_key.as_ref().map(|k| k.as_str()), &config.hsm)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let dir = match (&opts.dir, opts.dev) {
         (Some(d), _) => d.clone(),
         (None, true) => std::env::temp_dir().join(format!("minkms-dev-{}", uuid::Uuid::new_v4())),
         (None, false) => anyhow::bail!("no data directory given: minkms server [OPTIONS] DIR"),
     };
-    let keystore = open_keystore(&dir, &hsms)?;
-    let root = root_api_key(&hsms)?;
 
     let addr = parse_addr(opts.addr.as_deref().unwrap_or(if opts.dev {
         "127.0.0.1:7373"
@@ -134,26 +220,53 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(cert)?));
 
-    let info = keystore.info().clone();
-    let node = Arc::new(node::Node {
-        keystore,
-        root: root.identity().clone(),
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let gate = Arc::new(Gate::new(host.clone()));
+    let server = tokio::spawn(http::serve(
+        listener,
+        acceptor,
+        gate.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    tracing::info!(dir = %dir.display(), %addr, host = %host, "listening; unsealing the root encryption key");
+
+    let unsealed = tokio::select! {
+        u = unseal(config.clone(), hsm_key.clone(), dir.clone(), gate.clone()) => u?,
+        () = stopped(stop_rx.clone()) => {
+            let _ = server.await;
+            return Ok(());
+        }
+    };
+    let info = unsealed.keystore.info().clone();
+    tracing::info!(created = info.created, unsealed_by = %info.unsealed_by, "root encryption key unsealed");
+    let hsm_ids = unsealed.hsms.ids();
+    gate.open(Arc::new(node::Node {
+        keystore: unsealed.keystore,
+        root: unsealed.root.identity().clone(),
         host: host.clone(),
         started: Instant::now(),
-        configured_hsms: hsms.ids(),
-    });
-    tracing::info!(dir = %dir.display(), %addr, host = %host, created = info.created, "node started");
-
+        hsms: unsealed.hsms,
+    }));
     print_banner(
         &info,
         &host,
-        &hsms,
-        &root,
-        generated_key.then_some(hsm_key.as_str()),
+        &hsm_ids,
+        &unsealed.root,
+        generated_key
+            .then(|| hsm_key.as_ref().map(|k| k.as_str()))
+            .flatten(),
         opts.dev.then_some(dir.as_path()),
         self_signed,
     );
-    http::serve(listener, acceptor, node, shutdown_signal()).await;
+    let _ = server.await;
     tracing::info!("shutting down");
     Ok(())
 }
@@ -161,7 +274,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
 fn print_banner(
     info: &minkms_keystore::StoreInfo,
     host: &str,
-    hsms: &BackendSet,
+    hsm_ids: &[String],
     root: &ApiKey,
     dev_hsm_key: Option<&str>,
     dev_dir: Option<&Path>,
@@ -170,7 +283,7 @@ fn print_banner(
     use std::io::Write as _;
     let mut out = String::new();
     out.push_str(&format!("Version        {VERSION}\n"));
-    out.push_str(&format!("HSM            {}\n", hsms.ids().join(", ")));
+    out.push_str(&format!("HSM            {}\n", hsm_ids.join(", ")));
     out.push_str(&format!("Cluster        ID      {}\n", info.cluster_id));
     out.push_str(&format!("               Node 0: {host} <-\n\n"));
     out.push_str(&format!("Endpoint       https://{host}\n"));

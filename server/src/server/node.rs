@@ -20,8 +20,8 @@ pub(crate) struct Node {
     /// The name this node is known by (`--host`).
     pub(crate) host: String,
     pub(crate) started: Instant,
-    /// HSMs configured now (`hsm_active`).
-    pub(crate) configured_hsms: Vec<String>,
+    /// The HSMs configured now (`hsm_active`).
+    pub(crate) hsms: minkms_hsm::BackendSet,
 }
 
 impl Node {
@@ -50,7 +50,7 @@ impl Node {
             heap_mem_in_use: 0,
             stack_mem_in_use: 0,
             hsm: self.keystore.info().sealed_by.clone(),
-            hsm_active: self.configured_hsms.clone(),
+            hsm_active: self.hsms.ids(),
         }
     }
 

@@ -1,0 +1,45 @@
+//! The node as the HTTP layer sees it: sealed (HSMs not reached yet) or open.
+
+use std::sync::{Arc, OnceLock};
+
+use parking_lot::Mutex;
+
+use super::node::Node;
+
+/// Holds the node once it is unsealed. Until then, health checks report why it is sealed and
+/// every API command answers 503.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    node: OnceLock<Arc<Node>>,
+    /// The name this node is known by, answered on `/version` even while sealed.
+    pub(crate) host: String,
+    sealed_reason: Mutex<String>,
+}
+
+impl Gate {
+    pub(crate) fn new(host: String) -> Self {
+        Self {
+            node: OnceLock::new(),
+            host,
+            sealed_reason: Mutex::new("unsealing the root encryption key".into()),
+        }
+    }
+
+    /// The node, once unsealed.
+    pub(crate) fn node(&self) -> Option<&Arc<Node>> {
+        self.node.get()
+    }
+
+    pub(crate) fn open(&self, node: Arc<Node>) {
+        let _ = self.node.set(node);
+    }
+
+    pub(crate) fn set_sealed_reason(&self, reason: String) {
+        *self.sealed_reason.lock() = reason;
+    }
+
+    /// Why the node is still sealed.
+    pub(crate) fn sealed_reason(&self) -> String {
+        self.sealed_reason.lock().clone()
+    }
+}
