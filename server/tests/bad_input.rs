@@ -1,12 +1,10 @@
 //! Bad input gets a clear 4xx error with a message, never a panic and never a state change.
 
-mod common;
-
 use bytes::Bytes;
-use common::{runtime, soft_hsm_key, Node};
 use http::Method;
 use minkms_client::wire::*;
 use minkms_client::{encode_frames, ApiKey, Client, Error};
+use minkms_testkit::{runtime, soft_hsm_key, Node};
 
 fn api(e: Error) -> (u16, String) {
     match e {

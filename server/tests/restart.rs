@@ -1,11 +1,9 @@
 //! Restarts: the same HSM key keeps everything; another key is refused and changes nothing.
 
-mod common;
-
 use std::process::Command;
 
-use common::{field, runtime, soft_hsm_key, Node, BIN};
 use minkms_client::wire::{CreateIdentityRequest, CreatePolicyRequest, Rule, RuleSet};
+use minkms_testkit::{bin, field, runtime, soft_hsm_key, Node};
 
 #[test]
 fn restart_with_the_same_hsm_key_keeps_every_enclave_identity_policy_and_key() {
@@ -154,7 +152,7 @@ fn restart_with_another_hsm_key_fails_with_the_seed_message_and_changes_nothing(
 #[test]
 fn a_missing_or_malformed_hsm_key_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["server", "--addr", "127.0.0.1:0"])
         .arg(tmp.path())
         .env_remove("MINIO_KMS_HSM_KEY")
@@ -164,7 +162,7 @@ fn a_missing_or_malformed_hsm_key_is_a_clear_error() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no HSM configured: set MINIO_KMS_HSM_KEY")
     );
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["server", "--addr", "127.0.0.1:0"])
         .arg(tmp.path())
         .env("MINIO_KMS_HSM_KEY", "hsm:aes256:c2VjcmV0")
@@ -182,10 +180,13 @@ fn identity_command_prints_the_root_api_key_of_an_hsm_key() {
     let tmp = tempfile::tempdir().unwrap();
     let key = soft_hsm_key();
     let node = Node::start(&tmp.path().join("kms0"), &key);
-    let out = Command::new(BIN).args(["identity", &key]).output().unwrap();
+    let out = Command::new(bin())
+        .args(["identity", &key])
+        .output()
+        .unwrap();
     let out = String::from_utf8(out.stdout).unwrap();
     assert_eq!(field(&out, "API Key"), node.root_api_key);
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["identity", &node.root_api_key])
         .output()
         .unwrap();

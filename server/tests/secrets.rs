@@ -1,12 +1,10 @@
 //! No plaintext key material or API key in kms.db or in the logs.
 
-mod common;
-
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use common::{field, runtime, soft_hsm_key, Node};
 use minkms_client::wire::CreateIdentityRequest;
 use minkms_client::ApiKey;
+use minkms_testkit::{field, runtime, soft_hsm_key, Node};
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)

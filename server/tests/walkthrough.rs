@@ -1,8 +1,6 @@
 //! Seed 002's single-node walkthrough, through the CLI and through the client.
 
-mod common;
-
-use common::{field, runtime, soft_hsm_key, Node};
+use minkms_testkit::{field, runtime, soft_hsm_key, Node};
 
 #[test]
 fn seed_002_single_node_walkthrough_through_the_cli() {

@@ -1,14 +1,12 @@
 //! Golden tests of the wire protocol (API.md §2–§4) against a real node.
 
-mod common;
-
 use std::process::Command;
 
 use bytes::{Bytes, BytesMut};
-use common::{field, runtime, soft_hsm_key, Node, BIN};
 use http::Method;
 use minkms_client::wire::*;
 use minkms_client::{decode_frames, encode_frames, put_frame, Command as Cmd, HttpVersion};
+use minkms_testkit::{bin, field, runtime, soft_hsm_key, Node};
 use prost::Message;
 
 /// `minkms identity hsm:aes256:...` for the seed documents' HSM key; the expected values were
@@ -16,7 +14,7 @@ use prost::Message;
 /// Ed25519 public key, SHA-256 of its SPKI).
 #[test]
 fn root_api_key_test_vector() {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args([
             "identity",
             "hsm:aes256:vZ0DeGvwlb/KHwIfi8+c7/8ZHjweHKVL0WNrRc3+FxQ=",
@@ -36,7 +34,7 @@ fn root_api_key_test_vector() {
 
 #[test]
 fn k1_to_h1_test_vector_through_the_cli() {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["identity", "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw"])
         .output()
         .unwrap();

@@ -1,5 +1,6 @@
-//! Real `minkms` processes on loopback for integration tests.
-#![allow(dead_code, unreachable_pub)] // Each test binary uses a different part of this module.
+//! Real `minkms` processes on loopback, for the workspace's integration tests (`server/tests`
+//! and `softhsm-tests`).
+#![forbid(unsafe_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -9,23 +10,45 @@ use std::time::{Duration, Instant};
 
 use minkms_client::{ApiKey, Client, HttpVersion, ServerTrust};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_minkms");
+/// The `minkms` binary: `$MINKMS_BIN`, or the one cargo built next to the running test
+/// (`target/<profile>/minkms`; `cargo test --workspace` builds it).
+pub fn bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("MINKMS_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("minkms"))
+        .expect("target/<profile>/");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first (cargo build -p minkms) or set MINKMS_BIN",
+        bin.display()
+    );
+    bin
+}
 
 /// A fresh soft HSM key, from the binary itself.
 pub fn soft_hsm_key() -> String {
-    let out = Command::new(BIN).arg("--soft-hsm").output().unwrap();
+    let out = Command::new(bin()).arg("--soft-hsm").output().unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// A running node. Killed on drop.
+#[derive(Debug)]
 pub struct Node {
     child: Child,
     pub dir: PathBuf,
+    /// `host:port` from the banner (or from `--addr` before the banner).
     pub endpoint: String,
+    /// The root API key from the banner ("" before it).
     pub root_api_key: String,
     pub log: PathBuf,
     stdout: Arc<Mutex<String>>,
+    up: std::sync::mpsc::Receiver<()>,
 }
 
 /// Why a node did not start: its exit status and stderr.
@@ -35,6 +58,15 @@ pub struct StartFailure {
     pub stderr: String,
 }
 
+/// A free loopback port (bound, then released: fine for tests on one machine).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 impl Node {
     /// Starts `minkms server` on a free loopback port with its state in `dir`.
     pub fn start(dir: &Path, hsm_key: &str) -> Node {
@@ -42,69 +74,129 @@ impl Node {
     }
 
     pub fn try_start(dir: &Path, hsm_key: &str) -> Result<Node, StartFailure> {
+        Self::launch(
+            dir,
+            &[],
+            &[("MINIO_KMS_HSM_KEY", hsm_key)],
+            Duration::from_secs(30),
+        )
+    }
+
+    /// Starts `minkms server ARGS DIR` (`--addr 127.0.0.1:0` unless ARGS has an `--addr`) with
+    /// `env` added (an empty value removes the variable) and waits up to `wait` for the banner.
+    pub fn launch(
+        dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        wait: Duration,
+    ) -> Result<Node, StartFailure> {
+        let mut node = Self::spawn(dir, args, env);
+        node.wait_up(wait)?;
+        Ok(node)
+    }
+
+    /// Starts a node without waiting for it to be up (it may stay sealed).
+    pub fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Node {
         let log = dir.with_extension(format!("{}.log", std::process::id()));
-        let mut child = Command::new(BIN)
-            .args(["server", "--addr", "127.0.0.1:0"])
+        let mut command = Command::new(bin());
+        command.arg("server");
+        let addr = args
+            .iter()
+            .position(|a| *a == "--addr")
+            .and_then(|i| args.get(i + 1))
+            .map(|a| a.to_string());
+        if addr.is_none() {
+            command.args(["--addr", "127.0.0.1:0"]);
+        }
+        command
+            .args(args)
             .arg(dir)
-            .env("MINIO_KMS_HSM_KEY", hsm_key)
-            .env("MINIO_KMS_LOG_LEVEL", "debug")
+            .env_remove("MINIO_KMS_HSM_KEY")
             .env_remove("RUST_LOG")
+            .env("MINIO_KMS_LOG_LEVEL", "debug");
+        for (k, v) in env {
+            if v.is_empty() {
+                command.env_remove(k);
+            } else {
+                command.env(k, v);
+            }
+        }
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let mut child = command
             .stdout(Stdio::piped())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&log)
-                    .unwrap(),
-            )
+            .stderr(log_file)
             .spawn()
             .unwrap();
         let stdout = Arc::new(Mutex::new(String::new()));
         let reader = BufReader::new(child.stdout.take().unwrap());
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, up) = std::sync::mpsc::channel();
         {
             let stdout = stdout.clone();
             std::thread::spawn(move || {
                 for line in reader.lines().map_while(Result::ok) {
-                    let up = line.starts_with("=> Server is up");
+                    let is_up = line.starts_with("=> Server is up");
                     stdout.lock().unwrap().push_str(&(line + "\n"));
-                    if up {
+                    if is_up {
                         let _ = tx.send(());
                     }
                 }
             });
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if rx.recv_timeout(Duration::from_millis(50)).is_ok() {
-                break;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(StartFailure {
-                    code: status.code(),
-                    stderr: std::fs::read_to_string(&log).unwrap_or_default(),
-                });
-            }
-            assert!(Instant::now() < deadline, "node did not start in 30 s");
-        }
-        let banner = stdout.lock().unwrap().clone();
-        let field = |name: &str| {
-            banner
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .map(|v| v.trim().to_string())
-                .unwrap_or_else(|| panic!("no {name} in banner:\n{banner}"))
-        };
-        let endpoint = field("Endpoint");
-        let root_api_key = field("API Key");
-        Ok(Node {
+        Node {
             child,
             dir: dir.to_path_buf(),
-            endpoint,
-            root_api_key,
+            endpoint: addr.unwrap_or_default(),
+            root_api_key: String::new(),
             log,
             stdout,
-        })
+            up,
+        }
+    }
+
+    /// Waits for the banner; fills in the endpoint and root API key from it.
+    pub fn wait_up(&mut self, wait: Duration) -> Result<(), StartFailure> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if self.up.recv_timeout(Duration::from_millis(50)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(StartFailure {
+                    code: status.code(),
+                    stderr: self.logs(),
+                });
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return Err(StartFailure {
+                    code: None,
+                    stderr: self.logs(),
+                });
+            }
+        }
+        let banner = self.stdout();
+        self.endpoint = field(&banner, "Endpoint")
+            .trim_start_matches("https://")
+            .to_string();
+        self.root_api_key = field(&banner, "API Key");
+        Ok(())
+    }
+
+    /// Waits for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, wait: Duration) -> Option<i32> {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     /// The banner and anything else printed on stdout.
@@ -141,7 +233,7 @@ impl Node {
 
     /// Runs the CLI against this node with `api_key`.
     pub fn cli_as(&self, api_key: &str, args: &[&str]) -> Output {
-        Command::new(BIN)
+        Command::new(bin())
             .args(args)
             .arg("-k")
             .env("MINIO_KMS_SERVER", &self.endpoint)
