@@ -326,6 +326,29 @@ impl Client {
             .await
     }
 
+    /// `CLUSTER:ADDHSM`: seal the root key with a configured HSM too.
+    pub async fn add_hsm(&self, name: &str, overwrite: bool) -> Result<(), Error> {
+        self.write(
+            "",
+            Command::ClusterAddHsm,
+            &AddHsmRequest {
+                name: name.into(),
+                overwrite,
+            },
+        )
+        .await
+    }
+
+    /// `CLUSTER:REMOVEHSM`: drop one HSM's sealed copy of the root key.
+    pub async fn remove_hsm(&self, name: &str) -> Result<(), Error> {
+        self.write(
+            "",
+            Command::ClusterRemoveHsm,
+            &RemoveHsmRequest { name: name.into() },
+        )
+        .await
+    }
+
     /// `ENCLAVE:CREATE`.
     pub async fn create_enclave(&self, name: &str) -> Result<(), Error> {
         self.write(

@@ -28,6 +28,9 @@ pub enum Error {
     /// 400: a request argument breaks a rule; the text says which.
     #[error("{0}")]
     Invalid(String),
+    /// 503: an HSM could not do what was asked. Nothing was changed.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500: the database could not be written or read. Nothing was changed.
     #[error("storage error: {0}")]
     Storage(String),

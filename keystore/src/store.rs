@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use minkms_hsm::{BackendSet, SealedBlob};
+use minkms_hsm::{BackendSet, SealedBlob, SealingBackend};
 use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use redb::{Database, ReadableTable};
 use secrecy::ExposeSecret;
@@ -23,8 +23,6 @@ pub const DB_FILE: &str = "kms.db";
 pub struct StoreInfo {
     /// The cluster id, chosen when the database was created.
     pub cluster_id: Uuid,
-    /// Backends with a sealed root key in the database.
-    pub sealed_by: Vec<String>,
     /// The backend that unsealed it on this start.
     pub unsealed_by: String,
     /// Whether this start created the database.
@@ -67,7 +65,6 @@ impl Keystore {
         let db = Database::create(&path)?;
         rewrap(&db, &rek, hsms, &blobs)?;
         let (state, commit, cluster_id) = load(&db, &rek)?;
-        let sealed_by = read_blob_ids(&db)?;
         Ok(Self {
             db,
             rek,
@@ -76,7 +73,6 @@ impl Keystore {
             commit: AtomicU64::new(commit),
             info: StoreInfo {
                 cluster_id,
-                sealed_by,
                 unsealed_by: unsealed.backend_id,
                 created,
             },
@@ -96,6 +92,59 @@ impl Keystore {
     /// Number of state changes applied since the database was created.
     pub fn commit_index(&self) -> u64 {
         self.commit.load(Ordering::Acquire)
+    }
+
+    /// The ids of the HSMs that have a sealed root key in the database.
+    pub fn sealed_by(&self) -> Result<Vec<String>, Error> {
+        read_blob_ids(&self.db).map_err(|e| Error::Storage(e.to_string()))
+    }
+
+    /// Seals the root key with `backend` and stores the blob (`CLUSTER:ADDHSM`). An existing
+    /// blob of that HSM is replaced only with `overwrite`. Calls the HSM: blocking.
+    pub fn add_sealed_key(
+        &self,
+        backend: &dyn SealingBackend,
+        overwrite: bool,
+    ) -> Result<(), Error> {
+        let _writer = self.writer.lock();
+        let key = format!("{META_REK_PREFIX}{}", backend.id());
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            if meta.get(key.as_str())?.is_some() && !overwrite {
+                return Err(Error::Invalid(format!(
+                    "HSM {} already has a sealed root encryption key",
+                    backend.id()
+                )));
+            }
+            let blob = backend
+                .seal(self.rek.bytes(), REK_CONTEXT)
+                .map_err(|e| Error::Unavailable(format!("HSM {}: {e}", backend.id())))?;
+            meta.insert(key.as_str(), blob.to_bytes().as_slice())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Deletes the sealed root key of HSM `id` (`CLUSTER:REMOVEHSM`); never the last one.
+    pub fn remove_sealed_key(&self, id: &str) -> Result<(), Error> {
+        let _writer = self.writer.lock();
+        let sealed_by = self.sealed_by()?;
+        if !sealed_by.iter().any(|s| s == id) {
+            return Err(Error::Invalid(format!(
+                "HSM {id} has no sealed root encryption key"
+            )));
+        }
+        if sealed_by.len() == 1 {
+            return Err(Error::Invalid(format!(
+                "HSM {id} holds the last sealed root encryption key: it cannot be removed"
+            )));
+        }
+        let key = format!("{META_REK_PREFIX}{id}");
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.remove(key.as_str())?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// Applies a write: checks it, makes it durable, then makes it visible. Either all of it

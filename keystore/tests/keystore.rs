@@ -401,3 +401,16 @@ fn deleting_a_policy_unassigns_it() {
         "a new policy of the same name is not granted"
     );
 }
+
+#[test]
+fn the_last_sealed_root_key_cannot_be_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    assert_eq!(ks.sealed_by().unwrap(), ["hsm:minio:soft"]);
+    assert!(
+        matches!(ks.remove_sealed_key("hsm:minio:soft"), Err(Error::Invalid(m)) if m.contains("last"))
+    );
+    assert!(
+        matches!(ks.remove_sealed_key("pkcs11:x/y"), Err(Error::Invalid(m)) if m.contains("no sealed"))
+    );
+}

@@ -135,9 +135,7 @@ fn restart_with_another_hsm_key_fails_with_the_seed_message_and_changes_nothing(
     };
     let files_before = listing(&dir);
 
-    let err = Node::try_start(&dir, &soft_hsm_key())
-        .err()
-        .expect("must not start");
+    let err = Node::try_start(&dir, &soft_hsm_key()).expect_err("must not start");
     assert_eq!(err.code, Some(1));
     assert!(
         err.stderr

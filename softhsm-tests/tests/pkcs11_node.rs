@@ -299,3 +299,51 @@ fn a_tampered_sealed_blob_is_refused() {
         err.stderr
     );
 }
+
+#[test]
+fn hsms_are_listed_added_and_removed_through_the_cli() {
+    let Some(hsm) = softhsm2() else { return };
+    hsm.token("cli");
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), "config.yaml", &hsm.yaml("cli", true));
+    let soft = soft_hsm_key();
+    let mut env = hsm.env();
+    env.push(("MINIO_KMS_HSM_KEY", soft));
+    let node = Node::launch(
+        &tmp.path().join("kms"),
+        &["--config", config.to_str().unwrap()],
+        &env_of(&env),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let p11 = "pkcs11:cli/minkms-seal";
+    let row = |out: &str, id: &str| {
+        out.lines()
+            .find(|l| l.starts_with(id))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+
+    let ls = node.cli(&["ls-hsm"]);
+    assert_eq!(row(&ls, p11), format!("{p11} yes yes"), "{ls}");
+    assert_eq!(row(&ls, "hsm:minio:soft"), "hsm:minio:soft yes yes", "{ls}");
+
+    node.cli(&["rm-hsm", p11]);
+    assert_eq!(row(&node.cli(&["ls-hsm"]), p11), format!("{p11} no yes"));
+
+    let refused = node.cli_as(&node.root_api_key, &["rm-hsm", "hsm:minio:soft"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("communication HSM"));
+    let refused = node.cli_as(&node.root_api_key, &["rm-hsm", "pkcs11:nope/x"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("has no sealed root encryption key"));
+    let refused = node.cli_as(&node.root_api_key, &["add-hsm", "pkcs11:nope/x"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not configured on this node"));
+
+    node.cli(&["add-hsm", p11]);
+    assert_eq!(row(&node.cli(&["ls-hsm"]), p11), format!("{p11} yes yes"));
+    let again = node.cli_as(&node.root_api_key, &["add-hsm", p11]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already has a sealed root encryption key")
+    );
+    node.cli(&["add-hsm", p11, "--overwrite"]);
+}

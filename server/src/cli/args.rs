@@ -94,6 +94,28 @@ pub(crate) enum Cmd {
         #[command(flatten)]
         conn: Conn,
     },
+    /// List the HSMs: which hold a sealed root key, which are configured.
+    LsHsm {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Seal the root key with a configured HSM too (e.g. to migrate to it).
+    AddHsm {
+        #[command(flatten)]
+        conn: Conn,
+        /// The HSM's id, as ls-hsm shows it.
+        name: String,
+        /// Replace an existing sealed copy.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Remove an HSM's sealed copy of the root key (never the last, never the communication HSM's).
+    RmHsm {
+        #[command(flatten)]
+        conn: Conn,
+        /// The HSM's id, as ls-hsm shows it.
+        name: String,
+    },
     /// Create an enclave.
     AddEnclave {
         #[command(flatten)]

@@ -211,6 +211,55 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
             }
         }
         Cmd::Stat { conn } => stat(&conn).await?,
+        Cmd::LsHsm { conn } => {
+            let status = client(&conn)?.cluster_status().await?;
+            let mut sealed: Vec<String> = Vec::new();
+            let mut active: Vec<String> = Vec::new();
+            for s in status.nodes_up.values() {
+                sealed.extend(s.hsm.iter().cloned());
+                active.extend(s.hsm_active.iter().cloned());
+            }
+            let mut all: Vec<String> = sealed.iter().chain(active.iter()).cloned().collect();
+            all.sort();
+            all.dedup();
+            if conn.json {
+                output::json(&json!(all.iter().map(|h| json!({"hsm": h, "sealed": sealed.contains(h), "configured": active.contains(h)})).collect::<Vec<_>>()));
+            } else {
+                let yes = |b: bool| {
+                    if b {
+                        "yes".to_string()
+                    } else {
+                        "no".to_string()
+                    }
+                };
+                table(
+                    &["HSM", "SEALED", "CONFIGURED"],
+                    &all.iter()
+                        .map(|h| vec![h.clone(), yes(sealed.contains(h)), yes(active.contains(h))])
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        Cmd::AddHsm {
+            conn,
+            name,
+            overwrite,
+        } => {
+            client(&conn)?.add_hsm(&name, overwrite).await?;
+            done(
+                &conn,
+                &format!("Sealed the root encryption key with {name}"),
+                json!({ "hsm": name }),
+            );
+        }
+        Cmd::RmHsm { conn, name } => {
+            client(&conn)?.remove_hsm(&name).await?;
+            done(
+                &conn,
+                &format!("Removed the sealed root encryption key of {name}"),
+                json!({ "hsm": name }),
+            );
+        }
         Cmd::AddEnclave { conn, name } => {
             client(&conn)?.create_enclave(&name).await?;
             done(

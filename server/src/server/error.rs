@@ -70,6 +70,7 @@ impl From<StoreError> for ApiError {
             | StoreError::PolicyNotFound
             | StoreError::IdentityNotFound => StatusCode::NOT_FOUND,
             StoreError::InvalidCiphertext | StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+            StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             StoreError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -16,7 +16,7 @@ use prost::Message;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use minkms_client::Identity;
+use minkms_client::{Command, Identity};
 
 use super::auth::Caller;
 use super::error::ApiError;
@@ -218,7 +218,19 @@ async fn handle_kms(
             "invalid request: no enclave given: use POST /v1/kms/<enclave>",
         ));
     }
-    if batch.cmd.is_write() {
+    if matches!(
+        batch.cmd,
+        Command::ClusterAddHsm | Command::ClusterRemoveHsm
+    ) {
+        tokio::task::spawn_blocking(move || kms::change_hsms(&node, &caller, &batch))
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))??;
+        Ok(respond(
+            StatusCode::OK,
+            "application/octet-stream",
+            Bytes::new(),
+        ))
+    } else if batch.cmd.is_write() {
         let cmd = kms::plan_write(&node, &caller, &enclave, &batch)?;
         // A write waits for the disk: off the async workers.
         let applied = tokio::task::spawn_blocking(move || node.keystore.apply(&cmd))

@@ -384,6 +384,57 @@ pub(crate) fn read(
     Ok(out.freeze())
 }
 
+/// `CLUSTER:ADDHSM` / `CLUSTER:REMOVEHSM`: seal the root key with one more configured HSM, or
+/// drop one HSM's sealed copy (never the last, never the communication HSM's). Calls the HSM:
+/// run it on a blocking thread.
+pub(crate) fn change_hsms(node: &Node, caller: &Caller, batch: &Batch) -> Result<(), ApiError> {
+    if !caller.is_root {
+        return Err(ApiError::forbidden());
+    }
+    let conflict = |m: String| ApiError::new(http::StatusCode::CONFLICT, m);
+    match batch.cmd {
+        Command::ClusterAddHsm => {
+            let req: AddHsmRequest = decode(batch.cmd, &batch.payloads[0])?;
+            let backend = node
+                .hsms
+                .backends()
+                .iter()
+                .find(|b| b.id() == req.name)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        http::StatusCode::NOT_FOUND,
+                        format!("HSM {} is not configured on this node", req.name),
+                    )
+                })?;
+            node.keystore
+                .add_sealed_key(backend.as_ref(), req.overwrite)
+                .map_err(|e| match e {
+                    ks::Error::Invalid(m) => conflict(m),
+                    other => other.into(),
+                })
+        }
+        Command::ClusterRemoveHsm => {
+            let req: RemoveHsmRequest = decode(batch.cmd, &batch.payloads[0])?;
+            if node.hsms.communication().id() == req.name {
+                return Err(conflict(format!(
+                    "HSM {} is the communication HSM: it cannot be removed",
+                    req.name
+                )));
+            }
+            node.keystore
+                .remove_sealed_key(&req.name)
+                .map_err(|e| match e {
+                    ks::Error::Invalid(m) if m.contains("no sealed") => {
+                        ApiError::new(http::StatusCode::NOT_FOUND, m)
+                    }
+                    ks::Error::Invalid(m) => conflict(m),
+                    other => other.into(),
+                })
+        }
+        other => Err(misrouted(other)),
+    }
+}
+
 /// Turns a write request into a keystore command, checking who may make it.
 pub(crate) fn plan_write(
     node: &Node,
@@ -506,12 +557,6 @@ pub(crate) fn plan_write(
         }
         Command::ClusterAddNode | Command::ClusterRemoveNode | Command::ClusterEdit => {
             return Err(ApiError::new(http::StatusCode::NOT_IMPLEMENTED, "cluster membership changes are not supported by this version: it runs single-node clusters only"));
-        }
-        Command::ClusterAddHsm | Command::ClusterRemoveHsm => {
-            return Err(ApiError::new(
-                http::StatusCode::NOT_IMPLEMENTED,
-                "adding or removing HSMs at run time is not supported by this version",
-            ));
         }
         _ => return Err(misrouted(cmd)),
     })

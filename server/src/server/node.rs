@@ -49,7 +49,7 @@ impl Node {
             sys_cpu_used: cpus,
             heap_mem_in_use: 0,
             stack_mem_in_use: 0,
-            hsm: self.keystore.info().sealed_by.clone(),
+            hsm: self.keystore.sealed_by().unwrap_or_default(),
             hsm_active: self.hsms.ids(),
         }
     }

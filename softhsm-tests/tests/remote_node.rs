@@ -1,0 +1,258 @@
+//! "HSM on MinIO KMS" (seed 004): nodes whose root key is sealed by a second minkms cluster,
+//! started by the test; migration to it; and a node whose HSM is down at boot.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use minkms_client::wire::CreateIdentityRequest;
+use minkms_client::ApiKey;
+use minkms_softhsm_tests::write_config;
+use minkms_testkit::{free_port, runtime, soft_hsm_key, Node};
+
+/// The external "HSM cluster": an enclave, a key, and an admin identity for the KMS that uses
+/// it (seed 004's steps 1 and 2). Returns the admin's API key.
+fn prepare_hsm_cluster(hsm_node: &Node) -> String {
+    let admin = ApiKey::generate();
+    runtime().block_on(async {
+        let root = hsm_node.root();
+        root.create_enclave("aistor-key-manager").await.unwrap();
+        root.create_key("aistor-key-manager", "aistor-key-manager-hsm", "", false)
+            .await
+            .unwrap();
+        let req = CreateIdentityRequest {
+            identity: admin.identity().to_string(),
+            privilege: "Admin".into(),
+            ..Default::default()
+        };
+        root.create_identity("aistor-key-manager", &req)
+            .await
+            .unwrap();
+    });
+    admin.to_secret_string().to_string()
+}
+
+/// Seed 004's `hsm.minio.minkms` section, pointing at `servers`.
+fn remote_yaml(servers: &[&str], api_key: &str) -> String {
+    let list: String = servers.iter().map(|s| format!("      - {s}\n")).collect();
+    format!(
+        "  minio:\n    minkms:\n      server:\n{list}      enclave: aistor-key-manager\n      key: aistor-key-manager-hsm\n      auth:\n        key: {api_key}\n      insecure: true\n"
+    )
+}
+
+#[test]
+fn a_node_sealed_by_a_remote_minkms_restarts_and_fails_over_across_its_servers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hsm_node = Node::start(&tmp.path().join("hsm-cluster"), &soft_hsm_key());
+    let api_key = prepare_hsm_cluster(&hsm_node);
+    // The first listed server is down: the client fails over to the second.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let config = write_config(
+        tmp.path(),
+        "config.yaml",
+        &remote_yaml(&[&dead, &hsm_node.endpoint], &api_key),
+    );
+    let args = ["--config", config.to_str().unwrap()];
+    let dir = tmp.path().join("kms");
+    let node = Node::launch(&dir, &args, &[], Duration::from_secs(60)).unwrap();
+    assert!(node
+        .stdout()
+        .contains("HSM            minkms:aistor-key-manager/aistor-key-manager-hsm"));
+    let rt = runtime();
+    let gen = rt.block_on(async {
+        let root = node.root();
+        root.create_enclave("e").await.unwrap();
+        root.create_key("e", "k", "", false).await.unwrap();
+        root.generate_key("e", "k", b"", 32).await.unwrap()
+    });
+    let root_key = node.root_api_key.clone();
+    node.kill();
+    let node = Node::launch(&dir, &args, &[], Duration::from_secs(60)).unwrap();
+    assert_eq!(
+        node.root_api_key, root_key,
+        "the root API key comes from the remote key's MAC"
+    );
+    rt.block_on(async {
+        assert_eq!(
+            node.root()
+                .decrypt("e", "k", 0, &gen.ciphertext, b"")
+                .await
+                .unwrap()
+                .plaintext,
+            gen.plaintext
+        );
+    });
+}
+
+#[test]
+fn migrating_soft_to_soft_and_remote_to_remote_only_keeps_every_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hsm_node = Node::start(&tmp.path().join("hsm-cluster"), &soft_hsm_key());
+    let api_key = prepare_hsm_cluster(&hsm_node);
+    let dir = tmp.path().join("kms");
+    let soft = soft_hsm_key();
+    let rt = runtime();
+    let admin = ApiKey::generate();
+
+    let node = Node::start(&dir, &soft);
+    let gen = rt.block_on(async {
+        let root = node.root();
+        root.create_enclave("e").await.unwrap();
+        root.create_key("e", "k", "", false).await.unwrap();
+        let req = CreateIdentityRequest {
+            identity: admin.identity().to_string(),
+            privilege: "Admin".into(),
+            ..Default::default()
+        };
+        root.create_identity("e", &req).await.unwrap();
+        root.generate_key("e", "k", b"", 32).await.unwrap()
+    });
+    node.kill();
+
+    let config = write_config(
+        tmp.path(),
+        "config.yaml",
+        &remote_yaml(&[&hsm_node.endpoint], &api_key),
+    );
+    let args = ["--config", config.to_str().unwrap()];
+    let node = Node::launch(
+        &dir,
+        &args,
+        &[("MINIO_KMS_HSM_KEY", &soft)],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    rt.block_on(async {
+        let mut sealed_by = node.root().cluster_status().await.unwrap().nodes_up[&0]
+            .hsm
+            .clone();
+        sealed_by.sort();
+        assert_eq!(
+            sealed_by,
+            [
+                "hsm:minio:soft",
+                "minkms:aistor-key-manager/aistor-key-manager-hsm"
+            ]
+        );
+    });
+    node.kill();
+
+    // Seed 004 step 4: the local HSM key removed; only the remote cluster can unseal now.
+    let node = Node::launch(&dir, &args, &[], Duration::from_secs(60)).unwrap();
+    rt.block_on(async {
+        let as_admin = node.client(Some(&admin.to_secret_string()));
+        assert_eq!(
+            as_admin
+                .decrypt("e", "k", 0, &gen.ciphertext, b"")
+                .await
+                .unwrap()
+                .plaintext,
+            gen.plaintext
+        );
+    });
+}
+
+#[test]
+fn a_node_whose_remote_hsm_is_down_at_boot_stays_up_sealed_and_recovers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hsm_key = soft_hsm_key();
+    let hsm_addr = format!("127.0.0.1:{}", free_port());
+    let hsm_dir = tmp.path().join("hsm-cluster");
+    let hsm_node = Node::launch(
+        &hsm_dir,
+        &["--addr", &hsm_addr],
+        &[("MINIO_KMS_HSM_KEY", &hsm_key)],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let api_key = prepare_hsm_cluster(&hsm_node);
+    let config = write_config(
+        tmp.path(),
+        "config.yaml",
+        &remote_yaml(&[&hsm_addr], &api_key),
+    );
+    let dir = tmp.path().join("kms");
+    let node = Node::launch(
+        &dir,
+        &["--config", config.to_str().unwrap()],
+        &[],
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let gen = runtime().block_on(async {
+        node.root().create_enclave("e").await.unwrap();
+        node.root().create_key("e", "k", "", false).await.unwrap();
+        node.root().generate_key("e", "k", b"", 32).await.unwrap()
+    });
+    node.kill();
+    hsm_node.kill();
+
+    // The HSM cluster is down: the node starts, stays up, and reports itself sealed.
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut node = Node::spawn(
+        &dir,
+        &["--addr", &addr, "--config", config.to_str().unwrap()],
+        &[],
+    );
+    let anonymous = node.client(None);
+    let rt = runtime();
+    let ready = || {
+        rt.block_on(async {
+            let host = anonymous.endpoints()[0].clone();
+            anonymous
+                .send_to(&host, http::Method::GET, "/v1/health/ready", Bytes::new())
+                .await
+        })
+    };
+    // Poll until the first unseal attempt has failed and says why.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let message = loop {
+        let answer = ready();
+        if let Ok(r) = &answer {
+            assert_eq!(r.status, 503, "a sealed node is not ready");
+            let message = String::from_utf8_lossy(&r.body).to_string();
+            if message.contains("remote minkms unreachable") {
+                break message;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sealed answer naming the cause: {answer:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(message.contains("node is sealed"), "{message}");
+    let live = rt.block_on(async {
+        let host = anonymous.endpoints()[0].clone();
+        anonymous
+            .send_to(&host, http::Method::GET, "/v1/health/live", Bytes::new())
+            .await
+            .unwrap()
+    });
+    assert_eq!(live.status, 200);
+    assert!(
+        node.logs().contains("cannot unseal yet"),
+        "each attempt is logged"
+    );
+
+    // The HSM cluster comes back (same address): the node unseals by itself and serves.
+    let _hsm_node = Node::launch(
+        &hsm_dir,
+        &["--addr", &hsm_addr],
+        &[("MINIO_KMS_HSM_KEY", &hsm_key)],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    node.wait_up(Duration::from_secs(60))
+        .expect("the node unseals once its HSM is back");
+    assert_eq!(ready().unwrap().status, 200);
+    rt.block_on(async {
+        assert_eq!(
+            node.root()
+                .decrypt("e", "k", 0, &gen.ciphertext, b"")
+                .await
+                .unwrap()
+                .plaintext,
+            gen.plaintext
+        );
+    });
+}
