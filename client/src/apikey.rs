@@ -145,6 +145,19 @@ impl ApiKey {
     /// CN = identity, key usage DigitalSignature, extended key usage ClientAuth. Servers ignore
     /// everything but the public key.
     pub fn self_signed_certificate(&self) -> CertificateDer<'static> {
+        self.certificate(vec![ExtendedKeyUsagePurpose::ClientAuth])
+    }
+
+    /// A self-signed certificate for both ends of a TLS connection (client and server auth):
+    /// what nodes of a cluster present to each other with the key they all derive from the HSM.
+    pub fn peer_certificate(&self) -> CertificateDer<'static> {
+        self.certificate(vec![
+            ExtendedKeyUsagePurpose::ClientAuth,
+            ExtendedKeyUsagePurpose::ServerAuth,
+        ])
+    }
+
+    fn certificate(&self, usages: Vec<ExtendedKeyUsagePurpose>) -> CertificateDer<'static> {
         let PrivateKeyDer::Pkcs8(pkcs8) = self.private_key_der() else {
             unreachable!("built as PKCS#8")
         };
@@ -155,7 +168,7 @@ impl ApiKey {
             .distinguished_name
             .push(DnType::CommonName, self.identity.as_str());
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = usages;
         let mut serial = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut serial);
         serial[0] &= 0x7f;

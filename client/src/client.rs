@@ -326,6 +326,16 @@ impl Client {
             .await
     }
 
+    /// `CLUSTER:ADDNODE`: add the node at `host` to the cluster.
+    pub async fn add_node(&self, host: &str) -> Result<(), Error> {
+        self.write(
+            "",
+            Command::ClusterAddNode,
+            &AddClusterNodeRequest { host: host.into() },
+        )
+        .await
+    }
+
     /// `CLUSTER:ADDHSM`: seal the root key with a configured HSM too.
     pub async fn add_hsm(&self, name: &str, overwrite: bool) -> Result<(), Error> {
         self.write(

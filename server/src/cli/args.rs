@@ -94,6 +94,14 @@ pub(crate) enum Cmd {
         #[command(flatten)]
         conn: Conn,
     },
+    /// Add a fresh node to the cluster: `add HOST:PORT`, or `add SERVER HOST:PORT`.
+    Add {
+        #[command(flatten)]
+        conn: Conn,
+        /// [SERVER] HOST:PORT: the node to add, after an optional server of the cluster.
+        #[arg(num_args = 1..=2, required = true, value_name = "[SERVER] HOST:PORT")]
+        targets: Vec<String>,
+    },
     /// List the HSMs: which hold a sealed root key, which are configured.
     LsHsm {
         #[command(flatten)]

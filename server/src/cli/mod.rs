@@ -211,6 +211,22 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
             }
         }
         Cmd::Stat { conn } => stat(&conn).await?,
+        Cmd::Add { mut conn, targets } => {
+            let node = match targets.as_slice() {
+                [node] => node.clone(),
+                [server, node] => {
+                    conn.server = server.clone();
+                    node.clone()
+                }
+                _ => anyhow::bail!("usage: minkms add [SERVER] HOST:PORT"),
+            };
+            client(&conn)?.add_node(&node).await?;
+            done(
+                &conn,
+                &format!("Added node {node}"),
+                json!({ "node": node }),
+            );
+        }
         Cmd::LsHsm { conn } => {
             let status = client(&conn)?.cluster_status().await?;
             let mut sealed: Vec<String> = Vec::new();

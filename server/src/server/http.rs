@@ -145,6 +145,20 @@ async fn route(
     };
     let result = match (req.method(), req.uri().path()) {
         (&Method::GET, "/version") => Ok(version(&gate.host, protobuf)),
+        (&Method::GET, "/v1/rpc/status") => open(&gate).and_then(|node| {
+            if node.peer.is_peer(conn.identity.as_ref()) {
+                Ok(respond(
+                    StatusCode::OK,
+                    "application/octet-stream",
+                    node.status().encode_to_vec().into(),
+                ))
+            } else {
+                Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!("not a peer of this cluster: {}", super::peer::NOT_A_PEER),
+                ))
+            }
+        }),
         (&Method::GET, "/v1/health/live") => {
             Ok(respond(StatusCode::OK, "text/plain", Bytes::new()))
         }
@@ -218,7 +232,14 @@ async fn handle_kms(
             "invalid request: no enclave given: use POST /v1/kms/<enclave>",
         ));
     }
-    if matches!(
+    if batch.cmd == Command::ClusterAddNode {
+        kms::add_node(&node, &caller, &batch).await?;
+        Ok(respond(
+            StatusCode::OK,
+            "application/octet-stream",
+            Bytes::new(),
+        ))
+    } else if matches!(
         batch.cmd,
         Command::ClusterAddHsm | Command::ClusterRemoveHsm
     ) {

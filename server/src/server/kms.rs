@@ -12,6 +12,7 @@ use prost::Message;
 use super::auth::{Access, Caller};
 use super::error::ApiError;
 use super::node::Node;
+use super::peer::PeerError;
 
 /// Most frames one request may carry.
 pub(crate) const MAX_BATCH: usize = 1000;
@@ -435,6 +436,33 @@ pub(crate) fn change_hsms(node: &Node, caller: &Caller, batch: &Batch) -> Result
     }
 }
 
+/// `CLUSTER:ADDNODE`: checks the new node over the peer channel. A node of another cluster (or
+/// with another HSM key) is refused with a message that says so. Joining a node of this
+/// cluster needs replication, which this version does not have yet: it answers 501.
+pub(crate) async fn add_node(node: &Node, caller: &Caller, batch: &Batch) -> Result<(), ApiError> {
+    if !caller.is_root {
+        return Err(ApiError::forbidden());
+    }
+    let req: AddClusterNodeRequest = decode(batch.cmd, &batch.payloads[0])?;
+    let host = minkms_client::normalize_endpoint(&req.host);
+    if host == node.host {
+        return Err(ApiError::new(
+            http::StatusCode::CONFLICT,
+            format!("node {host} is already part of this cluster"),
+        ));
+    }
+    match node.peer.status(&host).await {
+        Err(PeerError::NotAPeer) => Err(ApiError::bad_request(format!("cannot add node {host}: {}", super::peer::NOT_A_PEER))),
+        Err(PeerError::Unreachable(why)) => {
+            Err(ApiError::new(http::StatusCode::SERVICE_UNAVAILABLE, format!("cannot add node {host}: {why}")))
+        }
+        Ok(_) => Err(ApiError::new(
+            http::StatusCode::NOT_IMPLEMENTED,
+            format!("cannot add node {host}: it holds this cluster's HSM key, but joining nodes (replication) is not supported by this version"),
+        )),
+    }
+}
+
 /// Turns a write request into a keystore command, checking who may make it.
 pub(crate) fn plan_write(
     node: &Node,
@@ -555,7 +583,7 @@ pub(crate) fn plan_write(
                 identity: req.identity,
             }
         }
-        Command::ClusterAddNode | Command::ClusterRemoveNode | Command::ClusterEdit => {
+        Command::ClusterRemoveNode | Command::ClusterEdit => {
             return Err(ApiError::new(http::StatusCode::NOT_IMPLEMENTED, "cluster membership changes are not supported by this version: it runs single-node clusters only"));
         }
         _ => return Err(misrouted(cmd)),

@@ -8,6 +8,7 @@ mod hsm;
 mod http;
 mod kms;
 mod node;
+mod peer;
 mod tls;
 
 use std::net::SocketAddr;
@@ -65,6 +66,7 @@ struct Unsealed {
     keystore: Keystore,
     hsms: BackendSet,
     root: ApiKey,
+    peer: peer::Peer,
 }
 
 /// Why an unseal attempt failed: worth another try (an HSM that cannot be reached now), or not
@@ -109,10 +111,12 @@ fn try_unseal(
     let hsms = hsm::backends(soft_key, section)?;
     let keystore = Keystore::open_or_create(dir, &hsms)?;
     let root = root_api_key(&hsms)?;
+    let peer = peer::Peer::derive(&hsms)?;
     Ok(Unsealed {
         keystore,
         hsms,
         root,
+        peer,
     })
 }
 
@@ -218,7 +222,8 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         // Kept for inter-node TLS; API clients are never chain-verified (API.md §1).
         anyhow::ensure!(ca.exists(), "tls.ca {} does not exist", ca.display());
     }
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls::server_config(cert)?));
+    let (tls_config, certificates) = tls::server_config(cert)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -248,12 +253,14 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     let info = unsealed.keystore.info().clone();
     tracing::info!(created = info.created, unsealed_by = %info.unsealed_by, "root encryption key unsealed");
     let hsm_ids = unsealed.hsms.ids();
+    certificates.set_peer(unsealed.peer.certified_key());
     gate.open(Arc::new(node::Node {
         keystore: unsealed.keystore,
         root: unsealed.root.identity().clone(),
         host: host.clone(),
         started: Instant::now(),
         hsms: unsealed.hsms,
+        peer: unsealed.peer,
     }));
     print_banner(
         &info,

@@ -22,6 +22,8 @@ pub(crate) struct Node {
     pub(crate) started: Instant,
     /// The HSMs configured now (`hsm_active`).
     pub(crate) hsms: minkms_hsm::BackendSet,
+    /// This cluster's node-to-node identity.
+    pub(crate) peer: super::peer::Peer,
 }
 
 impl Node {

@@ -4,13 +4,17 @@
 //! included), and its identity is the hash of that key.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use minkms_client::{provider, Identity};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+use super::peer::PEER_ALPN;
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
 /// Any client certificate, signature checked.
@@ -121,16 +125,50 @@ impl ServerCertificate {
     }
 }
 
+/// Chooses the certificate for a connection: the peer certificate for peers (they offer
+/// [`PEER_ALPN`]) once the node is unsealed, the API certificate for everyone else.
+#[derive(Debug)]
+pub(crate) struct Certificates {
+    api: Arc<CertifiedKey>,
+    peer: OnceLock<Arc<CertifiedKey>>,
+}
+
+impl Certificates {
+    /// Installs the peer certificate (known once the HSM has been reached).
+    pub(crate) fn set_peer(&self, peer: Arc<CertifiedKey>) {
+        let _ = self.peer.set(peer);
+    }
+}
+
+impl ResolvesServerCert for Certificates {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let wants_peer = hello
+            .alpn()
+            .is_some_and(|mut protocols| protocols.any(|p| p == PEER_ALPN));
+        match (wants_peer, self.peer.get()) {
+            (true, Some(peer)) => Some(peer.clone()),
+            _ => Some(self.api.clone()),
+        }
+    }
+}
+
 /// The server's rustls configuration: TLS 1.2 and 1.3 with rustls' safe defaults, h2 and
-/// http/1.1 by ALPN, client certificates requested.
-pub(crate) fn server_config(cert: ServerCertificate) -> anyhow::Result<ServerConfig> {
+/// http/1.1 by ALPN, client certificates requested, and the certificate chosen per connection.
+pub(crate) fn server_config(
+    cert: ServerCertificate,
+) -> anyhow::Result<(ServerConfig, Arc<Certificates>)> {
     let provider = provider();
+    let api = Arc::new(CertifiedKey::from_der(cert.chain, cert.key, &provider)?);
+    let certificates = Arc::new(Certificates {
+        api,
+        peer: OnceLock::new(),
+    });
     let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(Arc::new(AnyClientCertificate(provider)))
-        .with_single_cert(cert.chain, cert.key)?;
+        .with_cert_resolver(certificates.clone());
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(config)
+    Ok((config, certificates))
 }
 
 /// The identity of a client certificate: the hash of its SubjectPublicKeyInfo. `None` for a

@@ -1,0 +1,252 @@
+//! Node-to-node trust (SEALING.md, seed 002): every node derives the same Ed25519 key pair from
+//! its communication HSM, presents its self-signed certificate to peers, and accepts only that
+//! exact public key from them, in both directions. A node holding another HSM key derives
+//! another key pair, so nodes of different clusters cannot talk to each other.
+//!
+//! Peers use the API port: a client offering the ALPN protocol [`PEER_ALPN`] is served the
+//! peer certificate instead of the API certificate, and `/v1/rpc/*` answers only clients whose
+//! certificate is the peer certificate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use minkms_client::wire::ServerStatusResponse;
+use minkms_client::{provider, ApiKey, Identity};
+use minkms_hsm::{BackendSet, HsmError};
+use prost::Message;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use secrecy::ExposeSecret;
+
+use super::tls::identity_of;
+
+/// The ALPN protocol a peer offers (besides HTTP) to be served the peer certificate.
+pub(crate) const PEER_ALPN: &[u8] = b"minkms-peer/1";
+/// The label under which the peer key is derived from the communication secret.
+const PEER_KEY_PURPOSE: &str = "minkms/v1/peer-tls";
+/// What a node says when the other end is not of its cluster.
+pub(crate) const NOT_A_PEER: &str =
+    "it holds a different HSM communication key (its certificate is not this cluster's)";
+
+/// This cluster's peer identity.
+pub(crate) struct Peer {
+    /// The identity (`h1:` of the public key) every peer presents.
+    pub(crate) identity: Identity,
+    certified: Arc<CertifiedKey>,
+    client: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Accepts exactly the peer certificate's key, signatures checked.
+#[derive(Debug)]
+struct PinnedPeer {
+    identity: Identity,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedPeer {
+    fn verify_server_cert(
+        &self,
+        cert: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if identity_of(cert).as_ref() == Some(&self.identity) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(NOT_A_PEER.into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Why a peer call failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PeerError {
+    /// The other node is not of this cluster.
+    #[error("{NOT_A_PEER}")]
+    NotAPeer,
+    /// It could not be reached or did not answer.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+impl Peer {
+    /// Derives the peer key from the communication HSM.
+    pub(crate) fn derive(hsms: &BackendSet) -> Result<Self, HsmError> {
+        let seed = hsms.derive_key(PEER_KEY_PURPOSE)?;
+        let key = ApiKey::from_seed(*seed.expose_secret());
+        let identity = key.identity().clone();
+        let provider = provider();
+        let certified = Arc::new(
+            CertifiedKey::from_der(
+                vec![key.peer_certificate()],
+                key.private_key_der(),
+                &provider,
+            )
+            .map_err(|e| HsmError::Config(format!("cannot build the peer certificate: {e}")))?,
+        );
+        let mut client = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| HsmError::Config(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedPeer {
+                identity: identity.clone(),
+                provider,
+            }))
+            .with_client_auth_cert(vec![key.peer_certificate()], key.private_key_der())
+            .map_err(|e| HsmError::Config(format!("cannot build the peer client: {e}")))?;
+        client.alpn_protocols = vec![b"http/1.1".to_vec(), PEER_ALPN.to_vec()];
+        Ok(Self {
+            identity,
+            certified,
+            client: Arc::new(client),
+        })
+    }
+
+    /// The certificate and key served to peers.
+    pub(crate) fn certified_key(&self) -> Arc<CertifiedKey> {
+        self.certified.clone()
+    }
+
+    /// Whether a client identity is a peer of this cluster.
+    pub(crate) fn is_peer(&self, identity: Option<&Identity>) -> bool {
+        identity == Some(&self.identity)
+    }
+
+    /// Asks the node at `host` (`host:port`) for its status over the peer channel.
+    pub(crate) async fn status(&self, host: &str) -> Result<ServerStatusResponse, PeerError> {
+        let body = self.get(host, "/v1/rpc/status").await?;
+        ServerStatusResponse::decode(body)
+            .map_err(|e| PeerError::Unreachable(format!("invalid status from {host}: {e}")))
+    }
+
+    async fn get(&self, host: &str, path: &str) -> Result<Bytes, PeerError> {
+        let unreachable = |what: &str, e: &dyn std::fmt::Display| {
+            PeerError::Unreachable(format!("{what} {host}: {e}"))
+        };
+        let tcp =
+            tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(host))
+                .await
+                .map_err(|_| {
+                    PeerError::Unreachable(format!("cannot connect to {host}: timed out"))
+                })?
+                .map_err(|e| unreachable("cannot connect to", &e))?;
+        let name = host
+            .rsplit_once(':')
+            .map_or(host, |(h, _)| h)
+            .trim_matches(['[', ']'])
+            .to_string();
+        let name = ServerName::try_from(name).map_err(|e| unreachable("invalid host", &e))?;
+        let tls = tokio_rustls::TlsConnector::from(self.client.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| {
+                if e.to_string().contains(NOT_A_PEER) {
+                    PeerError::NotAPeer
+                } else {
+                    unreachable("TLS with", &e)
+                }
+            })?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| unreachable("HTTP with", &e))?;
+        tokio::spawn(connection);
+        let request = http::Request::get(path)
+            .header(http::header::HOST, host)
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| unreachable("request to", &e))?;
+        let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
+            .await
+            .map_err(|_| PeerError::Unreachable(format!("{host} did not answer")))?
+            .map_err(|e| unreachable("request to", &e))?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| unreachable("reading from", &e))?
+            .to_bytes();
+        match status.as_u16() {
+            200 => Ok(body),
+            403 => Err(PeerError::NotAPeer),
+            _ => Err(PeerError::Unreachable(format!("{host} answered {status}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use minkms_hsm::{SealingBackend, SoftHsm};
+
+    fn set(key: &str) -> BackendSet {
+        let soft: Arc<dyn SealingBackend> = Arc::new(SoftHsm::parse(key).unwrap());
+        BackendSet::single(soft)
+    }
+
+    #[test]
+    fn same_hsm_key_same_peer_identity_and_another_key_another() {
+        let key = SoftHsm::generate_key();
+        let a = Peer::derive(&set(&key)).unwrap();
+        let b = Peer::derive(&set(&key)).unwrap();
+        assert_eq!(a.identity, b.identity);
+        assert!(a.is_peer(Some(&b.identity)));
+        let c = Peer::derive(&set(&SoftHsm::generate_key())).unwrap();
+        assert!(!a.is_peer(Some(&c.identity)));
+        assert!(!a.is_peer(None));
+        // The peer key is not the root API key.
+        assert_ne!(
+            &a.identity,
+            super::super::root_api_key(&set(&key)).unwrap().identity()
+        );
+    }
+}
