@@ -266,6 +266,10 @@ pub struct ServerStatusResponse {
     pub hsm: Vec<String>,
     #[prost(string, repeated, tag = "20")]
     pub hsm_active: Vec<String>,
+    /// minkms extension (MinIO's client ignores unknown fields): HSM id → health line, for
+    /// HSMs that report more than being configured (a CloudHSM cluster's state).
+    #[prost(map = "string, string", tag = "100")]
+    pub hsm_status: HashMap<String, String>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

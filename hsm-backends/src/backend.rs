@@ -28,4 +28,10 @@ pub trait SealingBackend: Send + Sync + fmt::Debug {
     /// A deterministic PRF of the HSM key: same key and label, same output, on every node and
     /// after every restart. Only the communication backend of a set is asked.
     fn derive(&self, label: &str) -> Result<Secret32, HsmError>;
+
+    /// A line about the HSM's health for status output, for backends that can tell more than
+    /// "configured" (a CloudHSM cluster's state). May call the network: blocking.
+    fn health(&self) -> Option<String> {
+        None
+    }
 }

@@ -14,7 +14,9 @@ use aws_sdk_cloudhsmv2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_cloudhsmv2::error::ProvideErrorMetadata;
 use aws_sdk_cloudhsmv2::types::ClusterState;
 
-use crate::HsmError;
+use secrecy::SecretSlice;
+
+use crate::{HsmError, Pkcs11Config, Pkcs11Hsm, SealedBlob, SealingBackend, Secret32};
 
 /// Which cluster to look at, and where.
 #[derive(Debug, Clone)]
@@ -161,5 +163,50 @@ pub fn describe_cluster(cluster: &ClusterRef) -> Result<ClusterHealth, HsmError>
         _ => Err(HsmError::Unavailable(format!(
             "{health}: the cluster is not ACTIVE"
         ))),
+    }
+}
+
+/// A CloudHSM key: the PKCS#11 backend (id `cloudhsm:<token>/<key>`) whose health is its
+/// cluster's state.
+#[derive(Debug)]
+pub struct CloudHsm {
+    pkcs11: Pkcs11Hsm,
+    cluster: ClusterRef,
+}
+
+impl CloudHsm {
+    /// Checks that the cluster is ACTIVE, then opens the key through AWS's PKCS#11 library.
+    pub fn open(config: Pkcs11Config, cluster: ClusterRef) -> Result<Self, HsmError> {
+        let health = describe_cluster(&cluster)?;
+        tracing::info!(%health, "CloudHSM cluster checked");
+        Ok(Self {
+            pkcs11: Pkcs11Hsm::open(config, "cloudhsm")?,
+            cluster,
+        })
+    }
+}
+
+impl SealingBackend for CloudHsm {
+    fn id(&self) -> &str {
+        self.pkcs11.id()
+    }
+
+    fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<SealedBlob, HsmError> {
+        self.pkcs11.seal(plaintext, context)
+    }
+
+    fn unseal(&self, blob: &SealedBlob, context: &[u8]) -> Result<SecretSlice<u8>, HsmError> {
+        self.pkcs11.unseal(blob, context)
+    }
+
+    fn derive(&self, label: &str) -> Result<Secret32, HsmError> {
+        self.pkcs11.derive(label)
+    }
+
+    fn health(&self) -> Option<String> {
+        Some(match describe_cluster(&self.cluster) {
+            Ok(health) => health.to_string(),
+            Err(e) => e.to_string(),
+        })
     }
 }

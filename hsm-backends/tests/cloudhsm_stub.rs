@@ -2,55 +2,12 @@
 //! the SDK's real HTTP stack, AWS's response shapes, no AWS account.
 #![cfg(feature = "cloudhsm")]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use minkms_hsm::cloudhsm::{describe_cluster, ClusterRef};
 use minkms_hsm::HsmError;
 
-/// Serves `status` + `body` to every request; returns the endpoint and a request counter.
-fn stub(status: u16, body: &'static str) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0usize;
-            let mut target = String::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                let lower = line.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                if let Some(v) = lower.strip_prefix("x-amz-target:") {
-                    target = v.trim().to_string();
-                }
-            }
-            let mut request = vec![0u8; length];
-            let _ = reader.read_exact(&mut request);
-            assert_eq!(target, "baldrapiservice.describeclusters");
-            let request: serde_json::Value = serde_json::from_slice(&request).unwrap();
-            assert_eq!(request["Filters"]["clusterIds"][0], "cluster-abc");
-            seen.fetch_add(1, Ordering::SeqCst);
-            let reason = if status == 200 { "OK" } else { "Bad Request" };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    (endpoint, count)
-}
+use minkms_testkit::cloudhsm_api_stub as stub;
 
 fn cluster(endpoint: String) -> ClusterRef {
     std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");

@@ -284,3 +284,54 @@ pub fn field(output: &str, label: &str) -> String {
         .find_map(|l| l.strip_prefix(label).map(|v| v.trim().to_string()))
         .unwrap_or_else(|| panic!("no {label} in:\n{output}"))
 }
+
+/// A loopback stand-in for AWS's CloudHSM v2 API: answers every `DescribeClusters` request
+/// (awsJson1.1 over plain HTTP) with `status` and `body`. Returns its endpoint and a counter of
+/// requests seen.
+pub fn cloudhsm_api_stub(
+    status: u16,
+    body: &'static str,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut target) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if let Some(v) = lower.strip_prefix("x-amz-target:") {
+                    target = v.trim().to_string();
+                }
+            }
+            let mut request = vec![0u8; length];
+            let _ = reader.read_exact(&mut request);
+            if target != "baldrapiservice.describeclusters" {
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                continue;
+            }
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let reason = if status == 200 { "OK" } else { "Bad Request" };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (endpoint, count)
+}

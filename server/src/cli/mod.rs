@@ -857,6 +857,14 @@ async fn stat(conn: &Conn) -> anyhow::Result<()> {
             ] {
                 println!("   {l:<12}{v}");
             }
+            for (i, hsm) in s.hsm_active.iter().enumerate() {
+                let health = s
+                    .hsm_status
+                    .get(hsm)
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                println!("   {:<12}{hsm}{health}", if i == 0 { "HSM" } else { "" });
+            }
         } else {
             let dot = if tty { "\x1b[31m●\x1b[0m  " } else { "●  " };
             println!("{dot}Node {id} at {}", status.nodes_down[&id]);

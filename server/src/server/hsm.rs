@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use minkms_client::{ApiKey, ServerTrust};
+use minkms_hsm::cloudhsm::{CloudHsm, ClusterRef};
 use minkms_hsm::{
     BackendSet, HsmError, Pkcs11Config, Pkcs11Hsm, RemoteConfig, RemoteMinkms, SealingBackend,
     SoftHsm, YubiHsm,
@@ -91,25 +92,21 @@ pub(crate) fn backends(
         set.push(Arc::new(pkcs11(p, "pkcs11")?));
     }
     if let Some(c) = &section.cloudhsm {
-        let health = minkms_hsm::cloudhsm::describe_cluster(&minkms_hsm::cloudhsm::ClusterRef {
-            cluster_id: c.cluster_id.clone(),
-            region: c.region.clone(),
-            endpoint: c.endpoint.clone(),
-        })?;
-        tracing::info!(%health, "CloudHSM cluster checked");
-        let p = Pkcs11Section {
+        let config = Pkcs11Config {
             module: c.module.clone(),
             token: c.token.clone(),
             serial: None,
-            pin: SecretSource {
-                env: c.pin.env.clone(),
-                file: c.pin.file.clone(),
-            },
+            pin: secret(&c.pin, "hsm.cloudhsm pin")?,
             key: c.key.clone(),
             hmac_key: c.hmac_key.clone(),
             generate_key: c.generate_key,
         };
-        set.push(Arc::new(pkcs11(&p, "cloudhsm")?));
+        let cluster = ClusterRef {
+            cluster_id: c.cluster_id.clone(),
+            region: c.region.clone(),
+            endpoint: c.endpoint.clone(),
+        };
+        set.push(Arc::new(CloudHsm::open(config, cluster)?));
     }
     if let Some(y) = &section.yubihsm {
         let password = secret(&y.password, "hsm.yubihsm password")?;

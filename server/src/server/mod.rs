@@ -254,14 +254,17 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     tracing::info!(created = info.created, unsealed_by = %info.unsealed_by, "root encryption key unsealed");
     let hsm_ids = unsealed.hsms.ids();
     certificates.set_peer(unsealed.peer.certified_key());
-    gate.open(Arc::new(node::Node {
+    let node = Arc::new(node::Node {
         keystore: unsealed.keystore,
         root: unsealed.root.identity().clone(),
         host: host.clone(),
         started: Instant::now(),
         hsms: unsealed.hsms,
         peer: unsealed.peer,
-    }));
+        hsm_health: Default::default(),
+    });
+    tokio::spawn(node.clone().watch_hsm_health());
+    gate.open(node);
     print_banner(
         &info,
         &host,

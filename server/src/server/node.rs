@@ -24,6 +24,9 @@ pub(crate) struct Node {
     pub(crate) hsms: minkms_hsm::BackendSet,
     /// This cluster's node-to-node identity.
     pub(crate) peer: super::peer::Peer,
+    /// The last health report of each HSM that gives one (refreshed in the background: it
+    /// may take a network call).
+    pub(crate) hsm_health: parking_lot::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Node {
@@ -53,6 +56,25 @@ impl Node {
             stack_mem_in_use: 0,
             hsm: self.keystore.sealed_by().unwrap_or_default(),
             hsm_active: self.hsms.ids(),
+            hsm_status: self.hsm_health.lock().clone(),
+        }
+    }
+
+    /// Refreshes [`Node::hsm_health`] now and then, off the async workers.
+    pub(crate) async fn watch_hsm_health(self: std::sync::Arc<Self>) {
+        loop {
+            let node = self.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                node.hsms
+                    .backends()
+                    .iter()
+                    .filter_map(|b| b.health().map(|h| (b.id().to_string(), h)))
+                    .collect()
+            })
+            .await
+            .unwrap_or_default();
+            *self.hsm_health.lock() = report;
+            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
         }
     }
 
