@@ -335,3 +335,19 @@ pub fn cloudhsm_api_stub(
     });
     (endpoint, count)
 }
+
+/// A raw TLS connection to a node (any certificate accepted, no client certificate), offering
+/// `alpn`: for tests that speak HTTP by hand, badly on purpose.
+pub async fn tls_connect(
+    endpoint: &str,
+    alpn: &[&[u8]],
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let mut config = minkms_client::client_config(None, &ServerTrust::Insecure)
+        .map_err(std::io::Error::other)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = tokio::net::TcpStream::connect(endpoint).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid name");
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+}

@@ -28,6 +28,31 @@ pub(crate) struct Config {
     pub(crate) log: LogSection,
     #[serde(default)]
     pub(crate) hsm: HsmSection,
+    #[serde(default)]
+    pub(crate) limits: Limits,
+}
+
+/// `limits:`: what one client may cost the server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Limits {
+    /// Connections served at once; further clients wait in the listen backlog.
+    pub(crate) max_connections: usize,
+    /// Seconds a client has to send a request's headers, and again its body (slow clients,
+    /// slow-loris).
+    pub(crate) request_timeout: u64,
+    /// Concurrent HTTP/2 streams per connection.
+    pub(crate) max_concurrent_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            request_timeout: 30,
+            max_concurrent_streams: 256,
+        }
+    }
 }
 
 /// `hsm:`: HSMs besides the soft HSM of `MINIO_KMS_HSM_KEY`. Order of priority (unsealing

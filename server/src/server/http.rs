@@ -10,7 +10,7 @@ use http::{header, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use minkms_client::wire::VersionResponse;
 use prost::Message;
 use tokio::net::TcpListener;
@@ -19,6 +19,7 @@ use tokio_rustls::TlsAcceptor;
 use minkms_client::{Command, Identity};
 
 use super::auth::Caller;
+use super::config::Limits;
 use super::error::ApiError;
 use super::gate::Gate;
 use super::kms::{self, Batch};
@@ -30,15 +31,30 @@ pub(crate) const MAX_BODY: usize = 4 << 20;
 /// How long a client has to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accepts connections until `shutdown` resolves.
+/// Largest request head (line and headers) accepted over HTTP/1.1, and header list over h2.
+const MAX_HEADER_BYTES: usize = 64 << 10;
+
+/// Accepts connections until `shutdown` resolves, at most `limits.max_connections` at once.
 pub(crate) async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     gate: Arc<Gate>,
+    limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let limits = Arc::new(limits);
     loop {
+        // Wait for a free slot before accepting: excess clients wait in the kernel's backlog
+        // instead of costing a task and a TLS handshake each.
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            () = &mut shutdown => return,
+        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -50,7 +66,11 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => return,
         };
-        tokio::spawn(connection(tcp, peer, acceptor.clone(), gate.clone()));
+        let (acceptor, gate, limits) = (acceptor.clone(), gate.clone(), limits.clone());
+        tokio::spawn(async move {
+            connection(tcp, peer, acceptor, gate, limits).await;
+            drop(permit);
+        });
     }
 }
 
@@ -59,6 +79,7 @@ async fn connection(
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     gate: Arc<Gate>,
+    limits: Arc<Limits>,
 ) {
     let _ = tcp.set_nodelay(true);
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
@@ -82,8 +103,21 @@ async fn connection(
         identity,
         caller: OnceLock::new(),
     });
-    let service = service_fn(move |req| route(gate.clone(), conn.clone(), req));
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let request_timeout = Duration::from_secs(limits.request_timeout.max(1));
+    let service = service_fn(move |req| route(gate.clone(), conn.clone(), request_timeout, req));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(request_timeout)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .keep_alive_interval(Some(request_timeout))
+        .keep_alive_timeout(request_timeout);
     if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
@@ -129,6 +163,7 @@ fn open(gate: &Gate) -> Result<&Arc<Node>, ApiError> {
 async fn route(
     gate: Arc<Gate>,
     conn: Arc<Connection>,
+    request_timeout: Duration,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let protobuf = wants_protobuf(&req);
@@ -140,7 +175,7 @@ async fn route(
                 .caller
                 .get_or_init(|| Arc::new(Caller::new(conn.identity.clone(), &node.root)))
                 .clone();
-            handle_kms(node, caller, enclave, req).await
+            handle_kms(node, caller, enclave, request_timeout, req).await
         }
     };
     let result = match (req.method(), req.uri().path()) {
@@ -210,22 +245,31 @@ async fn handle_kms(
     node: Arc<Node>,
     caller: Arc<Caller>,
     enclave: String,
+    request_timeout: Duration,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    let body = Limited::new(req.into_body(), MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("request too large: the body may be at most {MAX_BODY} bytes"),
-                )
-            } else {
-                ApiError::bad_request(format!("invalid request: {e}"))
-            }
-        })?
-        .to_bytes();
+    let body = tokio::time::timeout(
+        request_timeout,
+        Limited::new(req.into_body(), MAX_BODY).collect(),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request timeout: the body did not arrive in time",
+        )
+    })?
+    .map_err(|e| {
+        if e.is::<http_body_util::LengthLimitError>() {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request too large: the body may be at most {MAX_BODY} bytes"),
+            )
+        } else {
+            ApiError::bad_request(format!("invalid request: {e}"))
+        }
+    })?
+    .to_bytes();
     let batch = Batch::parse(&body)?;
     if !batch.cmd.is_cluster() && enclave.is_empty() {
         return Err(ApiError::bad_request(

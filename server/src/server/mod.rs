@@ -239,6 +239,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         listener,
         acceptor,
         gate.clone(),
+        config.limits.clone(),
         stopped(stop_rx.clone()),
     ));
     tracing::info!(dir = %dir.display(), %addr, host = %host, "listening; unsealing the root encryption key");
