@@ -12,7 +12,10 @@ use rand::Rng;
 
 #[test]
 fn sigkill_during_writes_loses_no_acknowledged_write() {
-    let iterations: usize = std::env::var("MINKMS_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let iterations: usize = std::env::var("MINKMS_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("kms");
     let key = soft_hsm_key();
@@ -35,12 +38,16 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
                         let name = format!("k-{round}-{n}");
                         // Alternate kinds of writes: new keys and new versions of them.
                         let result = if n % 3 == 2 {
-                            client.create_key("e", &format!("k-{round}-{}", n - 1), "", true).await
+                            client
+                                .create_key("e", &format!("k-{round}-{}", n - 1), "", true)
+                                .await
                         } else {
                             client.create_key("e", &name, "", false).await
                         };
                         match result {
-                            Ok(()) if n % 3 == 2 => acked.lock().unwrap().push(format!("k-{round}-{}@2", n - 1)),
+                            Ok(()) if n % 3 == 2 => {
+                                acked.lock().unwrap().push(format!("k-{round}-{}@2", n - 1))
+                            }
                             Ok(()) => acked.lock().unwrap().push(name),
                             Err(_) => return,
                         }
@@ -64,7 +71,10 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
                     None => (name.as_str(), 1),
                 };
                 let status = root.key_status("e", name, version).await;
-                assert!(status.is_ok(), "round {round}: acknowledged {name} v{version} lost: {status:?}");
+                assert!(
+                    status.is_ok(),
+                    "round {round}: acknowledged {name} v{version} lost: {status:?}"
+                );
             }
             // Nothing half-applied: every key listed is whole and usable.
             let mut at = String::new();
@@ -72,7 +82,13 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
                 let page = root.list_keys("e", "", &at, 0).await.unwrap();
                 for k in &page.keys {
                     let enc = root.encrypt("e", &k.name, b"x", b"").await.unwrap();
-                    assert_eq!(root.decrypt("e", &k.name, 0, &enc.ciphertext, b"").await.unwrap().plaintext, b"x");
+                    assert_eq!(
+                        root.decrypt("e", &k.name, 0, &enc.ciphertext, b"")
+                            .await
+                            .unwrap()
+                            .plaintext,
+                        b"x"
+                    );
                 }
                 if page.continue_at.is_empty() {
                     break;
@@ -82,6 +98,12 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
         });
         node.kill();
     }
-    assert!(!acked_total.is_empty(), "no write was acknowledged: the test proved nothing");
-    eprintln!("{iterations} crashes, {} acknowledged writes, 0 lost", acked_total.len());
+    assert!(
+        !acked_total.is_empty(),
+        "no write was acknowledged: the test proved nothing"
+    );
+    eprintln!(
+        "{iterations} crashes, {} acknowledged writes, 0 lost",
+        acked_total.len()
+    );
 }
