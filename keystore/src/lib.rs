@@ -5,6 +5,16 @@
 //! before the command is built), so replication can ship them to every node and get the same
 //! state everywhere. Reads run against the in-memory [`State`] and touch no disk.
 #![forbid(unsafe_code)]
+// Request handling never panics: errors are answers (see SECURITY.md).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable
+    )
+)]
 #![warn(missing_docs)]
 
 mod aead;

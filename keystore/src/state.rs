@@ -8,11 +8,10 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use hmac::{Hmac, Mac};
 use minkms_policies::Policy;
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::aead::hmac_sha256;
 use crate::model::{EnclaveRecord, IdentityRecord, KeyRecord, KeyVersion, PolicyRecord};
 use crate::names::{validate_identity, validate_name, NameKind};
 use crate::{
@@ -169,7 +168,7 @@ impl State {
         let v = self.key_version(enclave, name, version)?;
         Ok((
             v.version,
-            Ciphertext::seal(v.kind, v.material.bytes(), v.version, plaintext, aad),
+            Ciphertext::seal(v.kind, v.material.bytes(), v.version, plaintext, aad)?,
         ))
     }
 
@@ -191,7 +190,7 @@ impl State {
         let v = self.key_version(enclave, name, version)?;
         let mut dek = Zeroizing::new(vec![0u8; length]);
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut dek);
-        let ciphertext = Ciphertext::seal(v.kind, v.material.bytes(), v.version, &dek, aad);
+        let ciphertext = Ciphertext::seal(v.kind, v.material.bytes(), v.version, &dek, aad)?;
         Ok(DataKey {
             version: v.version,
             plaintext: dek,
@@ -248,14 +247,8 @@ impl State {
         message: &[u8],
     ) -> Result<(u32, [u8; 32]), Error> {
         let v = self.key_version(enclave, name, version)?;
-        let mut kdf =
-            <Hmac<Sha256> as Mac>::new_from_slice(v.material.bytes()).expect("any key length");
-        kdf.update(b"minkms/v1/key/mac");
-        let mac_key: Zeroizing<[u8; 32]> = Zeroizing::new(kdf.finalize().into_bytes().into());
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(mac_key.as_ref()).expect("any key length");
-        mac.update(message);
-        Ok((v.version, mac.finalize().into_bytes().into()))
+        let mac_key = Zeroizing::new(hmac_sha256(v.material.bytes(), &[b"minkms/v1/key/mac"]));
+        Ok((v.version, hmac_sha256(mac_key.as_ref(), &[message])))
     }
 
     /// Number of keys in an enclave.

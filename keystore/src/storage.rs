@@ -79,7 +79,7 @@ fn aad(key: &str) -> Vec<u8> {
 }
 
 /// Encrypts a record value under the root encryption key.
-pub(crate) fn seal(rek: &KeyMaterial, key: &str, plaintext: &[u8]) -> Vec<u8> {
+pub(crate) fn seal(rek: &KeyMaterial, key: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
     Ciphertext::seal(KeyType::Aes256, rek.bytes(), 0, plaintext, &aad(key))
 }
 

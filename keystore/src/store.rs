@@ -162,7 +162,7 @@ impl Keystore {
                     Some(plain) => {
                         records.insert(
                             key.as_str(),
-                            storage::seal(&self.rek, &key, &plain).as_slice(),
+                            storage::seal(&self.rek, &key, &plain)?.as_slice(),
                         )?;
                     }
                     None => {

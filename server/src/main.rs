@@ -1,5 +1,15 @@
 //! `minkms`: the server and the admin CLI in one binary.
 #![forbid(unsafe_code)]
+// Request handling never panics: errors are answers (see SECURITY.md).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable
+    )
+)]
 
 mod cli;
 mod logging;

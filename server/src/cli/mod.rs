@@ -162,7 +162,9 @@ fn policy_json(p: &minkms_client::wire::PolicyResponse) -> serde_json::Value {
 
 async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
     match cmd {
-        Cmd::Server { .. } | Cmd::Identity { .. } => unreachable!("handled in run"),
+        Cmd::Server { .. } | Cmd::Identity { .. } => {
+            anyhow::bail!("internal error: command dispatched twice")
+        }
         Cmd::Version { conn } => {
             let c = client(&conn)?;
             let server = c.version(None).await?;

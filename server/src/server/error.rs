@@ -1,7 +1,7 @@
 //! The one mapping from failures to HTTP statuses and messages (API.md §5).
 
 use bytes::Bytes;
-use http::{header, Response, StatusCode};
+use http::{Response, StatusCode};
 use http_body_util::Full;
 use minkms_client::wire::ErrResponse;
 use minkms_keystore::Error as StoreError;
@@ -52,12 +52,7 @@ impl ApiError {
                     .into_bytes(),
             )
         };
-        Response::builder()
-            .status(self.status)
-            .header(header::CONTENT_TYPE, content_type)
-            .header(header::CONTENT_LENGTH, body.len())
-            .body(Full::new(Bytes::from(body)))
-            .expect("static headers are valid")
+        super::http::respond(self.status, content_type, Bytes::from(body))
     }
 }
 

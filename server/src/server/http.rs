@@ -133,13 +133,22 @@ fn wants_protobuf(req: &Request<Incoming>) -> bool {
     is(header::CONTENT_TYPE) || is(header::ACCEPT)
 }
 
-fn respond(status: StatusCode, content_type: &str, body: Bytes) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, content_type)
-        .header(header::CONTENT_LENGTH, body.len())
-        .body(Full::new(body))
-        .expect("static headers are valid")
+/// A response with `Content-Length` (MinIO's client rejects bodies of unknown length).
+pub(crate) fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+) -> Response<Full<Bytes>> {
+    let length = body.len();
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
+    headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
+    response
 }
 
 /// What one connection knows: who the client is (from its certificate, once), and what that
