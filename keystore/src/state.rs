@@ -114,6 +114,14 @@ impl State {
         )
     }
 
+    /// Every enclave with its number of keys.
+    pub fn enclave_key_counts(&self) -> Vec<(String, usize)> {
+        self.enclaves
+            .iter()
+            .map(|(name, e)| (name.clone(), e.keys.len()))
+            .collect()
+    }
+
     /// Number of enclaves.
     pub fn enclave_count(&self) -> usize {
         self.enclaves.len()

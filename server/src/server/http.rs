@@ -184,7 +184,15 @@ async fn route(
                 .caller
                 .get_or_init(|| Arc::new(Caller::new(conn.identity.clone(), &node.root)))
                 .clone();
-            handle_kms(node, caller, enclave, request_timeout, req).await
+            let started = std::time::Instant::now();
+            let mut command = "invalid";
+            let result =
+                handle_kms(node, caller, enclave, request_timeout, req, &mut command).await;
+            let status = result
+                .as_ref()
+                .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
+            super::metrics::record(command, status, started.elapsed());
+            result
         }
     };
     let result = match (req.method(), req.uri().path()) {
@@ -203,6 +211,16 @@ async fn route(
                 ))
             }
         }),
+        (&Method::GET, "/v1/health/metrics") => {
+            let node = gate.node();
+            let root = node.is_some_and(|n| Caller::new(conn.identity.clone(), &n.root).is_root);
+            let text = super::metrics::render(node.map(|n| n.as_ref()), root);
+            Ok(respond(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                Bytes::from(text),
+            ))
+        }
         (&Method::GET, "/v1/health/live") => {
             Ok(respond(StatusCode::OK, "text/plain", Bytes::new()))
         }
@@ -256,6 +274,7 @@ async fn handle_kms(
     enclave: String,
     request_timeout: Duration,
     req: Request<Incoming>,
+    command: &mut &'static str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let body = tokio::time::timeout(
         request_timeout,
@@ -280,6 +299,7 @@ async fn handle_kms(
     })?
     .to_bytes();
     let batch = Batch::parse(&body)?;
+    *command = batch.cmd.text();
     if !batch.cmd.is_cluster() && enclave.is_empty() {
         return Err(ApiError::bad_request(
             "invalid request: no enclave given: use POST /v1/kms/<enclave>",

@@ -7,6 +7,7 @@ mod gate;
 mod hsm;
 mod http;
 mod kms;
+mod metrics;
 mod node;
 mod peer;
 mod tls;
@@ -234,6 +235,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
 
+    metrics::install();
     let gate = Arc::new(Gate::new(host.clone()));
     let server = tokio::spawn(http::serve(
         listener,
