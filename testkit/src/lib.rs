@@ -254,6 +254,14 @@ impl Node {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Stops the node cleanly (SIGTERM) and waits for it to exit; its exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.wait_exit(Duration::from_secs(20))
+    }
+
     /// Stops the node (SIGKILL: every acknowledged write must already be durable).
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -30,6 +30,17 @@ pub(crate) struct Config {
     pub(crate) hsm: HsmSection,
     #[serde(default)]
     pub(crate) limits: Limits,
+    #[serde(default)]
+    pub(crate) audit: AuditSection,
+}
+
+/// `audit:`: the audit log.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditSection {
+    /// File to append JSON lines to (`-` for stdout); no audit log when unset.
+    #[serde(default)]
+    pub(crate) path: Option<PathBuf>,
 }
 
 /// `limits:`: what one client may cost the server.

@@ -14,14 +14,17 @@ pub(crate) struct Gate {
     /// The name this node is known by, answered on `/version` even while sealed.
     pub(crate) host: String,
     sealed_reason: Mutex<String>,
+    /// The audit log, when configured.
+    pub(crate) audit: Option<super::audit::AuditLog>,
 }
 
 impl Gate {
-    pub(crate) fn new(host: String) -> Self {
+    pub(crate) fn new(host: String, audit: Option<super::audit::AuditLog>) -> Self {
         Self {
             node: OnceLock::new(),
             host,
             sealed_reason: Mutex::new("unsealing the root encryption key".into()),
+            audit,
         }
     }
 

@@ -100,6 +100,7 @@ async fn connection(
         .and_then(|certs| certs.first())
         .and_then(identity_of);
     let conn = Arc::new(Connection {
+        remote: peer,
         identity,
         caller: OnceLock::new(),
     });
@@ -155,8 +156,16 @@ pub(crate) fn respond(
 /// identity is to the node (resolved at its first request after unsealing).
 #[derive(Debug)]
 struct Connection {
+    remote: SocketAddr,
     identity: Option<Identity>,
     caller: OnceLock<Arc<Caller>>,
+}
+
+/// What the metrics and the audit log learn about a request while it is handled.
+struct RequestInfo {
+    command: &'static str,
+    /// The names it touched; collected only when an audit log is configured.
+    names: Option<Vec<String>>,
 }
 
 /// The node, or 503 while it is sealed.
@@ -185,13 +194,39 @@ async fn route(
                 .get_or_init(|| Arc::new(Caller::new(conn.identity.clone(), &node.root)))
                 .clone();
             let started = std::time::Instant::now();
-            let mut command = "invalid";
-            let result =
-                handle_kms(node, caller, enclave, request_timeout, req, &mut command).await;
+            let mut info = RequestInfo {
+                command: "invalid",
+                names: gate.audit.as_ref().map(|_| Vec::new()),
+            };
+            let result = handle_kms(
+                node,
+                caller,
+                enclave.clone(),
+                request_timeout,
+                req,
+                &mut info,
+            )
+            .await;
             let status = result
                 .as_ref()
                 .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
-            super::metrics::record(command, status, started.elapsed());
+            let elapsed = started.elapsed();
+            super::metrics::record(info.command, status, elapsed);
+            if let Some(audit) = &gate.audit {
+                audit.log(&super::audit::Event {
+                    time: time::OffsetDateTime::now_utc()
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                    node: &gate.host,
+                    remote: conn.remote.to_string(),
+                    identity: conn.identity.as_ref().map_or("", |i| i.as_str()),
+                    enclave: &enclave,
+                    command: info.command,
+                    names: info.names.unwrap_or_default(),
+                    status,
+                    latency_us: elapsed.as_micros(),
+                });
+            }
             result
         }
     };
@@ -274,7 +309,7 @@ async fn handle_kms(
     enclave: String,
     request_timeout: Duration,
     req: Request<Incoming>,
-    command: &mut &'static str,
+    info: &mut RequestInfo,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     let body = tokio::time::timeout(
         request_timeout,
@@ -299,7 +334,10 @@ async fn handle_kms(
     })?
     .to_bytes();
     let batch = Batch::parse(&body)?;
-    *command = batch.cmd.text();
+    info.command = batch.cmd.text();
+    if let Some(names) = &mut info.names {
+        *names = super::audit::names(&batch.payloads);
+    }
     if !batch.cmd.is_cluster() && enclave.is_empty() {
         return Err(ApiError::bad_request(
             "invalid request: no enclave given: use POST /v1/kms/<enclave>",

@@ -1,5 +1,6 @@
 //! `minkms server`: open the keystore, bind, print the banner, serve.
 
+mod audit;
 mod auth;
 pub(crate) mod config;
 mod error;
@@ -236,7 +237,13 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     };
 
     metrics::install();
-    let gate = Arc::new(Gate::new(host.clone()));
+    let audit = config
+        .audit
+        .path
+        .clone()
+        .map(audit::AuditLog::start)
+        .transpose()?;
+    let gate = Arc::new(Gate::new(host.clone(), audit.clone()));
     let server = tokio::spawn(http::serve(
         listener,
         acceptor,
@@ -281,6 +288,9 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     );
     let _ = server.await;
     tracing::info!("shutting down");
+    if let Some(audit) = &audit {
+        audit.close().await;
+    }
     Ok(())
 }
 

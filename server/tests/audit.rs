@@ -1,0 +1,116 @@
+//! The audit log: after a scripted session and a clean shutdown, one event per request, with
+//! who did what to which names, and no secret.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use minkms_client::ApiKey;
+use minkms_testkit::{runtime, soft_hsm_key, Node};
+
+#[test]
+fn one_event_per_request_none_with_a_secret_and_none_lost_on_shutdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("audit.log");
+    let config = tmp.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!("version: v1\naudit:\n  path: {}\n", log.display()),
+    )
+    .unwrap();
+    let node = Node::launch(
+        &tmp.path().join("kms"),
+        &["--config", config.to_str().unwrap()],
+        &[("MINIO_KMS_HSM_KEY", &soft_hsm_key())],
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let stranger = ApiKey::generate();
+    let (requests, secrets) = runtime().block_on(async {
+        let root = node.root();
+        let mut requests = 0;
+        let mut secrets: Vec<String> = vec![
+            node.root_api_key.clone(),
+            stranger.to_secret_string().to_string(),
+        ];
+        root.create_enclave("tenant").await.unwrap();
+        root.create_key("tenant", "sse", "", false).await.unwrap();
+        requests += 2;
+        for i in 0..20u8 {
+            let gen = root.generate_key("tenant", "sse", b"{}", 32).await.unwrap();
+            let dec = root
+                .decrypt("tenant", "sse", 0, &gen.ciphertext, b"{}")
+                .await
+                .unwrap();
+            secrets.push(STANDARD.encode(&dec.plaintext));
+            secrets.push(hex::encode(&dec.plaintext));
+            let plaintext = [b'P', i, 0x5a, 0x5a, 0x5a, 0x5a];
+            root.encrypt("tenant", "sse", &plaintext, b"")
+                .await
+                .unwrap();
+            secrets.push(STANDARD.encode(plaintext));
+            requests += 3;
+        }
+        root.import_key("tenant", "imported", "", &[0x6b; 32])
+            .await
+            .unwrap();
+        secrets.push(STANDARD.encode([0x6b; 32]));
+        requests += 1;
+        assert!(root.key_status("tenant", "missing", 0).await.is_err());
+        requests += 1;
+        let as_stranger = node.client(Some(&stranger.to_secret_string()));
+        assert!(as_stranger
+            .generate_key("tenant", "sse", b"", 32)
+            .await
+            .is_err());
+        requests += 1;
+        (requests, secrets)
+    });
+    assert_eq!(node.terminate(), Some(0), "a clean shutdown exits 0");
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        events.len(),
+        requests,
+        "one event per request, none lost:\n{text}"
+    );
+    let count = |cmd: &str, status: u64| {
+        events
+            .iter()
+            .filter(|e| e["command"] == cmd && e["status"] == status)
+            .count()
+    };
+    assert_eq!(count("KEY:GENERATE", 200), 20);
+    assert_eq!(count("KEY:DECRYPT", 200), 20);
+    assert_eq!(count("KEY:STATUS", 404), 1);
+    assert_eq!(count("KEY:GENERATE", 403), 1);
+    let denied = events.iter().find(|e| e["status"] == 403).unwrap();
+    assert_eq!(denied["identity"], stranger.identity().as_str());
+    assert_eq!(denied["enclave"], "tenant");
+    assert_eq!(denied["names"][0], "sse");
+    for e in &events {
+        for field in [
+            "time",
+            "node",
+            "remote",
+            "identity",
+            "enclave",
+            "command",
+            "names",
+            "status",
+            "latency_us",
+        ] {
+            assert!(!e[field].is_null(), "{field} missing in {e}");
+        }
+    }
+    for secret in &secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret is in the audit log: {secret}"
+        );
+    }
+}
