@@ -197,3 +197,44 @@ fn identity_command_prints_the_root_api_key_of_an_hsm_key() {
             .as_str()
     );
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::launch(
+        &tmp.path().join("kms"),
+        &["--log-format", "json"],
+        &[("MINIO_KMS_HSM_KEY", &soft_hsm_key())],
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
+    let logs = node.logs();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["message"].is_string(), "{line}");
+    }
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(bin())
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for sub in ["add-enclave", "stat-key", "ls-hsm", "server"] {
+            assert!(script.contains(sub), "{shell} completion lacks {sub}");
+        }
+    }
+    let out = Command::new(bin()).arg("man").output().unwrap();
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        page.contains(".TH minkms 1") && page.contains("add\\-enclave"),
+        "{page}"
+    );
+}

@@ -73,6 +73,9 @@ pub(crate) enum Cmd {
         /// data directory unless given.
         #[arg(long)]
         dev: bool,
+        /// Log format (default: the config's log.format, else text).
+        #[arg(long, value_enum)]
+        log_format: Option<crate::logging::LogFormat>,
         /// Data directory.
         dir: Option<PathBuf>,
     },
@@ -376,6 +379,13 @@ pub(crate) enum Cmd {
         /// Identity (h1:...).
         identity: String,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) of minkms.
+    Man,
     /// Print the version of this binary and of the server.
     Version {
         #[command(flatten)]

@@ -36,6 +36,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             host,
             config,
             dev,
+            log_format,
             dir,
         } => {
             // The HSM key comes from the environment only: a flag would show it in `ps`.
@@ -49,11 +50,25 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 host,
                 config,
                 dev,
+                log_format,
                 hsm_key,
             })
             .await
         }
         Cmd::Identity { key, json } => identity(key.as_deref(), json),
+        Cmd::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into a buffer first: clap_complete panics when its writer fails (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "minkms", &mut script);
+            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            Ok(())
+        }
+        Cmd::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            Ok(())
+        }
         cmd => client_command(cmd).await,
     }
 }
@@ -162,7 +177,7 @@ fn policy_json(p: &minkms_client::wire::PolicyResponse) -> serde_json::Value {
 
 async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
     match cmd {
-        Cmd::Server { .. } | Cmd::Identity { .. } => {
+        Cmd::Server { .. } | Cmd::Identity { .. } | Cmd::Completion { .. } | Cmd::Man => {
             anyhow::bail!("internal error: command dispatched twice")
         }
         Cmd::Version { conn } => {

@@ -210,6 +210,9 @@ pub(crate) struct CertPair {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LogSection {
+    /// `text` or `json`.
+    #[serde(default)]
+    pub(crate) format: Option<crate::logging::LogFormat>,
     /// `error`, `warn`, `info`, `debug` or `trace`.
     #[serde(default)]
     pub(crate) level: Option<String>,

@@ -40,6 +40,8 @@ pub(crate) struct ServerOptions {
     pub(crate) host: Option<String>,
     pub(crate) config: Option<PathBuf>,
     pub(crate) dev: bool,
+    /// `--log-format`.
+    pub(crate) log_format: Option<crate::logging::LogFormat>,
     /// `MINIO_KMS_HSM_KEY`.
     pub(crate) hsm_key: Option<Zeroizing<String>>,
 }
@@ -162,7 +164,10 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         Some(path) => config::Config::load(path)?,
         None => config::Config::default(),
     });
-    crate::logging::init(config.log.level.as_deref());
+    crate::logging::init(
+        config.log.level.as_deref(),
+        opts.log_format.or(config.log.format).unwrap_or_default(),
+    );
 
     let (hsm_key, generated_key) = match (opts.hsm_key, opts.dev) {
         (Some(k), _) => (Some(k), false),
