@@ -16,7 +16,7 @@ pub use client::{Client, ClientBuilder, HttpVersion, RawResponse};
 pub use command::Command;
 pub use error::Error;
 pub use frame::{decode_frames, encode_frames, put_frame, Frame, FrameError, FRAME_HEADER_LEN};
-pub use tls::{client_config, provider, ServerTrust};
+pub use tls::{client_config, provider, ServerTrust, SignatureCheck};
 
 /// The default port of minkms and of MinIO's KMS client.
 pub const DEFAULT_PORT: u16 = 7373;

@@ -28,6 +28,54 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Handshake-signature checks with the project's provider, Ed25519 included: what every
+/// certificate verifier of ours does, whatever it decides about the certificate itself.
+#[derive(Debug, Clone)]
+pub struct SignatureCheck(Arc<CryptoProvider>);
+
+impl Default for SignatureCheck {
+    fn default() -> Self {
+        Self(provider())
+    }
+}
+
+impl SignatureCheck {
+    /// Checks a TLS 1.2 handshake signature.
+    pub fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    /// Checks a TLS 1.3 handshake signature.
+    pub fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    /// The signature schemes accepted.
+    pub fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Builds a client config presenting, with an API key, the key's self-signed certificate.
 pub fn client_config(api_key: Option<&ApiKey>, trust: &ServerTrust) -> Result<ClientConfig, Error> {
     let provider = provider();
@@ -37,7 +85,9 @@ pub fn client_config(api_key: Option<&ApiKey>, trust: &ServerTrust) -> Result<Cl
     let builder = match trust {
         ServerTrust::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyServerCertificate(provider))),
+            .with_custom_certificate_verifier(Arc::new(AnyServerCertificate(SignatureCheck(
+                provider.clone(),
+            )))),
         ServerTrust::System => {
             let mut roots = RootCertStore::empty();
             let found = rustls_native_certs::load_native_certs();
@@ -65,7 +115,7 @@ pub fn client_config(api_key: Option<&ApiKey>, trust: &ServerTrust) -> Result<Cl
 }
 
 #[derive(Debug)]
-struct AnyServerCertificate(Arc<CryptoProvider>);
+struct AnyServerCertificate(SignatureCheck);
 
 impl ServerCertVerifier for AnyServerCertificate {
     fn verify_server_cert(
@@ -85,12 +135,7 @@ impl ServerCertVerifier for AnyServerCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.0.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -99,15 +144,10 @@ impl ServerCertVerifier for AnyServerCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.0.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.0.schemes()
     }
 }

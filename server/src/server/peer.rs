@@ -14,11 +14,10 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use minkms_client::wire::ServerStatusResponse;
-use minkms_client::{provider, ApiKey, Identity};
+use minkms_client::{provider, ApiKey, Identity, SignatureCheck};
 use minkms_hsm::{BackendSet, HsmError};
 use prost::Message;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
@@ -54,7 +53,7 @@ impl std::fmt::Debug for Peer {
 #[derive(Debug)]
 struct PinnedPeer {
     identity: Identity,
-    provider: Arc<CryptoProvider>,
+    signatures: SignatureCheck,
 }
 
 impl ServerCertVerifier for PinnedPeer {
@@ -79,12 +78,7 @@ impl ServerCertVerifier for PinnedPeer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -93,18 +87,11 @@ impl ServerCertVerifier for PinnedPeer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
 
@@ -140,7 +127,7 @@ impl Peer {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(PinnedPeer {
                 identity: identity.clone(),
-                provider,
+                signatures: SignatureCheck::default(),
             }))
             .with_client_auth_cert(vec![key.peer_certificate()], key.private_key_der())
             .map_err(|e| HsmError::Config(format!("cannot build the peer client: {e}")))?;

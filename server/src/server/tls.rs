@@ -6,9 +6,8 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use minkms_client::{provider, Identity};
+use minkms_client::{provider, Identity, SignatureCheck};
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -19,7 +18,7 @@ use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureSc
 
 /// Any client certificate, signature checked.
 #[derive(Debug)]
-struct AnyClientCertificate(Arc<CryptoProvider>);
+struct AnyClientCertificate(SignatureCheck);
 
 impl ClientCertVerifier for AnyClientCertificate {
     fn offer_client_auth(&self) -> bool {
@@ -50,12 +49,7 @@ impl ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.0.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -64,16 +58,11 @@ impl ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        self.0.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.0.schemes()
     }
 }
 
@@ -165,7 +154,7 @@ pub(crate) fn server_config(
     });
     let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
-        .with_client_cert_verifier(Arc::new(AnyClientCertificate(provider)))
+        .with_client_cert_verifier(Arc::new(AnyClientCertificate(SignatureCheck::default())))
         .with_cert_resolver(certificates.clone());
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((config, certificates))
