@@ -379,6 +379,8 @@ pub(crate) enum Cmd {
         /// Identity (h1:...).
         identity: String,
     },
+    /// Load-test a server: ops/s, latency percentiles, server CPU per operation.
+    Bench(super::bench::BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion {
         /// The shell.

@@ -2,6 +2,7 @@
 //! answer for people or, with `--json`, for scripts.
 
 mod args;
+mod bench;
 mod output;
 
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Cmd::Identity { key, json } => identity(key.as_deref(), json),
+        Cmd::Bench(args) => bench::run(args).await,
         Cmd::Completion { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             // Into a buffer first: clap_complete panics when its writer fails (a closed pipe).
@@ -177,7 +179,11 @@ fn policy_json(p: &minkms_client::wire::PolicyResponse) -> serde_json::Value {
 
 async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
     match cmd {
-        Cmd::Server { .. } | Cmd::Identity { .. } | Cmd::Completion { .. } | Cmd::Man => {
+        Cmd::Server { .. }
+        | Cmd::Identity { .. }
+        | Cmd::Completion { .. }
+        | Cmd::Man
+        | Cmd::Bench(_) => {
             anyhow::bail!("internal error: command dispatched twice")
         }
         Cmd::Version { conn } => {

@@ -1,0 +1,317 @@
+//! `minkms bench`: a load generator that speaks the real API through the shared client (mTLS
+//! API key, HTTP/1.1 or HTTP/2, batches), for a fixed duration after a warm-up, and reports
+//! ops/s, latency percentiles and, given the server's pid, the server CPU time per operation
+//! read from `/proc` (BENCHMARKING.md explains the method).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use hdrhistogram::Histogram;
+use minkms_client::wire::{DecryptRequest, EncryptRequest, GenerateKeyRequest, MacRequest};
+use minkms_client::{ApiKey, Client, Command, HttpVersion, ServerTrust};
+use serde_json::json;
+
+/// What each request does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Op {
+    /// KEY:GENERATE of a 32-byte data key (what MinIO sends for every object).
+    Generate,
+    /// KEY:ENCRYPT of 32 bytes.
+    Encrypt,
+    /// KEY:DECRYPT of a data key's ciphertext.
+    Decrypt,
+    /// KEY:MAC of 32 bytes.
+    Hmac,
+    /// KEY:CREATE of a new key: a write, fsynced (and replicated in a cluster).
+    KeyCreate,
+}
+
+/// Options of `minkms bench`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    #[command(flatten)]
+    pub(crate) conn: super::args::Conn,
+    /// Operation.
+    #[arg(long, value_enum, default_value = "generate")]
+    pub(crate) op: Op,
+    /// Seconds of measurement.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) duration: u64,
+    /// Seconds of warm-up before measuring.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) warmup: u64,
+    /// Connections (one client each).
+    #[arg(long, default_value_t = 4)]
+    pub(crate) connections: usize,
+    /// Requests in flight per connection (HTTP/2 streams; for HTTP/1.1 more in-flight
+    /// requests open more connections).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) concurrency: usize,
+    /// Operations per request (frames of one batch).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) batch: usize,
+    /// HTTP version: 1 or 2.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) http: u8,
+    /// The server's pid on this machine, to report its CPU time per operation.
+    #[arg(long)]
+    pub(crate) server_pid: Option<u32>,
+    /// Enclave and key to use (created if missing, with the root API key).
+    #[arg(long, default_value = "bench")]
+    pub(crate) enclave: String,
+}
+
+/// utime + stime of a process, in microseconds (`/proc` counts in USER_HZ = 100 ticks/s).
+fn cpu_us(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after ')'.
+    Ok((ticks(11) + ticks(12)) * 10_000)
+}
+
+async fn one(
+    client: &Client,
+    args: &BenchArgs,
+    key: &str,
+    ciphertext: &[u8],
+    n: u64,
+) -> Result<(), minkms_client::Error> {
+    let e = args.enclave.as_str();
+    match args.op {
+        Op::Generate => {
+            let reqs = vec![
+                GenerateKeyRequest {
+                    name: key.into(),
+                    version: 0,
+                    associated_data: b"{}".to_vec(),
+                    length: 32
+                };
+                args.batch
+            ];
+            client
+                .batch::<_, minkms_client::wire::GenerateKeyResponse>(
+                    e,
+                    Command::KeyGenerate,
+                    &reqs,
+                )
+                .await
+                .map(|_| ())
+        }
+        Op::Encrypt => {
+            let reqs = vec![
+                EncryptRequest {
+                    name: key.into(),
+                    version: 0,
+                    plaintext: vec![7; 32],
+                    associated_data: vec![]
+                };
+                args.batch
+            ];
+            client
+                .batch::<_, minkms_client::wire::EncryptResponse>(e, Command::KeyEncrypt, &reqs)
+                .await
+                .map(|_| ())
+        }
+        Op::Decrypt => {
+            let reqs = vec![
+                DecryptRequest {
+                    name: key.into(),
+                    version: 0,
+                    ciphertext: ciphertext.to_vec(),
+                    associated_data: b"{}".to_vec()
+                };
+                args.batch
+            ];
+            client
+                .batch::<_, minkms_client::wire::DecryptResponse>(e, Command::KeyDecrypt, &reqs)
+                .await
+                .map(|_| ())
+        }
+        Op::Hmac => {
+            let reqs = vec![
+                MacRequest {
+                    name: key.into(),
+                    version: 0,
+                    message: vec![7; 32]
+                };
+                args.batch
+            ];
+            client
+                .batch::<_, minkms_client::wire::MacResponse>(e, Command::KeyMac, &reqs)
+                .await
+                .map(|_| ())
+        }
+        Op::KeyCreate => {
+            client
+                .create_key(e, &format!("bench-{}-{n}", std::process::id()), "", false)
+                .await
+        }
+    }
+}
+
+/// Runs the benchmark and prints its report.
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.connections > 0 && args.concurrency > 0 && args.batch > 0,
+        "connections, concurrency and batch must be at least 1"
+    );
+    anyhow::ensure!(
+        args.op != Op::KeyCreate || args.batch == 1,
+        "key-create cannot be batched"
+    );
+    let http = match args.http {
+        1 => HttpVersion::Http1,
+        2 => HttpVersion::Http2,
+        other => anyhow::bail!("--http must be 1 or 2, not {other}"),
+    };
+    let api_key = args
+        .conn
+        .api_key
+        .as_deref()
+        .context("an API key is needed: --api-key or MINIO_KMS_API_KEY")?;
+    let make = || -> anyhow::Result<Client> {
+        let mut b = Client::builder()
+            .endpoints([args.conn.server.as_str()])
+            .api_key(ApiKey::parse(api_key)?)
+            .http_version(http);
+        if args.conn.insecure {
+            b = b.trust(ServerTrust::Insecure);
+        }
+        Ok(b.build()?)
+    };
+    // Set-up: the enclave and key (ignoring "already exists"), and a ciphertext to decrypt.
+    let setup = make()?;
+    let key = "bench-key";
+    let _ = setup.create_enclave(&args.enclave).await;
+    let _ = setup.create_key(&args.enclave, key, "", false).await;
+    let ciphertext = setup
+        .generate_key(&args.enclave, key, b"{}", 32)
+        .await
+        .context("set-up failed")?
+        .ciphertext;
+
+    let clients: Vec<Arc<Client>> = (0..args.connections)
+        .map(|_| make().map(Arc::new))
+        .collect::<anyhow::Result<_>>()?;
+    let args = Arc::new(args);
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for client in &clients {
+        for _ in 0..args.concurrency {
+            let (client, args, measuring, stop, ciphertext) = (
+                client.clone(),
+                args.clone(),
+                measuring.clone(),
+                stop.clone(),
+                ciphertext.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
+                    .expect("valid histogram bounds");
+                let (mut errors, mut n) = (0u64, 0u64);
+                while !stop.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let result = one(&client, &args, key, &ciphertext, n).await;
+                    n += 1;
+                    if measuring.load(Ordering::Relaxed) {
+                        match result {
+                            Ok(()) => {
+                                let _ = hist.record(started.elapsed().as_micros().max(1) as u64);
+                            }
+                            Err(_) => errors += 1,
+                        }
+                    }
+                }
+                (hist, errors)
+            }));
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let cpu_before = args.server_pid.map(cpu_us).transpose()?;
+    let started = Instant::now();
+    measuring.store(true, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(args.duration)).await;
+    measuring.store(false, Ordering::Relaxed);
+    let elapsed = started.elapsed();
+    let cpu_after = args.server_pid.map(cpu_us).transpose()?;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut hist =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let mut errors = 0;
+    for t in tasks {
+        let (h, e) = t.await?;
+        hist.add(&h).context("merging latency histograms")?;
+        errors += e;
+    }
+    let requests = hist.len();
+    let ops = requests * args.batch as u64;
+    let ops_per_s = ops as f64 / elapsed.as_secs_f64();
+    let cpu_per_op = match (cpu_before, cpu_after) {
+        (Some(b), Some(a)) if ops > 0 => Some((a - b) as f64 / ops as f64),
+        _ => None,
+    };
+    let report = json!({
+        "op": format!("{:?}", args.op).to_lowercase(),
+        "http": args.http,
+        "connections": args.connections,
+        "concurrency": args.concurrency,
+        "batch": args.batch,
+        "seconds": elapsed.as_secs_f64(),
+        "requests": requests,
+        "ops": ops,
+        "errors": errors,
+        "ops_per_s": ops_per_s,
+        "latency_us": { "p50": hist.value_at_quantile(0.5), "p99": hist.value_at_quantile(0.99), "p999": hist.value_at_quantile(0.999), "max": hist.max() },
+        "server_cpu_us_per_op": cpu_per_op,
+    });
+    if args.conn.json {
+        super::output::json(&report);
+    } else {
+        super::output::fields(&[
+            (
+                "Operation",
+                format!(
+                    "{:?} (HTTP/{}, {} conns × {} in flight, batch {})",
+                    args.op, args.http, args.connections, args.concurrency, args.batch
+                ),
+            ),
+            (
+                "Throughput",
+                format!(
+                    "{ops_per_s:.0} ops/s ({ops} ops in {:.1} s, {errors} errors)",
+                    elapsed.as_secs_f64()
+                ),
+            ),
+            (
+                "Latency",
+                format!(
+                    "p50 {} µs, p99 {} µs, p99.9 {} µs, max {} µs (per request)",
+                    hist.value_at_quantile(0.5),
+                    hist.value_at_quantile(0.99),
+                    hist.value_at_quantile(0.999),
+                    hist.max()
+                ),
+            ),
+            (
+                "Server CPU",
+                cpu_per_op.map_or("unknown (give --server-pid)".into(), |c| {
+                    format!("{c:.2} µs per op")
+                }),
+            ),
+        ]);
+    }
+    Ok(())
+}
