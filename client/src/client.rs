@@ -593,6 +593,7 @@ impl Client {
         &self,
         enclave: &str,
         name: &str,
+        version: u32,
         message: &[u8],
     ) -> Result<MacResponse, Error> {
         self.call(
@@ -600,7 +601,7 @@ impl Client {
             Command::KeyMac,
             &MacRequest {
                 name: name.into(),
-                version: 0,
+                version,
                 message: message.to_vec(),
             },
         )

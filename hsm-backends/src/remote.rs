@@ -28,14 +28,23 @@ pub struct RemoteMinkms {
     id: String,
     enclave: String,
     key: String,
-    client: Client,
+    /// One client per server, tried in order: unlike MinIO's client, an HSM call also moves on
+    /// after a server answers 5xx (sealed, no leader), not only after a transport error.
+    clients: Vec<Client>,
 }
 
 impl std::fmt::Debug for RemoteMinkms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteMinkms")
             .field("id", &self.id)
-            .field("servers", &self.client.endpoints())
+            .field(
+                "servers",
+                &self
+                    .clients
+                    .iter()
+                    .flat_map(|c| c.endpoints())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -68,25 +77,43 @@ impl RemoteMinkms {
         if config.servers.is_empty() {
             return Err(HsmError::Config("hsm.minio.minkms: no server given".into()));
         }
-        let client = Client::builder()
-            .endpoints(&config.servers)
-            .api_key(config.api_key)
-            .trust(config.trust)
-            .build()
-            .map_err(|e| HsmError::Config(format!("hsm.minio.minkms: {e}")))?;
+        let clients = config
+            .servers
+            .iter()
+            .map(|server| {
+                Client::builder()
+                    .endpoints([server])
+                    .api_key(config.api_key.clone())
+                    .trust(config.trust.clone())
+                    .build()
+                    .map_err(|e| HsmError::Config(format!("hsm.minio.minkms: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             id: format!("minkms:{}/{}", config.enclave, config.key),
             enclave: config.enclave,
             key: config.key,
-            client,
+            clients,
         })
     }
 
-    fn run<T: Send>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, ClientError>> + Send,
-    ) -> Result<T, HsmError> {
-        crate::blocking::block_on(std::time::Duration::from_secs(30), call)?.map_err(map_err)
+    /// Runs `call` against each server in turn until one answers; only unavailability moves on.
+    fn run<'a, T, F, Fut>(&'a self, call: F) -> Result<T, HsmError>
+    where
+        T: Send,
+        F: Fn(&'a Client) -> Fut + Send,
+        Fut: std::future::Future<Output = Result<T, ClientError>> + Send,
+    {
+        let mut last = HsmError::Unavailable("remote minkms: no server given".into());
+        for client in &self.clients {
+            match crate::blocking::block_on(std::time::Duration::from_secs(30), call(client))
+                .and_then(|r| r.map_err(map_err))
+            {
+                Err(e @ HsmError::Unavailable(_)) => last = e,
+                other => return other,
+            }
+        }
+        Err(last)
     }
 }
 
@@ -97,10 +124,7 @@ impl SealingBackend for RemoteMinkms {
 
     fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<SealedBlob, HsmError> {
         let aad = SealedBlob::associated_data(&self.id, context);
-        let resp = self.run(
-            self.client
-                .encrypt(&self.enclave, &self.key, plaintext, &aad),
-        )?;
+        let resp = self.run(|c| c.encrypt(&self.enclave, &self.key, plaintext, &aad))?;
         // The remote ciphertext carries its own IV; the blob's nonce field stays empty.
         SealedBlob::new(&self.id, Vec::new(), resp.ciphertext)
     }
@@ -110,18 +134,16 @@ impl SealingBackend for RemoteMinkms {
             return Err(HsmError::InvalidCiphertext);
         }
         let aad = SealedBlob::associated_data(&self.id, context);
-        let resp =
-            self.run(
-                self.client
-                    .decrypt(&self.enclave, &self.key, 0, blob.ciphertext(), &aad),
-            )?;
+        let resp = self.run(|c| c.decrypt(&self.enclave, &self.key, 0, blob.ciphertext(), &aad))?;
         Ok(SecretSlice::from(resp.plaintext))
     }
 
     fn derive(&self, label: &str) -> Result<Secret32, HsmError> {
-        let resp = self.run(self.client.mac(&self.enclave, &self.key, label.as_bytes()))?;
+        // Always version 1 of the key: the communication secret (and with it the root API key
+        // and the peer identity) must not change when the remote key gets a new version.
+        let resp = self.run(|c| c.mac(&self.enclave, &self.key, 1, label.as_bytes()))?;
         let mac: [u8; 32] = resp.mac.as_slice().try_into().map_err(|_| {
-            HsmError::Unavailable("remote minkms returned a MAC that is not 32 bytes".into())
+            HsmError::Config("remote minkms returned a MAC that is not 32 bytes".into())
         })?;
         Ok(SecretBox::new(Box::new(mac)))
     }

@@ -571,7 +571,8 @@ impl State {
                     IdentityRecord {
                         identity: identity.clone(),
                         privilege: *privilege,
-                        policy: if *privilege == Privilege::User {
+                        // Admins and service accounts (who act with their parent's policy) hold none.
+                        policy: if *privilege == Privilege::User && parent.is_empty() {
                             policy
                         } else {
                             String::new()

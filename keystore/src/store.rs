@@ -106,8 +106,22 @@ impl Keystore {
         backend: &dyn SealingBackend,
         overwrite: bool,
     ) -> Result<(), Error> {
-        let _writer = self.writer.lock();
         let key = format!("{META_REK_PREFIX}{}", backend.id());
+        let exists = || -> Result<bool, Error> {
+            let txn = self.db.begin_read()?;
+            Ok(txn.open_table(META)?.get(key.as_str())?.is_some())
+        };
+        if exists()? && !overwrite {
+            return Err(Error::Invalid(format!(
+                "HSM {} already has a sealed root encryption key",
+                backend.id()
+            )));
+        }
+        // The HSM call (maybe over the network) happens before any lock is taken.
+        let blob = backend
+            .seal(self.rek.bytes(), REK_CONTEXT)
+            .map_err(|e| Error::Unavailable(format!("HSM {}: {e}", backend.id())))?;
+        let _writer = self.writer.lock();
         let txn = self.db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
@@ -117,9 +131,6 @@ impl Keystore {
                     backend.id()
                 )));
             }
-            let blob = backend
-                .seal(self.rek.bytes(), REK_CONTEXT)
-                .map_err(|e| Error::Unavailable(format!("HSM {}: {e}", backend.id())))?;
             meta.insert(key.as_str(), blob.to_bytes().as_slice())?;
         }
         txn.commit()?;

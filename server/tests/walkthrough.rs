@@ -127,8 +127,8 @@ fn round_trips_through_the_client() {
             .await
             .unwrap();
         assert_eq!(dec.plaintext, gen.plaintext);
-        let mac1 = root.mac("tenant", "sse", b"m").await.unwrap();
-        let mac2 = root.mac("tenant", "sse", b"m").await.unwrap();
+        let mac1 = root.mac("tenant", "sse", 0, b"m").await.unwrap();
+        let mac2 = root.mac("tenant", "sse", 0, b"m").await.unwrap();
         assert_eq!(mac1.mac, mac2.mac);
         assert_eq!(mac1.mac.len(), 32);
         // ChaCha20 keys work the same way.

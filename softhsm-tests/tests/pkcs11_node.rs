@@ -243,6 +243,13 @@ fn wrong_module_path_unknown_token_wrong_pin_and_missing_key_are_fatal_and_clear
         "{stderr}"
     );
 
+    // A communication HSM that cannot derive (no HMAC key) fails before anything is written.
+    let no_hmac = hsm
+        .yaml("failures", true)
+        .replace("      hmac_key: minkms-hmac\n", "");
+    let stderr = fails(&tmp.path().join("nohmac"), &no_hmac, &env);
+    assert!(stderr.contains("no hmac_key configured"), "{stderr}");
+
     let mut no_pin = env.clone();
     no_pin.retain(|(k, _)| *k != minkms_softhsm_tests::PIN_ENV);
     let stderr = fails(

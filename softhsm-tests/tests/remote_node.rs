@@ -210,7 +210,7 @@ fn a_node_whose_remote_hsm_is_down_at_boot_stays_up_sealed_and_recovers() {
         if let Ok(r) = &answer {
             assert_eq!(r.status, 503, "a sealed node is not ready");
             let message = String::from_utf8_lossy(&r.body).to_string();
-            if message.contains("remote minkms unreachable") {
+            if message.contains("an HSM is unreachable") {
                 break message;
             }
         }
@@ -255,4 +255,69 @@ fn a_node_whose_remote_hsm_is_down_at_boot_stays_up_sealed_and_recovers() {
             gen.plaintext
         );
     });
+}
+
+#[test]
+fn an_unreachable_secondary_hsm_does_not_keep_the_node_sealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hsm_node = Node::start(&tmp.path().join("hsm-cluster"), &soft_hsm_key());
+    let api_key = prepare_hsm_cluster(&hsm_node);
+    let config = write_config(
+        tmp.path(),
+        "config.yaml",
+        &remote_yaml(&[&hsm_node.endpoint], &api_key),
+    );
+    let args = ["--config", config.to_str().unwrap()];
+    let soft = soft_hsm_key();
+    let dir = tmp.path().join("kms");
+    // Sealed by both the soft HSM and the remote cluster.
+    Node::launch(
+        &dir,
+        &args,
+        &[("MINIO_KMS_HSM_KEY", &soft)],
+        Duration::from_secs(60),
+    )
+    .unwrap()
+    .kill();
+    hsm_node.kill();
+    // The remote cluster is down; the soft HSM (first, communicating) unseals alone.
+    let node = Node::launch(
+        &dir,
+        &args,
+        &[("MINIO_KMS_HSM_KEY", &soft)],
+        Duration::from_secs(60),
+    )
+    .expect("unsealed by the soft HSM");
+    runtime().block_on(async { node.root().create_enclave("still-writable").await.unwrap() });
+}
+
+#[test]
+fn a_sealed_node_is_not_mistaken_for_a_node_of_another_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let a = Node::start(&tmp.path().join("a"), &key);
+    // B's only HSM is a remote cluster that is down: B stays sealed.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let config = write_config(
+        tmp.path(),
+        "config.yaml",
+        &remote_yaml(&[&dead], &ApiKey::generate().to_secret_string()),
+    );
+    let b_addr = format!("127.0.0.1:{}", free_port());
+    let _b = Node::spawn(
+        &tmp.path().join("b"),
+        &["--addr", &b_addr, "--config", config.to_str().unwrap()],
+        &[],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let out = a.cli_as(&a.root_api_key, &["add", &b_addr]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot add node {b_addr}")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("different HSM"),
+        "a sealed node is not a foreign one: {stderr}"
+    );
 }

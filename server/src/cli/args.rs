@@ -66,7 +66,7 @@ pub(crate) enum Cmd {
         /// The name (HOST:PORT) this node is known by in its cluster.
         #[arg(long)]
         host: Option<String>,
-        /// YAML configuration file (TLS, log).
+        /// YAML configuration file (TLS, HSMs, limits, audit, log).
         #[arg(long)]
         config: Option<PathBuf>,
         /// Development mode: loopback, self-signed TLS, a generated HSM key and a temporary

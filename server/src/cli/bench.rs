@@ -63,6 +63,11 @@ pub(crate) struct BenchArgs {
     pub(crate) enclave: String,
 }
 
+/// An empty latency histogram: 1 µs to 60 s, 3 significant digits.
+fn histogram() -> anyhow::Result<Histogram<u64>> {
+    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).context("latency histogram")
+}
+
 /// utime + stime of a process, in microseconds (`/proc` counts in USER_HZ = 100 ticks/s).
 fn cpu_us(pid: u32) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -217,9 +222,8 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 stop.clone(),
                 ciphertext.clone(),
             );
+            let mut hist = histogram()?;
             tasks.push(tokio::spawn(async move {
-                let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
-                    .expect("valid histogram bounds");
                 let (mut errors, mut n) = (0u64, 0u64);
                 while !stop.load(Ordering::Relaxed) {
                     let started = Instant::now();
@@ -248,8 +252,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let cpu_after = args.server_pid.map(cpu_us).transpose()?;
     stop.store(true, Ordering::Relaxed);
 
-    let mut hist =
-        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds");
+    let mut hist = histogram()?;
     let mut errors = 0;
     for t in tasks {
         let (h, e) = t.await?;

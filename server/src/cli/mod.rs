@@ -548,7 +548,7 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
             message,
         } => {
             let r = client(&conn)?
-                .mac(&enclave.enclave, &name, message.as_bytes())
+                .mac(&enclave.enclave, &name, 0, message.as_bytes())
                 .await?;
             if conn.json {
                 output::json(&json!({ "version": r.version, "mac": b64(&r.mac) }));

@@ -178,11 +178,17 @@ pub(crate) struct RemoteSection {
     pub(crate) insecure: bool,
 }
 
-/// `hsm.minio.minkms.auth`.
+/// `hsm.minio.minkms.auth`: the remote API key inline (`key`, seed 004's form) or, better,
+/// from an environment variable or a file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RemoteAuth {
-    pub(crate) key: String,
+    #[serde(default)]
+    pub(crate) key: Option<String>,
+    #[serde(default)]
+    pub(crate) env: Option<String>,
+    #[serde(default)]
+    pub(crate) file: Option<PathBuf>,
 }
 
 /// `tls:`.
@@ -276,7 +282,7 @@ mod tests {
         assert_eq!(c.hsm.yubihsm.as_ref().unwrap().hmac_key, 256);
         let remote = c.hsm.minio.unwrap().minkms.unwrap();
         assert_eq!(remote.server, ["kms0:7373", "kms1:7373"]);
-        assert_eq!(remote.auth.key, "k1:abc");
+        assert_eq!(remote.auth.key.as_deref(), Some("k1:abc"));
     }
 
     #[test]

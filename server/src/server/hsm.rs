@@ -44,12 +44,40 @@ fn pkcs11(section: &Pkcs11Section, id_prefix: &str) -> Result<Pkcs11Hsm, HsmErro
     Pkcs11Hsm::open(config, id_prefix)
 }
 
+/// The remote cluster's API key: `auth.key` inline (seed 004's form), or from `auth.env` /
+/// `auth.file` to keep it out of the config file.
+fn remote_api_key(r: &super::config::RemoteSection) -> Result<ApiKey, HsmError> {
+    let text = match (&r.auth.key, &r.auth.env, &r.auth.file) {
+        (Some(k), None, None) => SecretString::from(k.clone()),
+        (None, env, file) if env.is_some() != file.is_some() => secret(
+            &SecretSource {
+                env: env.clone(),
+                file: file.clone(),
+            },
+            "hsm.minio.minkms.auth",
+        )?,
+        _ => {
+            return Err(HsmError::Config(
+                "hsm.minio.minkms.auth: give exactly one of 'key', 'env' or 'file'".into(),
+            ))
+        }
+    };
+    ApiKey::parse(secrecy::ExposeSecret::expose_secret(&text))
+        .map_err(|e| HsmError::Config(format!("hsm.minio.minkms.auth: {e}")))
+}
+
 fn read_ca(path: &Path) -> Result<ServerTrust, HsmError> {
     let pem = std::fs::read(path)
         .map_err(|e| HsmError::Config(format!("cannot read {}: {e}", path.display())))?;
     let certs = rustls_pemfile::certs(&mut pem.as_slice())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| HsmError::Config(format!("invalid CA file {}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(HsmError::Config(format!(
+            "CA file {} holds no certificate",
+            path.display()
+        )));
+    }
     Ok(ServerTrust::Roots(certs))
 }
 
@@ -75,21 +103,38 @@ fn no_hsm() -> HsmError {
     )
 }
 
-/// Every configured HSM, connected, in priority order. Configuration mistakes are
-/// [`HsmError::Config`] or [`HsmError::Authentication`] (fatal); an HSM that cannot be reached
-/// now is [`HsmError::Unavailable`] (the caller retries).
+/// One configured HSM: connected, or why not.
+type Attempt = Result<Arc<dyn SealingBackend>, HsmError>;
+
+/// The configured HSMs that could be reached, and those that could not.
+pub(crate) struct Connected {
+    pub(crate) set: BackendSet,
+    /// HSMs that cannot be reached now, with why: unsealing may still succeed without them.
+    pub(crate) unavailable: Vec<String>,
+}
+
+/// Connects every configured HSM, in priority order. Configuration mistakes and refused
+/// credentials are fatal ([`HsmError::Config`], [`HsmError::Authentication`]). An HSM that
+/// cannot be reached now is left out (others may unseal: the first success wins), unless it is
+/// the communication HSM, which every node needs: then the whole attempt is
+/// [`HsmError::Unavailable`] and the caller retries.
 pub(crate) fn backends(
     soft_key: Option<&str>,
     section: &HsmSection,
-) -> Result<BackendSet, HsmError> {
-    let mut set: Vec<Arc<dyn SealingBackend>> = Vec::new();
+) -> Result<Connected, HsmError> {
+    // Each entry: the id it will have (a prefix for YubiHSM, whose id names the device
+    // serial), and the connected backend or why not.
+    let mut attempts: Vec<(String, Attempt)> = Vec::new();
     if let Some(key) = soft_key {
-        set.push(Arc::new(SoftHsm::parse(key).map_err(|e| {
-            HsmError::Config(format!("MINIO_KMS_HSM_KEY: {e}"))
-        })?));
+        let soft =
+            SoftHsm::parse(key).map_err(|e| HsmError::Config(format!("MINIO_KMS_HSM_KEY: {e}")))?;
+        attempts.push(("hsm:minio:soft".into(), Ok(Arc::new(soft))));
     }
     for p in &section.pkcs11 {
-        set.push(Arc::new(pkcs11(p, "pkcs11")?));
+        attempts.push((
+            format!("pkcs11:{}/{}", p.token, p.key),
+            pkcs11(p, "pkcs11").map(|b| Arc::new(b) as Arc<dyn SealingBackend>),
+        ));
     }
     if let Some(c) = &section.cloudhsm {
         let config = Pkcs11Config {
@@ -106,36 +151,67 @@ pub(crate) fn backends(
             region: c.region.clone(),
             endpoint: c.endpoint.clone(),
         };
-        set.push(Arc::new(CloudHsm::open(config, cluster)?));
+        attempts.push((
+            format!("cloudhsm:{}/{}", c.token, c.key),
+            CloudHsm::open(config, cluster).map(|b| Arc::new(b) as Arc<dyn SealingBackend>),
+        ));
     }
     if let Some(y) = &section.yubihsm {
         let password = secret(&y.password, "hsm.yubihsm password")?;
         let connector = YubiHsm::http_connector(&y.connector)?;
-        set.push(Arc::new(YubiHsm::open(
+        let opened = YubiHsm::open(
             connector,
             y.auth_key,
             secrecy::ExposeSecret::expose_secret(&password).as_bytes(),
             y.hmac_key,
-        )?));
+        );
+        attempts.push((
+            "yubihsm:".into(),
+            opened.map(|b| Arc::new(b) as Arc<dyn SealingBackend>),
+        ));
     }
     if let Some(r) = section.minio.as_ref().and_then(|m| m.minkms.as_ref()) {
-        let api_key = ApiKey::parse(&r.auth.key)
-            .map_err(|e| HsmError::Config(format!("hsm.minio.minkms.auth.key: {e}")))?;
+        let api_key = remote_api_key(r)?;
         let trust = match (&r.ca, r.insecure) {
             (_, true) => ServerTrust::Insecure,
             (Some(ca), false) => read_ca(ca)?,
             (None, false) => ServerTrust::System,
         };
-        set.push(Arc::new(RemoteMinkms::new(RemoteConfig {
+        let remote = RemoteMinkms::new(RemoteConfig {
             servers: r.server.clone(),
             enclave: r.enclave.clone(),
             key: r.key.clone(),
             api_key,
             trust,
-        })?));
+        })?;
+        attempts.push((
+            format!("minkms:{}/{}", r.enclave, r.key),
+            Ok(Arc::new(remote)),
+        ));
     }
-    if set.is_empty() {
+    if attempts.is_empty() {
         return Err(no_hsm());
+    }
+    // The communication HSM's position among the configured entries.
+    let is_communication = |expected: &str, position: usize| match &section.communication {
+        None => position == 0,
+        Some(id) => id == expected || (expected.ends_with(':') && id.starts_with(expected)),
+    };
+    let mut set: Vec<Arc<dyn SealingBackend>> = Vec::new();
+    let mut unavailable = Vec::new();
+    for (position, (expected, attempt)) in attempts.into_iter().enumerate() {
+        match attempt {
+            Ok(backend) => set.push(backend),
+            Err(HsmError::Unavailable(why)) if !is_communication(&expected, position) => {
+                unavailable.push(format!("{expected}: {why}"));
+            }
+            Err(e @ HsmError::Unavailable(_)) => {
+                return Err(HsmError::Unavailable(format!(
+                    "the communication HSM {expected} is unreachable: {e}"
+                )));
+            }
+            Err(fatal) => return Err(fatal),
+        }
     }
     let communication = match &section.communication {
         None => 0,
@@ -145,5 +221,8 @@ pub(crate) fn backends(
             ))
         })?,
     };
-    BackendSet::new(set, communication)
+    Ok(Connected {
+        set: BackendSet::new(set, communication)?,
+        unavailable,
+    })
 }

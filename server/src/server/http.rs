@@ -242,7 +242,7 @@ async fn route(
             } else {
                 Err(ApiError::new(
                     StatusCode::FORBIDDEN,
-                    format!("not a peer of this cluster: {}", super::peer::NOT_A_PEER),
+                    "not a peer of this cluster: only nodes holding this cluster's HSM key may call /v1/rpc",
                 ))
             }
         }),
@@ -271,7 +271,10 @@ async fn route(
                 )),
             }
         }
-        (_, "/version" | "/v1/health/live" | "/v1/health/ready" | "/v1/kms") => Err(ApiError::new(
+        (
+            _,
+            "/version" | "/v1/health/live" | "/v1/health/ready" | "/v1/health/metrics" | "/v1/rpc/status" | "/v1/kms",
+        ) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed",
         )),

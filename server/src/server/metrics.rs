@@ -1,6 +1,6 @@
 //! Prometheus metrics on `GET /v1/health/metrics` (API.md): request counters and latency
 //! histograms by command and status, recorded through the `metrics` facade, plus gauges read
-//! from the node at scrape time. Anyone may scrape; per-enclave series (which name enclaves)
+//! from the node at scrape time. Anyone may scrape; series that name enclaves or HSMs
 //! are shown to the root identity only.
 
 use std::fmt::Write as _;
@@ -59,7 +59,7 @@ fn label(key: &str, value: &str) -> String {
     format!("{{{key}=\"{escaped}\"}}")
 }
 
-/// The metrics text. `node` is `None` while sealed; `detailed` adds per-enclave series.
+/// The metrics text. `node` is `None` while sealed; `detailed` (the root) adds series that name enclaves and HSMs.
 pub(crate) fn render(node: Option<&Node>, detailed: bool) -> String {
     let mut out = handle().as_ref().map(|h| h.render()).unwrap_or_default();
     gauge(
@@ -113,6 +113,18 @@ pub(crate) fn render(node: Option<&Node>, detailed: bool) -> String {
         &[(String::new(), state.enclave_count() as f64)],
     );
     if detailed {
+        // HSM ids name tokens, remote enclaves and device serials: for the root only.
+        let sealed: Vec<(String, f64)> = status
+            .hsm_active
+            .iter()
+            .map(|h| (label("hsm", h), f64::from(u8::from(status.hsm.contains(h)))))
+            .collect();
+        gauge(
+            &mut out,
+            "minkms_hsm_sealed_root_key",
+            "Whether a configured HSM holds a sealed copy of the root key.",
+            &sealed,
+        );
         let keys: Vec<(String, f64)> = state
             .enclave_key_counts()
             .into_iter()

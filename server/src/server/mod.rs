@@ -112,10 +112,25 @@ fn try_unseal(
     soft_key: Option<&str>,
     dir: &Path,
 ) -> Result<Unsealed, AttemptError> {
-    let hsms = hsm::backends(soft_key, section)?;
-    let keystore = Keystore::open_or_create(dir, &hsms)?;
+    let connected = hsm::backends(soft_key, section)?;
+    let hsms = connected.set;
+    // Derive first: a communication HSM that cannot derive must fail before the disk is touched.
     let root = root_api_key(&hsms)?;
     let peer = peer::Peer::derive(&hsms)?;
+    let keystore = match Keystore::open_or_create(dir, &hsms) {
+        Ok(keystore) => keystore,
+        // Some HSM could not be reached and the others could not unseal: it may be the one.
+        Err(e) if !connected.unavailable.is_empty() => {
+            return Err(AttemptError::Retry(format!(
+                "{e}; unreachable: {}",
+                connected.unavailable.join("; ")
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for why in &connected.unavailable {
+        tracing::warn!(hsm = %why, "HSM unreachable; unsealed without it (its sealed copy is rewrapped once it is back)");
+    }
     Ok(Unsealed {
         keystore,
         hsms,
@@ -150,7 +165,10 @@ async fn unseal(
             Err(AttemptError::Fatal(e)) => return Err(e),
             Err(AttemptError::Retry(cause)) => {
                 tracing::warn!(%cause, retry_in_s = delay.as_secs(), "cannot unseal yet: an HSM is unreachable; the node stays sealed");
-                gate.set_sealed_reason(cause);
+                // Clients learn that the node is sealed, not hosts or addresses of its HSMs.
+                gate.set_sealed_reason(
+                    "an HSM is unreachable; retrying (the node's log says which)".into(),
+                );
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));
             }
@@ -176,6 +194,15 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     };
     hsm::check(hsm_key.as_ref().map(|k| k.as_str()), &config.hsm)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if generated_key {
+        if let Some(d) = &opts.dir {
+            anyhow::ensure!(
+                !d.join(minkms_keystore::DB_FILE).exists(),
+                "--dev generates a throwaway HSM key and cannot open the existing database in {}: set MINIO_KMS_HSM_KEY",
+                d.display()
+            );
+        }
+    }
     let dir = match (&opts.dir, opts.dev) {
         (Some(d), _) => d.clone(),
         (None, true) => std::env::temp_dir().join(format!("minkms-dev-{}", uuid::Uuid::new_v4())),

@@ -180,7 +180,7 @@ impl Peer {
                 if e.to_string().contains(NOT_A_PEER) {
                     PeerError::NotAPeer
                 } else {
-                    unreachable("TLS with", &e)
+                    unreachable("no peer channel (the node may be sealed) with", &e)
                 }
             })?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))

@@ -136,7 +136,10 @@ impl ResolvesServerCert for Certificates {
             .is_some_and(|mut protocols| protocols.any(|p| p == PEER_ALPN));
         match (wants_peer, self.peer.get()) {
             (true, Some(peer)) => Some(peer.clone()),
-            _ => Some(self.api.clone()),
+            // Sealed: the peer key is not known yet. Refusing the handshake is honest; the
+            // API certificate would make the caller think this node is of another cluster.
+            (true, None) => None,
+            (false, _) => Some(self.api.clone()),
         }
     }
 }
