@@ -3,6 +3,7 @@
 //! from the node at scrape time. Anyone may scrape; series that name enclaves or HSMs
 //! are shown to the root identity only.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -36,12 +37,27 @@ pub(crate) fn install() {
 }
 
 /// Counts one API request and its latency.
+///
+/// The handles of each (command, status) are looked up once and kept: building a metric key
+/// per request (label strings, a registry lookup) would cost more than the crypto it measures.
 pub(crate) fn record(command: &'static str, status: u16, elapsed: Duration) {
-    let status = status.to_string();
-    metrics::counter!("minkms_http_requests_total", "command" => command, "status" => status)
-        .increment(1);
-    metrics::histogram!("minkms_http_request_duration_seconds", "command" => command)
-        .record(elapsed.as_secs_f64());
+    type Handles = (metrics::Counter, metrics::Histogram);
+    static CACHE: OnceLock<parking_lot::RwLock<HashMap<(&'static str, u16), Handles>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some((counter, histogram)) = cache.read().get(&(command, status)) {
+        counter.increment(1);
+        histogram.record(elapsed.as_secs_f64());
+        return;
+    }
+    let counter = metrics::counter!("minkms_http_requests_total", "command" => command, "status" => status.to_string());
+    let histogram =
+        metrics::histogram!("minkms_http_request_duration_seconds", "command" => command);
+    counter.increment(1);
+    histogram.record(elapsed.as_secs_f64());
+    cache
+        .write()
+        .insert((command, status), (counter, histogram));
 }
 
 fn gauge(out: &mut String, name: &str, help: &str, samples: &[(String, f64)]) {
