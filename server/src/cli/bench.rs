@@ -90,7 +90,6 @@ async fn one(
     args: &BenchArgs,
     key: &str,
     ciphertext: &[u8],
-    n: u64,
 ) -> Result<(), minkms_client::Error> {
     let e = args.enclave.as_str();
     match args.op {
@@ -158,6 +157,9 @@ async fn one(
                 .map(|_| ())
         }
         Op::KeyCreate => {
+            // Unique across tasks: every request creates a new key.
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
             client
                 .create_key(e, &format!("bench-{}-{n}", std::process::id()), "", false)
                 .await
@@ -224,11 +226,10 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             );
             let mut hist = histogram()?;
             tasks.push(tokio::spawn(async move {
-                let (mut errors, mut n) = (0u64, 0u64);
+                let mut errors = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let started = Instant::now();
-                    let result = one(&client, &args, key, &ciphertext, n).await;
-                    n += 1;
+                    let result = one(&client, &args, key, &ciphertext).await;
                     if measuring.load(Ordering::Relaxed) {
                         match result {
                             Ok(()) => {
