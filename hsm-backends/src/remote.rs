@@ -106,7 +106,8 @@ impl RemoteMinkms {
     {
         let mut last = HsmError::Unavailable("remote minkms: no server given".into());
         for client in &self.clients {
-            match crate::blocking::block_on(std::time::Duration::from_secs(30), call(client))
+            // 10 s per server: a few blackholed servers must not hold a boot for minutes.
+            match crate::blocking::block_on(std::time::Duration::from_secs(10), call(client))
                 .and_then(|r| r.map_err(map_err))
             {
                 Err(e @ HsmError::Unavailable(_)) => last = e,

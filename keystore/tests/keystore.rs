@@ -414,3 +414,38 @@ fn the_last_sealed_root_key_cannot_be_removed() {
         matches!(ks.remove_sealed_key("pkcs11:x/y"), Err(Error::Invalid(m)) if m.contains("no sealed"))
     );
 }
+
+#[test]
+fn a_service_account_holds_no_policy_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    create_identity(&ks, "e", USER, "").unwrap();
+    create_identity(&ks, "e", SVC, "").unwrap();
+    ks.apply(&Command::CreatePolicy {
+        enclave: "e".into(),
+        name: "p".into(),
+        policy_json: r#"{"allow":{"KEY:GENERATE":["*"]}}"#.into(),
+        at: Timestamp::now(),
+        by: ROOT.into(),
+    })
+    .unwrap();
+    ks.apply(&Command::AssignPolicy {
+        enclave: "e".into(),
+        identity: SVC.into(),
+        policy: "p".into(),
+    })
+    .unwrap();
+    // Overwritten as a service account of USER: the old assignment must not linger.
+    create_identity(&ks, "e", SVC, USER).unwrap();
+    assert_eq!(ks.state().identity_info("e", SVC).unwrap().policy, "");
+    assert!(
+        ks.state()
+            .principal("e", SVC)
+            .unwrap()
+            .unwrap()
+            .policy
+            .is_none(),
+        "acts with its parent's (none)"
+    );
+}

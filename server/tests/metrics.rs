@@ -83,4 +83,13 @@ fn metrics_count_requests_and_show_node_gauges() {
         !public.contains("tenant"),
         "enclave names leaked:\n{public}"
     );
+    assert!(
+        !public.contains("hsm:minio:soft"),
+        "HSM ids leaked:\n{public}"
+    );
+    assert_eq!(
+        text.matches("# TYPE minkms_hsm_sealed_root_key").count(),
+        1,
+        "one family, once"
+    );
 }

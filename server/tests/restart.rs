@@ -238,3 +238,19 @@ fn completions_and_man_page_are_generated() {
         "{page}"
     );
 }
+
+#[test]
+fn dev_mode_refuses_an_existing_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kms");
+    Node::start(&dir, &soft_hsm_key()).kill();
+    let err = Node::launch(&dir, &["--dev"], &[], std::time::Duration::from_secs(20))
+        .expect_err("must refuse");
+    assert_eq!(err.code, Some(1));
+    assert!(
+        err.stderr
+            .contains("--dev generates a throwaway HSM key and cannot open the existing database"),
+        "{}",
+        err.stderr
+    );
+}

@@ -268,7 +268,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let report = json!({
-        "op": format!("{:?}", args.op).to_lowercase(),
+        "op": clap::ValueEnum::to_possible_value(&args.op).map(|v| v.get_name().to_string()).unwrap_or_default(),
         "http": args.http,
         "connections": args.connections,
         "concurrency": args.concurrency,

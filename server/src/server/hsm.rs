@@ -195,7 +195,8 @@ pub(crate) fn backends(
     // The communication HSM's position among the configured entries.
     let is_communication = |expected: &str, position: usize| match &section.communication {
         None => position == 0,
-        Some(id) => id == expected || (expected.ends_with(':') && id.starts_with(expected)),
+        // A YubiHSM's id names its serial, unknown until it answers.
+        Some(id) => id == expected || (expected == "yubihsm" && id.starts_with("yubihsm:")),
     };
     let mut set: Vec<Arc<dyn SealingBackend>> = Vec::new();
     let mut unavailable = Vec::new();
@@ -205,9 +206,9 @@ pub(crate) fn backends(
             Err(HsmError::Unavailable(why)) if !is_communication(&expected, position) => {
                 unavailable.push(format!("{expected}: {why}"));
             }
-            Err(e @ HsmError::Unavailable(_)) => {
+            Err(HsmError::Unavailable(why)) => {
                 return Err(HsmError::Unavailable(format!(
-                    "the communication HSM {expected} is unreachable: {e}"
+                    "the communication HSM {expected} is unreachable: {why}"
                 )));
             }
             Err(fatal) => return Err(fatal),

@@ -416,6 +416,13 @@ pub(crate) fn change_hsms(node: &Node, caller: &Caller, batch: &Batch) -> Result
         }
         Command::ClusterRemoveHsm => {
             let req: RemoveHsmRequest = decode(batch.cmd, &batch.payloads[0])?;
+            if !node.left_out_hsms.is_empty() {
+                // Which sealed copies are safe to drop cannot be judged without every HSM.
+                return Err(conflict(format!(
+                    "cannot remove sealed root keys while configured HSMs are unreachable: {}",
+                    node.left_out_hsms.join("; ")
+                )));
+            }
             if node.hsms.communication().id() == req.name {
                 return Err(conflict(format!(
                     "HSM {} is the communication HSM: it cannot be removed",

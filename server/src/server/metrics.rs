@@ -110,17 +110,6 @@ pub(crate) fn render(node: Option<&Node>, detailed: bool) -> String {
         "Nodes in this node's cluster definition.",
         &[(String::new(), status.nodes.len() as f64)],
     );
-    let sealed: Vec<(String, f64)> = status
-        .hsm_active
-        .iter()
-        .map(|h| (label("hsm", h), f64::from(u8::from(status.hsm.contains(h)))))
-        .collect();
-    gauge(
-        &mut out,
-        "minkms_hsm_sealed_root_key",
-        "Whether a configured HSM holds a sealed copy of the root key.",
-        &sealed,
-    );
     let state = node.keystore.state();
     gauge(
         &mut out,

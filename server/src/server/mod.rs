@@ -71,6 +71,7 @@ struct Unsealed {
     hsms: BackendSet,
     root: ApiKey,
     peer: peer::Peer,
+    left_out: Vec<String>,
 }
 
 /// Why an unseal attempt failed: worth another try (an HSM that cannot be reached now), or not
@@ -120,7 +121,7 @@ fn try_unseal(
     let keystore = match Keystore::open_or_create(dir, &hsms) {
         Ok(keystore) => keystore,
         // Some HSM could not be reached and the others could not unseal: it may be the one.
-        Err(e) if !connected.unavailable.is_empty() => {
+        Err(e @ OpenError::Unseal(_)) if !connected.unavailable.is_empty() => {
             return Err(AttemptError::Retry(format!(
                 "{e}; unreachable: {}",
                 connected.unavailable.join("; ")
@@ -129,13 +130,14 @@ fn try_unseal(
         Err(e) => return Err(e.into()),
     };
     for why in &connected.unavailable {
-        tracing::warn!(hsm = %why, "HSM unreachable; unsealed without it (its sealed copy is rewrapped once it is back)");
+        tracing::warn!(hsm = %why, "HSM unreachable; unsealed without it (restart once it is back to seal for it if it has no sealed copy)");
     }
     Ok(Unsealed {
         keystore,
         hsms,
         root,
         peer,
+        left_out: connected.unavailable,
     })
 }
 
@@ -303,6 +305,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         started: Instant::now(),
         hsms: unsealed.hsms,
         peer: unsealed.peer,
+        left_out_hsms: unsealed.left_out,
         hsm_health: Default::default(),
     });
     tokio::spawn(node.clone().watch_hsm_health());

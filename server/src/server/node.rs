@@ -22,6 +22,8 @@ pub(crate) struct Node {
     pub(crate) started: Instant,
     /// The HSMs configured now (`hsm_active`).
     pub(crate) hsms: minkms_hsm::BackendSet,
+    /// Configured HSMs that could not be reached at start-up (and why): left out until a restart.
+    pub(crate) left_out_hsms: Vec<String>,
     /// This cluster's node-to-node identity.
     pub(crate) peer: super::peer::Peer,
     /// The last health report of each HSM that gives one (refreshed in the background: it
