@@ -250,3 +250,26 @@ fn frames_are_built_byte_for_byte_as_api_md_says() {
         "an empty message is a zero-length frame"
     );
 }
+
+#[test]
+fn wrong_methods_get_405_and_unknown_paths_404() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms0"), &soft_hsm_key());
+    runtime().block_on(async {
+        let root = node.root();
+        let host = root.endpoints()[0].clone();
+        for (method, path, status) in [
+            (Method::POST, "/version", 405),
+            (Method::GET, "/v1/kms", 405),
+            (Method::POST, "/v1/health/metrics", 405),
+            (Method::POST, "/v1/rpc/status", 405),
+            (Method::GET, "/v1/nope", 404),
+        ] {
+            let r = root
+                .send_to(&host, method.clone(), path, Bytes::new())
+                .await
+                .unwrap();
+            assert_eq!(r.status.as_u16(), status, "{method} {path}");
+        }
+    });
+}

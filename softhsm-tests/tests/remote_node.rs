@@ -66,10 +66,19 @@ fn a_node_sealed_by_a_remote_minkms_restarts_and_fails_over_across_its_servers()
     });
     let root_key = node.root_api_key.clone();
     node.kill();
+    // A new version of the remote key must not change this cluster's root API key.
+    runtime()
+        .block_on(hsm_node.root().create_key(
+            "aistor-key-manager",
+            "aistor-key-manager-hsm",
+            "",
+            true,
+        ))
+        .unwrap();
     let node = Node::launch(&dir, &args, &[], Duration::from_secs(60)).unwrap();
     assert_eq!(
         node.root_api_key, root_key,
-        "the root API key comes from the remote key's MAC"
+        "the root API key comes from version 1 of the remote key's MAC"
     );
     rt.block_on(async {
         assert_eq!(
@@ -320,4 +329,41 @@ fn a_sealed_node_is_not_mistaken_for_a_node_of_another_cluster() {
         !stderr.contains("different HSM"),
         "a sealed node is not a foreign one: {stderr}"
     );
+}
+
+#[test]
+fn a_remote_server_answering_503_is_skipped_and_the_api_key_may_come_from_the_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hsm_node = Node::start(&tmp.path().join("hsm-cluster"), &soft_hsm_key());
+    let api_key = prepare_hsm_cluster(&hsm_node);
+    // A sealed minkms (its own HSM is a dead remote): it answers every KMS request with 503.
+    let sealed_addr = format!("127.0.0.1:{}", free_port());
+    let dead = format!("127.0.0.1:{}", free_port());
+    let sealed_config = write_config(tmp.path(), "sealed.yaml", &remote_yaml(&[&dead], &api_key));
+    let _sealed = Node::spawn(
+        &tmp.path().join("sealed"),
+        &[
+            "--addr",
+            &sealed_addr,
+            "--config",
+            sealed_config.to_str().unwrap(),
+        ],
+        &[],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    // The node under test lists the sealed server first, and reads the API key from its env.
+    let body = remote_yaml(&[&sealed_addr, &hsm_node.endpoint], &api_key).replace(
+        &format!("        key: {api_key}\n"),
+        "        env: REMOTE_KMS_API_KEY\n",
+    );
+    assert!(body.contains("env: REMOTE_KMS_API_KEY"), "{body}");
+    let config = write_config(tmp.path(), "config.yaml", &body);
+    let node = Node::launch(
+        &tmp.path().join("kms"),
+        &["--config", config.to_str().unwrap()],
+        &[("REMOTE_KMS_API_KEY", &api_key)],
+        Duration::from_secs(60),
+    )
+    .expect("unsealed through the second server");
+    runtime().block_on(async { node.root().create_enclave("e").await.unwrap() });
 }
