@@ -326,6 +326,47 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/debug/log` on the first endpoint: the node's log from now on. The body is a
+    /// stream of `u32 BE length ‖ LogRecord` records; read it with [`LogReader`].
+    pub async fn follow_log(&self, filter: &LogRequest) -> Result<LogReader, Error> {
+        let uri = format!("https://{}/v1/debug/log", self.endpoints[0]);
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(Full::new(Bytes::from(filter.encode_to_vec())))
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        if resp.status() != StatusCode::OK {
+            let (parts, body) = resp.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| Error::Transport(e.to_string()))?
+                .to_bytes();
+            let status = parts.status;
+            return Err(
+                match check(RawResponse {
+                    version: parts.version,
+                    status,
+                    headers: parts.headers,
+                    body,
+                }) {
+                    Err(e) => e,
+                    Ok(_) => Error::Decode(format!("unexpected status {status}")),
+                },
+            );
+        }
+        Ok(LogReader {
+            body: resp.into_body(),
+            buffer: bytes::BytesMut::new(),
+        })
+    }
+
     /// `CLUSTER:ADDNODE`: add the node at `host` to the cluster.
     pub async fn add_node(&self, host: &str) -> Result<(), Error> {
         self.write(
@@ -780,4 +821,43 @@ fn check(resp: RawResponse) -> Result<Bytes, Error> {
         status: resp.status.as_u16(),
         message,
     })
+}
+
+/// Reads the records of a log stream one at a time.
+#[derive(Debug)]
+pub struct LogReader {
+    body: hyper::body::Incoming,
+    buffer: bytes::BytesMut,
+}
+
+impl LogReader {
+    /// The next record; `None` when the server ends the stream.
+    pub async fn next(&mut self) -> Result<Option<LogRecord>, Error> {
+        loop {
+            if self.buffer.len() >= 4 {
+                let len = u32::from_be_bytes([
+                    self.buffer[0],
+                    self.buffer[1],
+                    self.buffer[2],
+                    self.buffer[3],
+                ]) as usize;
+                if self.buffer.len() >= 4 + len {
+                    let _ = self.buffer.split_to(4);
+                    let record = self.buffer.split_to(len).freeze();
+                    return LogRecord::decode(record)
+                        .map(Some)
+                        .map_err(|e| Error::Decode(e.to_string()));
+                }
+            }
+            match self.body.frame().await {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(Error::Transport(e.to_string())),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buffer.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+    }
 }

@@ -12,7 +12,7 @@ mod tls;
 pub mod wire;
 
 pub use apikey::{ApiKey, Identity, KeyFormatError};
-pub use client::{Client, ClientBuilder, HttpVersion, RawResponse};
+pub use client::{Client, ClientBuilder, HttpVersion, LogReader, RawResponse};
 pub use command::Command;
 pub use error::Error;
 pub use frame::{decode_frames, encode_frames, put_frame, Frame, FrameError, FRAME_HEADER_LEN};

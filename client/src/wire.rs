@@ -411,3 +411,28 @@ pub struct ListIdentitiesResponse {
     #[prost(string, tag = "2")]
     pub continue_at: String,
 }
+
+/// `POST /v1/debug/log` request (not framed). Levels are Go slog's: -4 debug, 0 info, 4 warn,
+/// 8 error.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LogRequest {
+    #[prost(sint32, tag = "1")]
+    pub level: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, optional, tag = "3")]
+    pub since: Option<Timestamp>,
+    #[prost(sint32, tag = "4")]
+    pub trace_level: i32,
+}
+
+/// One record of the `/v1/debug/log` stream, sent as `u32 BE length ‖ LogRecord`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LogRecord {
+    #[prost(sint32, tag = "1")]
+    pub level: i32,
+    #[prost(message, optional, tag = "2")]
+    pub time: Option<Timestamp>,
+    #[prost(string, tag = "3")]
+    pub message: String,
+}

@@ -379,6 +379,18 @@ pub(crate) enum Cmd {
         /// Identity (h1:...).
         identity: String,
     },
+    /// Follow a node's log (the first server given), as it happens.
+    #[command(visible_alias = "logs")]
+    Log {
+        #[command(flatten)]
+        conn: Conn,
+        /// Lowest level shown: debug, info, warn or error.
+        #[arg(long, default_value = "info")]
+        level: String,
+        /// Only records whose message contains this text.
+        #[arg(long, default_value = "")]
+        filter: String,
+    },
     /// Load-test a server: ops/s, latency percentiles, server CPU per operation.
     Bench(super::bench::BenchArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).

@@ -250,6 +250,43 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
                 json!({ "node": node }),
             );
         }
+        Cmd::Log {
+            conn,
+            level,
+            filter,
+        } => {
+            let level = match level.to_ascii_lowercase().as_str() {
+                "debug" => -4,
+                "info" => 0,
+                "warn" | "warning" => 4,
+                "error" => 8,
+                other => anyhow::bail!("invalid level '{other}': debug, info, warn or error"),
+            };
+            let mut log = client(&conn)?
+                .follow_log(&minkms_client::wire::LogRequest {
+                    level,
+                    message: filter,
+                    since: None,
+                    trace_level: 0,
+                })
+                .await?;
+            while let Some(record) = log.next().await? {
+                let name = match record.level {
+                    l if l >= 8 => "ERROR",
+                    l if l >= 4 => "WARN",
+                    l if l >= 0 => "INFO",
+                    _ => "DEBUG",
+                };
+                if conn.json {
+                    println!(
+                        "{}",
+                        json!({ "time": time(&record.time), "level": name, "message": record.message })
+                    );
+                } else {
+                    println!("{} {name:<5} {}", time(&record.time), record.message);
+                }
+            }
+        }
         Cmd::LsHsm { conn } => {
             let status = client(&conn)?.cluster_status().await?;
             let mut sealed: Vec<String> = Vec::new();

@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use minkms_client::wire::LogRequest;
 use minkms_client::wire::VersionResponse;
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tokio_stream::wrappers::ReceiverStream;
 
 use minkms_client::{Command, Identity};
 
@@ -178,13 +181,20 @@ fn open(gate: &Gate) -> Result<&Arc<Node>, ApiError> {
     })
 }
 
+/// A response body: whole (almost everything) or streamed (the log).
+type Body = Either<Full<Bytes>, StreamBody<ReceiverStream<Result<Frame<Bytes>, Infallible>>>>;
+
 async fn route(
     gate: Arc<Gate>,
     conn: Arc<Connection>,
     request_timeout: Duration,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Body>, Infallible> {
     let protobuf = wants_protobuf(&req);
+    if req.uri().path() == "/v1/debug/log" {
+        let streamed = follow_log(&gate, &conn, req).await;
+        return Ok(streamed.unwrap_or_else(|e| e.into_response(protobuf).map(Either::Left)));
+    }
     let kms = |enclave: String, req: Request<Incoming>| {
         let (gate, conn) = (gate.clone(), conn.clone());
         async move {
@@ -280,7 +290,61 @@ async fn route(
         )),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not found")),
     };
-    Ok(result.unwrap_or_else(|e| e.into_response(protobuf)))
+    Ok(result
+        .unwrap_or_else(|e| e.into_response(protobuf))
+        .map(Either::Left))
+}
+
+/// `POST /v1/debug/log`: the node's log from now on, as `u32 BE length ‖ LogRecord` records,
+/// filtered by level and message substring. For the root only.
+async fn follow_log(
+    gate: &Gate,
+    conn: &Connection,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    if req.method() != Method::POST {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        ));
+    }
+    let node = open(gate)?;
+    if !Caller::new(conn.identity.clone(), &node.root).is_root {
+        return Err(ApiError::forbidden());
+    }
+    let body = Limited::new(req.into_body(), 64 << 10)
+        .collect()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("invalid request: {e}")))?
+        .to_bytes();
+    let filter = LogRequest::decode(body)
+        .map_err(|_| ApiError::bad_request("invalid request: malformed LogRequest"))?;
+    let mut records = crate::logging::follow();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
+    tokio::spawn(async move {
+        loop {
+            let record = match records.recv().await {
+                Ok(r) => r,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            if record.level < filter.level || !record.message.contains(&filter.message) {
+                continue;
+            }
+            let mut frame = Vec::with_capacity(4 + record.encoded_len());
+            frame.extend_from_slice(&(record.encoded_len() as u32).to_be_bytes());
+            record.encode_raw(&mut frame);
+            if tx.send(Ok(Frame::data(Bytes::from(frame)))).await.is_err() {
+                return; // the follower went away
+            }
+        }
+    });
+    let mut response = Response::new(Either::Right(StreamBody::new(ReceiverStream::new(rx))));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(response)
 }
 
 fn version(host: &str, protobuf: bool) -> Response<Full<Bytes>> {
