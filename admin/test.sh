@@ -37,6 +37,9 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "fuzz smoke run (every cargo-fuzz target, 20 s each; needs the nightly toolchain)"
+MINKMS_FUZZ_SECONDS="${MINKMS_FUZZ_SECONDS:-20}" ./admin/fuzz.sh
+
 step "cargo test (every crate, unit and integration tests with real minkms processes)"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
