@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds="${MINKMS_FUZZ_SECONDS:-20}"
-export CARGO_TARGET_DIR="${MINKMS_FUZZ_TARGET_DIR:-$HOME/.cache/minkms-fuzz-target}"
+# Outside the clone, so that CI's later runs on the same machine rebuild incrementally.
+target_dir="${MINKMS_FUZZ_TARGET_DIR:-$HOME/.cache/minkms-fuzz-target}"
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz: SKIPPED, no nightly toolchain on this machine (cargo fuzz needs it)"
   exit 0
@@ -19,7 +20,7 @@ for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   log="$(mktemp)"
   # cargo fuzz exits non-zero on a crash, a leak or a timeout: that fails the run.
-  if ! cargo +nightly fuzz run "$t" "corpus/$t" -- -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
+  if ! cargo +nightly fuzz run --target-dir "$target_dir" "$t" "corpus/$t" -- -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
     tail -40 "$log"
     rm -f "$log"
     exit 1
