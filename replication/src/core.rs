@@ -1,0 +1,1350 @@
+//! The protocol engine: elections, the one open slot, commit on every member, slot recovery,
+//! membership changes. Pure: no I/O, no clock, no global randomness.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::types::*;
+
+/// Timers, in milliseconds (REPLICATION.md §2.11).
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Heartbeat interval `H`.
+    pub heartbeat: u64,
+    /// Election timeout `T`, randomised in `[T, 2T]`.
+    pub election: u64,
+    /// Deadline of a prepare round.
+    pub rpc: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            heartbeat: 500,
+            election: 1500,
+            rpc: 1000,
+        }
+    }
+}
+
+/// A node's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Asks for votes.
+    Candidate,
+    /// Leads its term.
+    Leader,
+}
+
+impl Role {
+    /// The name `stat` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Follower => "Follower",
+            Role::Candidate => "Candidate",
+            Role::Leader => "Leader",
+        }
+    }
+}
+
+/// Why a write did not commit. Only [`WriteError::Unknown`] leaves the outcome open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteError {
+    /// This node does not lead; the leader it knows of, if any.
+    NotLeader(Option<NodeId>),
+    /// Refused before anything was prepared (a member is down, the queue is full...).
+    Unavailable(String),
+    /// Prepared, then aborted: definitely not applied.
+    Failed(String),
+    /// Prepared, outcome not known: it may still be committed by a later leader.
+    Unknown(String),
+    /// This node is no longer a member of the cluster.
+    Removed,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::NotLeader(_) => f.write_str("cluster has no leader"),
+            WriteError::Unavailable(m) | WriteError::Failed(m) | WriteError::Unknown(m) => {
+                f.write_str(m)
+            }
+            WriteError::Removed => f.write_str("server not part of cluster"),
+        }
+    }
+}
+
+/// The index a write was committed at, or why not.
+pub type WriteResult = Result<u64, WriteError>;
+
+/// What the driver must do, in order. A `Persist` or `Apply` must be durable before any later
+/// output takes effect (the protocol persists before it sends).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Write this state durably.
+    Persist(Hard),
+    /// Apply this entry to the state machine and write `hard` in the same transaction.
+    Apply {
+        /// Its index.
+        index: u64,
+        /// The entry.
+        value: Value,
+        /// The state after it.
+        hard: Hard,
+    },
+    /// Send a message (best effort: the protocol retries).
+    Send(Envelope),
+    /// Answer a write request.
+    Respond {
+        /// The request.
+        req: u64,
+        /// Its outcome.
+        result: WriteResult,
+    },
+    /// This node has learnt that it is not a member any more.
+    Removed,
+}
+
+/// What a node knows about a peer.
+#[derive(Debug, Clone, Default)]
+pub struct PeerView {
+    /// When it last answered (driver's clock).
+    pub last_ack: Option<u64>,
+    /// Its last report, and the term it was made in.
+    pub report: Option<(u64, Report)>,
+}
+
+/// A snapshot of a node's protocol state, for `stat`, readiness and the driver.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// This node.
+    pub id: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// The leader it follows (itself when leading).
+    pub leader: Option<NodeId>,
+    /// Current term.
+    pub term: u64,
+    /// Entries applied.
+    pub commit: u64,
+    /// Config.
+    pub config: Config,
+    /// When it last heard from a leader (or, leading, now).
+    pub last_heartbeat: Option<u64>,
+    /// Peers as seen from here.
+    pub peers: BTreeMap<NodeId, PeerView>,
+    /// Whether it waits for the config entry that makes it a member.
+    pub joining: bool,
+    /// Whether it was removed.
+    pub removed: bool,
+    /// Whether, leading, every member answered within `2H` and the slot is recovered.
+    pub writable: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Pending {
+    App(Vec<u8>),
+    Add { id: NodeId, host: String },
+    Remove(NodeId),
+    /// Commit the config this node already holds (after `edit --rm`).
+    Install,
+}
+
+#[derive(Debug)]
+struct Inflight {
+    req: Option<u64>,
+    slot: Slot,
+    prev: (u64, Ballot),
+    quorum: BTreeSet<NodeId>,
+    acks: BTreeSet<NodeId>,
+    deadline: u64,
+    /// Writing a tombstone over the entry that did not commit.
+    aborting: bool,
+    /// While aborting: who did not accept the entry.
+    blame: String,
+}
+
+#[derive(Debug)]
+struct Lead {
+    seq: u64,
+    recovered: bool,
+    inflight: Option<Inflight>,
+    next_heartbeat: u64,
+    /// Since when too few members have answered (check-quorum).
+    lonely_since: Option<u64>,
+}
+
+/// Most queued writes on a leader; more are refused at once.
+const MAX_QUEUE: usize = 4096;
+
+/// One node's protocol state machine.
+#[derive(Debug)]
+pub struct Core {
+    hard: Hard,
+    timing: Timing,
+    rng: StdRng,
+    role: Role,
+    leader: Option<NodeId>,
+    last_leader_contact: Option<u64>,
+    election_deadline: u64,
+    prevote_term: Option<u64>,
+    prevotes: BTreeSet<NodeId>,
+    votes: BTreeSet<NodeId>,
+    /// The highest config epoch heard of (own included).
+    max_epoch: u64,
+    lead: Option<Lead>,
+    peers: BTreeMap<NodeId, PeerView>,
+    next_probe: u64,
+    removed: bool,
+    queue: VecDeque<(Option<u64>, Pending)>,
+    out: Vec<Output>,
+}
+
+impl Core {
+    /// A node restarting from `hard` (what it last persisted) at time `now`.
+    pub fn new(hard: Hard, timing: Timing, seed: u64, now: u64) -> Self {
+        let mut core = Self {
+            hard,
+            timing,
+            rng: StdRng::seed_from_u64(seed),
+            role: Role::Follower,
+            leader: None,
+            last_leader_contact: None,
+            election_deadline: 0,
+            prevote_term: None,
+            prevotes: BTreeSet::new(),
+            votes: BTreeSet::new(),
+            max_epoch: 0,
+            lead: None,
+            peers: BTreeMap::new(),
+            next_probe: now,
+            removed: false,
+            queue: VecDeque::new(),
+            out: Vec::new(),
+        };
+        core.removed = !core.hard.joining && !core.hard.config.contains(core.hard.id);
+        core.reset_election(now);
+        core
+    }
+
+    /// The persisted state as this core sees it.
+    pub fn hard(&self) -> &Hard {
+        &self.hard
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.hard.id
+    }
+
+    /// Takes the outputs produced so far.
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// A status snapshot.
+    pub fn status(&self, now: u64) -> Status {
+        Status {
+            id: self.hard.id,
+            role: self.role,
+            leader: self.leader,
+            term: self.hard.term,
+            commit: self.hard.commit,
+            config: self.hard.config.clone(),
+            last_heartbeat: if self.role == Role::Leader {
+                Some(now)
+            } else {
+                self.last_leader_contact
+            },
+            peers: self.peers.clone(),
+            joining: self.hard.joining,
+            removed: self.removed,
+            writable: self.role == Role::Leader
+                && self.lead.as_ref().is_some_and(|l| l.recovered)
+                && self.stale_member(now, &self.members()).is_none(),
+        }
+    }
+
+    /// This node's state as peers see it.
+    pub fn report(&self) -> Report {
+        Report {
+            commit: self.hard.commit,
+            commit_id: self.hard.commit_id,
+            slot: self
+                .hard
+                .slot
+                .as_ref()
+                .map(|s| (s.index, s.ballot, s.value_id())),
+            epoch: self.hard.config.epoch,
+        }
+    }
+
+    fn members(&self) -> BTreeSet<NodeId> {
+        self.hard.config.members.keys().copied().collect()
+    }
+
+    fn is_voter(&self) -> bool {
+        !self.removed && !self.hard.joining && self.hard.config.contains(self.hard.id)
+    }
+
+    fn reset_election(&mut self, now: u64) {
+        let t = self.timing.election;
+        self.election_deadline = now + self.rng.gen_range(t..=2 * t);
+    }
+
+    fn persist(&mut self) {
+        self.out.push(Output::Persist(self.hard.clone()));
+    }
+
+    fn send(&mut self, to: NodeId, msg: Message) {
+        self.out.push(Output::Send(Envelope {
+            from: self.hard.id,
+            to,
+            term: self.hard.term,
+            epoch: self.hard.config.epoch,
+            msg,
+        }));
+    }
+
+    fn respond(&mut self, req: Option<u64>, result: WriteResult) {
+        if let Some(req) = req {
+            self.out.push(Output::Respond { req, result });
+        }
+    }
+
+    // ---------------------------------------------------------------- client side
+
+    /// Proposes a state-machine command. The answer comes as [`Output::Respond`].
+    pub fn propose(&mut self, now: u64, req: u64, command: Vec<u8>) {
+        self.enqueue(now, req, Pending::App(command));
+    }
+
+    /// Proposes adding node `id` (which must be the config's `next_id`) at `host`. The node must
+    /// hold a snapshot of this cluster's state already.
+    pub fn propose_add(&mut self, now: u64, req: u64, id: NodeId, host: String) {
+        self.enqueue(now, req, Pending::Add { id, host });
+    }
+
+    /// Proposes removing member `id`.
+    pub fn propose_remove(&mut self, now: u64, req: u64, id: NodeId) {
+        self.enqueue(now, req, Pending::Remove(id));
+    }
+
+    fn enqueue(&mut self, now: u64, req: u64, p: Pending) {
+        if self.removed {
+            return self.respond(Some(req), Err(WriteError::Removed));
+        }
+        if self.role != Role::Leader {
+            return self.respond(Some(req), Err(WriteError::NotLeader(self.leader)));
+        }
+        if self.queue.len() >= MAX_QUEUE {
+            return self.respond(
+                Some(req),
+                Err(WriteError::Unavailable("too many writes queued".into())),
+            );
+        }
+        self.queue.push_back((Some(req), p));
+        self.drive(now);
+    }
+
+    /// `edit --rm`: removes dead member `dead` from this node's config on this node's authority
+    /// alone (new epoch), then campaigns in the new config and commits it to the remaining
+    /// members. The caller has checked that `dead` is unreachable.
+    pub fn force_remove(&mut self, now: u64, dead: NodeId) -> Result<(), String> {
+        if self.removed || self.hard.joining {
+            return Err("server not part of cluster".into());
+        }
+        if dead == self.hard.id {
+            return Err("a node cannot remove itself; run edit on another node".into());
+        }
+        if !self.hard.config.contains(dead) {
+            return Err(format!("node {dead} is not part of the cluster"));
+        }
+        self.hard.config.members.remove(&dead);
+        self.hard.config.epoch += 1;
+        self.hard.forced = true;
+        self.persist();
+        self.step_down(now, self.hard.term, None);
+        self.campaign(now);
+        Ok(())
+    }
+
+    fn stale_member(&self, now: u64, quorum: &BTreeSet<NodeId>) -> Option<NodeId> {
+        quorum.iter().copied().find(|m| {
+            *m != self.hard.id
+                && !self.peers.get(m).and_then(|p| p.last_ack).is_some_and(|t| {
+                    t + 2 * self.timing.heartbeat >= now
+                })
+        })
+    }
+
+    fn host(&self, id: NodeId) -> String {
+        match self.hard.config.members.get(&id) {
+            Some(h) => format!("node {id} ({h})"),
+            None => format!("node {id}"),
+        }
+    }
+
+    /// Starts the next queued write when the slot is free.
+    fn drive(&mut self, now: u64) {
+        while self.role == Role::Leader {
+            let Some(lead) = &self.lead else { return };
+            if !lead.recovered || lead.inflight.is_some() {
+                return;
+            }
+            let Some((req, pending)) = self.queue.pop_front() else {
+                return;
+            };
+            let payload = match pending {
+                Pending::App(c) => Payload::App(c),
+                Pending::Install => Payload::Config(self.hard.config.clone()),
+                Pending::Add { id, host } => {
+                    let cfg = &self.hard.config;
+                    if id != cfg.next_id || cfg.members.values().any(|h| *h == host) {
+                        self.respond(
+                            req,
+                            Err(WriteError::Unavailable(format!(
+                                "cannot add {host}: the cluster changed meanwhile"
+                            ))),
+                        );
+                        continue;
+                    }
+                    let mut next = cfg.clone();
+                    next.epoch += 1;
+                    next.members.insert(id, host);
+                    next.next_id = id + 1;
+                    Payload::Config(next)
+                }
+                Pending::Remove(id) => {
+                    let cfg = &self.hard.config;
+                    if !cfg.contains(id) || cfg.members.len() < 2 {
+                        self.respond(
+                            req,
+                            Err(WriteError::Unavailable(format!(
+                                "node {id} is not a member that can be removed"
+                            ))),
+                        );
+                        continue;
+                    }
+                    let mut next = cfg.clone();
+                    next.epoch += 1;
+                    next.members.remove(&id);
+                    Payload::Config(next)
+                }
+            };
+            let quorum = self.quorum_of(&payload);
+            // A node being added answered the snapshot just now; everyone else must be fresh.
+            let check: BTreeSet<NodeId> = quorum
+                .iter()
+                .copied()
+                .filter(|m| self.hard.config.contains(*m))
+                .collect();
+            if let Some(down) = self.stale_member(now, &check) {
+                let msg = format!("not all nodes available: {} is down", self.host(down));
+                self.respond(req, Err(WriteError::Unavailable(msg)));
+                continue;
+            }
+            let ballot = self.next_ballot();
+            let value = Value {
+                id: ballot,
+                proposer: self.hard.id,
+                payload,
+            };
+            self.start(now, req, ballot, value);
+        }
+    }
+
+    fn next_ballot(&mut self) -> Ballot {
+        let term = self.hard.term;
+        let lead = self.lead.get_or_insert_with(|| Lead {
+            seq: 0,
+            recovered: false,
+            inflight: None,
+            next_heartbeat: 0,
+            lonely_since: None,
+        });
+        lead.seq += 1;
+        Ballot {
+            term,
+            seq: lead.seq,
+        }
+    }
+
+    /// Who must accept an entry: the members, and a node the entry adds. (A node the entry
+    /// names that has left the config since, by `edit --rm`, is gone for good.)
+    fn quorum_of(&self, payload: &Payload) -> BTreeSet<NodeId> {
+        let mut q = self.members();
+        if let Payload::Config(next) = payload {
+            let next_id = self.hard.config.next_id;
+            q.extend(next.members.keys().copied().filter(|m| *m >= next_id));
+        }
+        q
+    }
+
+    /// Persists `value` in the slot under `ballot` and sends it to its quorum.
+    fn start(&mut self, now: u64, req: Option<u64>, ballot: Ballot, value: Value) {
+        let quorum = self.quorum_of(&value.payload);
+        let slot = Slot {
+            index: self.hard.commit + 1,
+            ballot,
+            value: SlotValue::Entry(value),
+        };
+        self.hard.slot = Some(slot.clone());
+        self.persist();
+        let prev = (self.hard.commit, self.hard.commit_id);
+        let others: BTreeSet<NodeId> = quorum
+            .into_iter()
+            .filter(|m| *m != self.hard.id)
+            .collect();
+        if let Some(lead) = &mut self.lead {
+            lead.inflight = Some(Inflight {
+                req,
+                slot: slot.clone(),
+                prev,
+                quorum: others.clone(),
+                acks: BTreeSet::new(),
+                deadline: now + self.timing.rpc,
+                aborting: false,
+                blame: String::new(),
+            });
+        }
+        for m in others {
+            self.send_prepare(m);
+        }
+        self.check_inflight(now);
+    }
+
+    fn send_prepare(&mut self, to: NodeId) {
+        let Some(inflight) = self.lead.as_ref().and_then(|l| l.inflight.as_ref()) else {
+            return;
+        };
+        let (slot, prev) = (inflight.slot.clone(), inflight.prev);
+        let behind = self
+            .peers
+            .get(&to)
+            .and_then(|p| p.report.as_ref())
+            .is_none_or(|(_, r)| r.commit < self.hard.commit);
+        let catch_up = if behind { self.hard.last.clone() } else { None };
+        self.send(
+            to,
+            Message::Prepare {
+                slot,
+                prev,
+                catch_up,
+            },
+        );
+    }
+
+    fn check_inflight(&mut self, now: u64) {
+        let Some(lead) = &self.lead else { return };
+        let Some(inf) = &lead.inflight else { return };
+        if inf.aborting {
+            let holders = inf.acks.len() + 1;
+            if holders >= self.hard.config.majority() {
+                let req = inf.req;
+                let blame = inf.blame.clone();
+                self.finish_inflight();
+                self.respond(
+                    req,
+                    Err(WriteError::Failed(format!(
+                        "write failed: {blame} did not respond; not applied"
+                    ))),
+                );
+                self.drive(now);
+            }
+            return;
+        }
+        if inf.acks.is_superset(&inf.quorum) {
+            let req = inf.req;
+            let index = inf.slot.index;
+            let SlotValue::Entry(value) = inf.slot.value.clone() else {
+                return;
+            };
+            let quorum = inf.quorum.clone();
+            self.finish_inflight();
+            self.commit_entry(value, &quorum);
+            self.respond(req, Ok(index));
+            self.drive(now);
+        }
+    }
+
+    fn blame(&self) -> String {
+        let Some(inf) = self.lead.as_ref().and_then(|l| l.inflight.as_ref()) else {
+            return "a node".into();
+        };
+        let missing: Vec<String> = inf
+            .quorum
+            .difference(&inf.acks)
+            .map(|m| self.host(*m))
+            .collect();
+        if missing.is_empty() {
+            "a node".into()
+        } else {
+            missing.join(", ")
+        }
+    }
+
+    fn finish_inflight(&mut self) {
+        if let Some(lead) = &mut self.lead {
+            lead.inflight = None;
+        }
+    }
+
+    /// Leader: applies the entry every member of `quorum` accepted, then tells them.
+    fn commit_entry(&mut self, value: Value, quorum: &BTreeSet<NodeId>) {
+        let entry = Committed {
+            index: self.hard.commit + 1,
+            prev_id: self.hard.commit_id,
+            value,
+        };
+        self.apply(entry.clone());
+        for m in quorum.clone() {
+            if m != self.hard.id {
+                self.send(
+                    m,
+                    Message::Commit {
+                        entry: entry.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Applies a committed entry on top of the current state (the caller checked `prev_id`).
+    fn apply(&mut self, entry: Committed) {
+        let index = entry.index;
+        self.hard.commit = index;
+        self.hard.commit_id = entry.value.id;
+        self.hard.slot = None;
+        if let Payload::Config(next) = &entry.value.payload {
+            // A config forced by `edit --rm` after this entry was prepared supersedes it.
+            if next.epoch >= self.hard.config.epoch {
+                self.hard.config = next.clone();
+                self.hard.forced = false;
+            }
+            if next.contains(self.hard.id) {
+                self.hard.joining = false;
+            }
+        }
+        let value = entry.value.clone();
+        self.hard.last = Some(entry);
+        self.out.push(Output::Apply {
+            index,
+            value,
+            hard: self.hard.clone(),
+        });
+        if !self.hard.joining && !self.hard.config.contains(self.hard.id) && !self.removed {
+            self.removed = true;
+            self.role = Role::Follower;
+            self.leader = None;
+            self.fail_queue(WriteError::Removed);
+            self.lead = None;
+            self.out.push(Output::Removed);
+        }
+    }
+
+    /// Applies `entry` if it is the next one after this node's state.
+    fn learn(&mut self, entry: &Committed) -> bool {
+        if entry.index == self.hard.commit + 1 && entry.prev_id == self.hard.commit_id {
+            self.apply(entry.clone());
+            true
+        } else {
+            false
+        }
+    }
+
+    fn fail_queue(&mut self, why: WriteError) {
+        let queued: Vec<_> = self.queue.drain(..).collect();
+        for (req, _) in queued {
+            self.respond(req, Err(why.clone()));
+        }
+    }
+
+    // ---------------------------------------------------------------- time
+
+    /// Advances timers to `now`.
+    pub fn tick(&mut self, now: u64) {
+        if self.removed {
+            return;
+        }
+        match self.role {
+            Role::Leader => self.tick_leader(now),
+            Role::Follower | Role::Candidate => {
+                if self.is_voter() && now >= self.election_deadline {
+                    if self.hard.config.members.len() == 1 {
+                        self.campaign(now);
+                    } else {
+                        self.start_prevote(now);
+                    }
+                }
+                if self.hard.slot.is_some() && now >= self.next_probe {
+                    self.next_probe = now + self.timing.election;
+                    let heard = self
+                        .last_leader_contact
+                        .is_some_and(|t| t + self.timing.election > now);
+                    if !heard {
+                        self.probe_all();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks every other member what it has committed (start-up probe, stuck slot).
+    pub fn probe_all(&mut self) {
+        for m in self.members() {
+            if m != self.hard.id {
+                self.send(m, Message::Probe);
+            }
+        }
+    }
+
+    fn tick_leader(&mut self, now: u64) {
+        let Some(lead) = &self.lead else { return };
+        if now >= lead.next_heartbeat {
+            self.heartbeat(now);
+        }
+        // Check-quorum: a leader that has not heard from a majority for T steps down, so
+        // `stat` does not show a stale leader.
+        let members = self.members();
+        let heard = members
+            .iter()
+            .filter(|m| {
+                **m == self.hard.id
+                    || self
+                        .peers
+                        .get(m)
+                        .and_then(|p| p.last_ack)
+                        .is_some_and(|t| t + self.timing.election >= now)
+            })
+            .count();
+        let alone = heard < self.hard.config.majority();
+        let Some(lead) = &mut self.lead else { return };
+        if alone {
+            let since = *lead.lonely_since.get_or_insert(now);
+            if now >= since + self.timing.election {
+                let term = self.hard.term;
+                self.step_down(now, term, None);
+                return;
+            }
+        } else {
+            lead.lonely_since = None;
+        }
+        let Some(inf) = &lead.inflight else {
+            self.recover(now);
+            return;
+        };
+        if now < inf.deadline {
+            return;
+        }
+        if inf.aborting {
+            let req = inf.req;
+            let blame = inf.blame.clone();
+            self.finish_inflight();
+            self.respond(
+                req,
+                Err(WriteError::Unknown(format!(
+                    "outcome unknown: {blame} did not respond"
+                ))),
+            );
+            self.drive(now);
+        } else {
+            self.abort(now);
+        }
+    }
+
+    fn heartbeat(&mut self, now: u64) {
+        if let Some(lead) = &mut self.lead {
+            lead.next_heartbeat = now + self.timing.heartbeat;
+        }
+        let report = self.report();
+        let tombstone = self
+            .hard
+            .slot
+            .clone()
+            .filter(|s| s.value == SlotValue::Tombstone);
+        let mut targets = self.members();
+        if let Some(Slot {
+            value: SlotValue::Entry(v),
+            ..
+        }) = &self.hard.slot
+        {
+            // A node being added is asked too: slot recovery needs its report.
+            targets.extend(self.quorum_of(&v.payload));
+        }
+        let mut resend = BTreeSet::new();
+        if let Some(inf) = self.lead.as_ref().and_then(|l| l.inflight.as_ref()) {
+            targets.extend(inf.quorum.iter().copied());
+            resend = inf.quorum.difference(&inf.acks).copied().collect();
+        }
+        for m in targets {
+            if m == self.hard.id {
+                continue;
+            }
+            self.send(
+                m,
+                Message::Heartbeat {
+                    report: report.clone(),
+                    tombstone: tombstone.clone(),
+                },
+            );
+            if resend.contains(&m) {
+                self.send_prepare(m);
+            }
+        }
+    }
+
+    /// The proposer's abort (REPLICATION.md §2.6 step 8): a tombstone above the entry, on a
+    /// majority before the client hears "failed".
+    fn abort(&mut self, now: u64) {
+        let Some(inf) = self.lead.as_ref().and_then(|l| l.inflight.as_ref()) else {
+            return;
+        };
+        let (req, index, prev, quorum) = (inf.req, inf.slot.index, inf.prev, inf.quorum.clone());
+        let blame = self.blame();
+        self.abort_slot(now, req, index, prev, quorum, blame);
+    }
+
+    /// Writes a tombstone at `index` and sends it to `quorum`; the client of `req` hears
+    /// "failed" once a majority holds it.
+    fn abort_slot(
+        &mut self,
+        now: u64,
+        req: Option<u64>,
+        index: u64,
+        prev: (u64, Ballot),
+        quorum: BTreeSet<NodeId>,
+        blame: String,
+    ) {
+        let ballot = self.next_ballot();
+        let slot = Slot {
+            index,
+            ballot,
+            value: SlotValue::Tombstone,
+        };
+        self.hard.slot = Some(slot.clone());
+        self.persist();
+        if let Some(lead) = &mut self.lead {
+            lead.inflight = Some(Inflight {
+                req,
+                slot,
+                prev,
+                quorum: quorum.clone(),
+                acks: BTreeSet::new(),
+                deadline: now + self.timing.rpc,
+                aborting: true,
+                blame,
+            });
+        }
+        for m in quorum {
+            self.send_prepare(m);
+        }
+        self.check_inflight(now);
+    }
+
+    // ---------------------------------------------------------------- elections
+
+    fn start_prevote(&mut self, now: u64) {
+        self.reset_election(now);
+        self.role = Role::Follower;
+        let term = self.hard.term + 1;
+        self.prevote_term = Some(term);
+        self.prevotes = [self.hard.id].into_iter().collect();
+        let report = self.report();
+        for m in self.members() {
+            if m != self.hard.id {
+                self.out.push(Output::Send(Envelope {
+                    from: self.hard.id,
+                    to: m,
+                    term,
+                    epoch: self.hard.config.epoch,
+                    msg: Message::PreVote {
+                        report: report.clone(),
+                    },
+                }));
+            }
+        }
+    }
+
+    fn campaign(&mut self, now: u64) {
+        self.reset_election(now);
+        self.prevote_term = None;
+        self.hard.term += 1;
+        self.hard.voted_for = Some(self.hard.id);
+        self.persist();
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.lead = None;
+        self.votes = [self.hard.id].into_iter().collect();
+        let report = self.report();
+        for m in self.members() {
+            if m != self.hard.id {
+                self.send(
+                    m,
+                    Message::Vote {
+                        report: report.clone(),
+                    },
+                );
+            }
+        }
+        self.check_votes(now);
+    }
+
+    fn check_votes(&mut self, now: u64) {
+        let members = self.members();
+        let n = self.votes.iter().filter(|v| members.contains(v)).count();
+        if self.role == Role::Candidate && n >= self.hard.config.majority() {
+            self.become_leader(now);
+        }
+    }
+
+    fn become_leader(&mut self, now: u64) {
+        self.role = Role::Leader;
+        self.leader = Some(self.hard.id);
+        self.lead = Some(Lead {
+            seq: 0,
+            recovered: false,
+            inflight: None,
+            next_heartbeat: now,
+            lonely_since: None,
+        });
+        if self.hard.forced {
+            // A config forced by `edit --rm` is this node's alone until committed.
+            self.queue.push_front((None, Pending::Install));
+        }
+        self.heartbeat(now);
+        self.recover(now);
+    }
+
+    /// Whether a candidate's state is at least as new as this node's: commit first, then the
+    /// slot's ballot (no slot lowest).
+    ///
+    /// A candidate of a newer (forced) config needs only the commit: its own slot decides what
+    /// may have been chosen, because it belonged to every write quorum of the older config.
+    fn up_to_date(&self, r: &Report) -> bool {
+        if r.epoch < self.hard.config.epoch.max(self.max_epoch) {
+            return false;
+        }
+        if r.epoch > self.hard.config.epoch {
+            return r.commit >= self.hard.commit;
+        }
+        let mine = (self.hard.commit, self.hard.slot.as_ref().map(|s| s.ballot));
+        (r.commit, r.slot.map(|s| s.1)) >= mine
+    }
+
+    fn step_down(&mut self, now: u64, term: u64, leader: Option<NodeId>) {
+        if self.role == Role::Leader {
+            if let Some(inf) = self.lead.as_mut().and_then(|l| l.inflight.take()) {
+                let why = "outcome unknown: leadership changed during the write".to_string();
+                self.respond(inf.req, Err(WriteError::Unknown(why)));
+            }
+            self.fail_queue(WriteError::NotLeader(leader));
+        }
+        if term > self.hard.term {
+            self.hard.term = term;
+            self.hard.voted_for = None;
+            self.persist();
+        }
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.lead = None;
+        self.prevote_term = None;
+        self.reset_election(now);
+    }
+
+    // ---------------------------------------------------------------- slot recovery
+
+    /// A new leader finishes the open slot before taking writes (docs/replication-notes.md).
+    fn recover(&mut self, now: u64) {
+        let Some(lead) = &self.lead else { return };
+        if lead.recovered || lead.inflight.is_some() {
+            return;
+        }
+        let value = match &self.hard.slot {
+            Some(Slot {
+                value: SlotValue::Entry(v),
+                index,
+                ..
+            }) if *index == self.hard.commit + 1 => v.clone(),
+            _ => {
+                if let Some(lead) = &mut self.lead {
+                    lead.recovered = true;
+                }
+                return self.drive(now);
+            }
+        };
+        let index = self.hard.commit + 1;
+        let quorum = self.quorum_of(&value.payload);
+        let mut all_hold = true;
+        let mut lacks = false;
+        let mut probe = Vec::new();
+        for m in &quorum {
+            if *m == self.hard.id {
+                continue;
+            }
+            let report = self
+                .peers
+                .get(m)
+                .and_then(|p| p.report.as_ref())
+                .filter(|(t, _)| *t == self.hard.term)
+                .map(|(_, r)| r);
+            let Some(r) = report else {
+                all_hold = false;
+                continue;
+            };
+            let applied = r.commit == index && r.commit_id == value.id;
+            let prepared = r
+                .slot
+                .is_some_and(|(i, _, id)| i == index && id == Some(value.id));
+            if !(applied || prepared) {
+                all_hold = false;
+                // Below the index without the value (a joiner more than one behind included):
+                // it never accepted it.
+                if r.commit < index {
+                    lacks = true;
+                }
+            }
+            if r.commit >= index && !applied {
+                probe.push(*m);
+            }
+        }
+        for m in probe {
+            // A peer committed this index with another value: learn it rather than decide.
+            self.send(m, Message::Probe);
+        }
+        // The proposer is not exempt: after an abort it holds a tombstone and serves reads
+        // without the entry, so committing the entry over it would make those reads stale.
+        if all_hold {
+            // Held by every member: it may have been chosen, so it must be committed now.
+            if let Some(lead) = &mut self.lead {
+                lead.recovered = true;
+            }
+            self.commit_entry(value, &quorum);
+            self.drive(now);
+        } else if lacks {
+            // A member of its quorum lacks it in this term: it was never chosen (a chosen entry
+            // stays on every member of its quorum until applied). Abort it rather than
+            // re-propose: an entry is then only ever committed under its first ballot or by the
+            // rule above, so a tombstone, once on a node, is never replaced by that entry again,
+            // and a client told "failed" stays right even when a forced config elects a holder.
+            if let Some(lead) = &mut self.lead {
+                lead.recovered = true;
+            }
+            let prev = (self.hard.commit, self.hard.commit_id);
+            let others = quorum.into_iter().filter(|m| *m != self.hard.id).collect();
+            let blame = "a node".to_string();
+            self.abort_slot(now, None, index, prev, others, blame);
+        }
+    }
+
+    // ---------------------------------------------------------------- messages
+
+    /// Handles a message from a peer.
+    pub fn receive(&mut self, now: u64, env: Envelope) {
+        if env.to != self.hard.id || env.from == self.hard.id {
+            return;
+        }
+        let from = env.from;
+        self.max_epoch = self.max_epoch.max(env.epoch);
+        if env.epoch > self.hard.config.epoch && self.role == Role::Leader {
+            // A newer (forced) config exists: its holder must lead, not a node of this one.
+            let term = self.hard.term;
+            self.step_down(now, term, None);
+        }
+        match env.msg {
+            Message::PreVote { report } => return self.on_prevote(now, from, env.term, &report),
+            Message::PreVoteReply { granted } => {
+                if !granted && env.term > self.hard.term && self.role != Role::Leader {
+                    let leader = self.leader;
+                    self.step_down(now, env.term, leader);
+                    return;
+                }
+                if granted && self.prevote_term == Some(env.term) && self.role != Role::Leader {
+                    self.prevotes.insert(from);
+                    let members = self.members();
+                    let n = self.prevotes.iter().filter(|v| members.contains(v)).count();
+                    if n >= self.hard.config.majority() {
+                        self.campaign(now);
+                    }
+                }
+                return;
+            }
+            Message::Probe => {
+                let reply = Message::ProbeReply {
+                    report: self.report(),
+                    last: self.hard.last.clone(),
+                    config: self.hard.config.clone(),
+                };
+                return self.send(from, reply);
+            }
+            Message::ProbeReply {
+                report,
+                last,
+                config,
+            } => return self.on_probe_reply(report, last, config),
+            _ => {}
+        }
+        if self.removed {
+            return;
+        }
+        if env.term > self.hard.term {
+            let leader = match env.msg {
+                Message::Prepare { .. } | Message::Heartbeat { .. } | Message::Commit { .. }
+                    if env.epoch >= self.hard.config.epoch =>
+                {
+                    Some(from)
+                }
+                _ => None,
+            };
+            self.step_down(now, env.term, leader);
+        }
+        let old_epoch = env.epoch < self.hard.config.epoch;
+        if env.term < self.hard.term
+            || (old_epoch && matches!(env.msg, Message::Prepare { .. } | Message::Heartbeat { .. }))
+        {
+            // Tell the stale sender about the newer term (or config).
+            let report = self.report();
+            match env.msg {
+                Message::Vote { .. } => self.send(
+                    from,
+                    Message::VoteReply {
+                        granted: false,
+                        report,
+                    },
+                ),
+                Message::Prepare { slot, .. } => self.send(
+                    from,
+                    Message::PrepareReply {
+                        index: slot.index,
+                        ballot: slot.ballot,
+                        ok: false,
+                        report,
+                    },
+                ),
+                Message::Heartbeat { .. } => {
+                    self.send(from, Message::HeartbeatReply { report })
+                }
+                _ => {}
+            }
+            return;
+        }
+        match env.msg {
+            Message::Vote { report } => self.on_vote(now, from, &report),
+            Message::VoteReply { granted, report } => {
+                self.note_report(now, from, report);
+                if granted && self.role == Role::Candidate {
+                    self.votes.insert(from);
+                    self.check_votes(now);
+                }
+            }
+            Message::Prepare {
+                slot,
+                prev,
+                catch_up,
+            } => self.on_prepare(now, from, slot, prev, catch_up),
+            Message::PrepareReply {
+                index,
+                ballot,
+                ok,
+                report,
+            } => self.on_prepare_reply(now, from, index, ballot, ok, report),
+            Message::Commit { entry } => {
+                self.follow(now, from);
+                self.learn(&entry);
+            }
+            Message::Heartbeat { report, tombstone } => {
+                self.follow(now, from);
+                self.on_heartbeat(from, &report, tombstone)
+            }
+            Message::HeartbeatReply { report } => {
+                self.note_report(now, from, report.clone());
+                if self.role == Role::Leader && report.commit + 1 == self.hard.commit {
+                    if let Some(entry) = self.hard.last.clone() {
+                        self.send(from, Message::Commit { entry });
+                    }
+                }
+                if self.role == Role::Leader {
+                    self.recover(now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn note_report(&mut self, now: u64, from: NodeId, report: Report) {
+        let peer = self.peers.entry(from).or_default();
+        peer.last_ack = Some(now);
+        peer.report = Some((self.hard.term, report));
+    }
+
+    /// A message from this term's leader.
+    fn follow(&mut self, now: u64, leader: NodeId) {
+        if self.role == Role::Leader {
+            return; // Two leaders in one term cannot happen; ignore rather than obey.
+        }
+        self.role = Role::Follower;
+        self.leader = Some(leader);
+        self.last_leader_contact = Some(now);
+        self.prevote_term = None;
+        self.reset_election(now);
+    }
+
+    fn on_prevote(&mut self, now: u64, from: NodeId, term: u64, report: &Report) {
+        let leader_alive = self.leader.is_some()
+            && (self.role == Role::Leader
+                || self
+                    .last_leader_contact
+                    .is_some_and(|t| t + self.timing.election > now));
+        let granted = !self.removed
+            && term > self.hard.term
+            && !leader_alive
+            && self.up_to_date(report);
+        // A refusal carries this node's term when it is newer, so a candidate stuck below it
+        // catches up instead of asking in vain forever.
+        self.out.push(Output::Send(Envelope {
+            from: self.hard.id,
+            to: from,
+            term: if granted { term } else { term.max(self.hard.term) },
+            epoch: self.hard.config.epoch,
+            msg: Message::PreVoteReply { granted },
+        }));
+    }
+
+    fn on_vote(&mut self, now: u64, from: NodeId, report: &Report) {
+        let granted = self.role != Role::Leader
+            && self.hard.voted_for.is_none_or(|v| v == from)
+            && self.up_to_date(report);
+        if granted && self.hard.voted_for.is_none() {
+            self.hard.voted_for = Some(from);
+            self.persist();
+        }
+        if granted {
+            self.reset_election(now);
+        }
+        let report = self.report();
+        self.send(from, Message::VoteReply { granted, report });
+    }
+
+    fn on_prepare(
+        &mut self,
+        now: u64,
+        from: NodeId,
+        slot: Slot,
+        prev: (u64, Ballot),
+        catch_up: Option<Committed>,
+    ) {
+        self.follow(now, from);
+        if self.role == Role::Leader {
+            return;
+        }
+        if let Some(entry) = &catch_up {
+            self.learn(entry);
+        }
+        // A missed Commit: the slot holds the entry `prev` names.
+        if self.hard.commit + 1 == prev.0 {
+            if let Some(Slot {
+                value: SlotValue::Entry(v),
+                index,
+                ..
+            }) = &self.hard.slot
+            {
+                if *index == prev.0 && v.id == prev.1 {
+                    let entry = Committed {
+                        index: prev.0,
+                        prev_id: self.hard.commit_id,
+                        value: v.clone(),
+                    };
+                    self.apply(entry);
+                }
+            }
+        }
+        let ok = (self.hard.commit, self.hard.commit_id) == prev
+            && slot.index == prev.0 + 1
+            && self.hard.slot.as_ref().is_none_or(|s| s.ballot <= slot.ballot);
+        if ok && self.hard.slot.as_ref() != Some(&slot) {
+            self.hard.slot = Some(slot.clone());
+            self.persist();
+        }
+        let report = self.report();
+        self.send(
+            from,
+            Message::PrepareReply {
+                index: slot.index,
+                ballot: slot.ballot,
+                ok,
+                report,
+            },
+        );
+    }
+
+    fn on_prepare_reply(
+        &mut self,
+        now: u64,
+        from: NodeId,
+        index: u64,
+        ballot: Ballot,
+        ok: bool,
+        report: Report,
+    ) {
+        self.note_report(now, from, report.clone());
+        if self.role != Role::Leader {
+            return;
+        }
+        let Some(inf) = self.lead.as_mut().and_then(|l| l.inflight.as_mut()) else {
+            return self.recover(now);
+        };
+        if inf.slot.index != index || inf.slot.ballot != ballot || !inf.quorum.contains(&from) {
+            return;
+        }
+        if ok {
+            inf.acks.insert(from);
+            self.check_inflight(now);
+        } else if report.commit + 1 == self.hard.commit {
+            // One entry behind: the resent prepare carries the entry it misses.
+            self.send_prepare(from);
+        }
+    }
+
+    fn on_heartbeat(&mut self, from: NodeId, leader: &Report, tombstone: Option<Slot>) {
+        if let Some(t) = tombstone {
+            let replace = self.hard.commit + 1 == t.index
+                && leader.commit == self.hard.commit
+                && leader.commit_id == self.hard.commit_id
+                && self.hard.slot.as_ref().is_some_and(|s| s.ballot < t.ballot);
+            if replace {
+                self.hard.slot = Some(t);
+                self.persist();
+            }
+        }
+        let report = self.report();
+        self.send(from, Message::HeartbeatReply { report });
+    }
+
+    fn on_probe_reply(
+        &mut self,
+        report: Report,
+        last: Option<Committed>,
+        config: Config,
+    ) {
+        if let Some(entry) = &last {
+            self.learn(entry);
+        }
+        let _ = report;
+        if !self.hard.joining
+            && !self.removed
+            && config.epoch > self.hard.config.epoch
+            && !config.contains(self.hard.id)
+        {
+            self.removed = true;
+            self.role = Role::Follower;
+            self.leader = None;
+            self.fail_queue(WriteError::Removed);
+            self.lead = None;
+            self.out.push(Output::Removed);
+        }
+    }
+}
