@@ -109,3 +109,19 @@ pub enum Command {
         identity: String,
     },
 }
+
+impl Command {
+    /// The enclave the command changes (for an enclave command, the enclave itself).
+    pub fn enclave(&self) -> &str {
+        match self {
+            Command::CreateEnclave { name, .. } | Command::DeleteEnclave { name } => name,
+            Command::CreateKey { enclave, .. }
+            | Command::DeleteKey { enclave, .. }
+            | Command::CreatePolicy { enclave, .. }
+            | Command::DeletePolicy { enclave, .. }
+            | Command::AssignPolicy { enclave, .. }
+            | Command::CreateIdentity { enclave, .. }
+            | Command::DeleteIdentity { enclave, .. } => enclave,
+        }
+    }
+}

@@ -35,4 +35,4 @@ pub use model::{
 };
 pub use names::{validate_identity, validate_name, NameKind, MAX_NAME_LEN};
 pub use state::{DataKey, Page, State, MAX_DATA_KEY_LEN, MAX_LIST_LIMIT};
-pub use store::{Keystore, StoreInfo, DB_FILE};
+pub use store::{Keystore, Snapshot, StoreInfo, DB_FILE};

@@ -20,6 +20,8 @@ pub(crate) const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("r
 pub(crate) const META_FORMAT: &str = "format";
 pub(crate) const META_CLUSTER_ID: &str = "cluster_id";
 pub(crate) const META_COMMIT: &str = "commit";
+/// The replication protocol's durable state (term, vote, config, open slot).
+pub(crate) const META_REPLICATION: &str = "replication";
 pub(crate) const META_REK_PREFIX: &str = "rek/";
 pub(crate) const FORMAT_V1: &[u8] = &[1];
 /// Associated data of the sealed root key: a blob only opens as what it was sealed for.

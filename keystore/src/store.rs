@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::state::Change;
 use crate::storage::{
-    self, META, META_CLUSTER_ID, META_COMMIT, META_FORMAT, META_REK_PREFIX, RECORDS, REK_CONTEXT,
+    self, META, META_CLUSTER_ID, META_COMMIT, META_FORMAT, META_REK_PREFIX, META_REPLICATION,
+    RECORDS, REK_CONTEXT,
 };
 use crate::{Command, Error, KeyMaterial, OpenError, State};
 
@@ -32,12 +33,27 @@ pub struct StoreInfo {
 /// A node's keystore. Reads go through [`Keystore::state`]; writes through [`Keystore::apply`].
 pub struct Keystore {
     db: Database,
-    rek: KeyMaterial,
+    /// Replaced only when a joining node installs its cluster's snapshot.
+    rek: RwLock<KeyMaterial>,
     state: RwLock<State>,
     /// Serializes writers: a write is planned against the state it will change.
     writer: Mutex<()>,
     commit: AtomicU64,
-    info: StoreInfo,
+    info: RwLock<StoreInfo>,
+}
+
+/// A node's whole committed state, as a joining node receives it: records still sealed under
+/// the root key, and the root key sealed by the HSMs (the joiner unseals it with its own).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    /// The cluster's id.
+    pub cluster_id: Uuid,
+    /// `commit` at the snapshot.
+    pub commit: u64,
+    /// `records` table: key → sealed value.
+    pub records: Vec<(String, Vec<u8>)>,
+    /// Sealed root keys: HSM id → blob.
+    pub sealed_keys: Vec<(String, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for Keystore {
@@ -67,15 +83,15 @@ impl Keystore {
         let (state, commit, cluster_id) = load(&db, &rek)?;
         Ok(Self {
             db,
-            rek,
+            rek: RwLock::new(rek),
             state: RwLock::new(state),
             writer: Mutex::new(()),
             commit: AtomicU64::new(commit),
-            info: StoreInfo {
+            info: RwLock::new(StoreInfo {
                 cluster_id,
                 unsealed_by: unsealed.backend_id,
                 created,
-            },
+            }),
         })
     }
 
@@ -85,8 +101,8 @@ impl Keystore {
     }
 
     /// Facts for the banner and status.
-    pub fn info(&self) -> &StoreInfo {
-        &self.info
+    pub fn info(&self) -> StoreInfo {
+        self.info.read().clone()
     }
 
     /// Number of state changes applied since the database was created.
@@ -119,7 +135,7 @@ impl Keystore {
         }
         // The HSM call (maybe over the network) happens before any lock is taken.
         let blob = backend
-            .seal(self.rek.bytes(), REK_CONTEXT)
+            .seal(self.rek.read().bytes(), REK_CONTEXT)
             .map_err(|e| Error::Unavailable(format!("HSM {}: {e}", backend.id())))?;
         let _writer = self.writer.lock();
         let txn = self.db.begin_write()?;
@@ -164,30 +180,188 @@ impl Keystore {
         let _writer = self.writer.lock();
         let changes = self.state.read().plan(cmd)?;
         let commit = self.commit_index() + 1;
+        self.write_changes(changes, commit, None)
+    }
+
+    /// Checks a write against the committed state without applying it.
+    pub fn check(&self, cmd: &Command) -> Result<(), Error> {
+        self.state.read().plan(cmd).map(|_| ())
+    }
+
+    /// Applies replicated entry `index`: the command (none for a membership change) and the
+    /// replication state, in one durable transaction. A command that no longer fits the state
+    /// (two queued creates of one key) changes nothing, on every node alike, but still uses up
+    /// its index; its error is returned.
+    pub fn apply_at(
+        &self,
+        index: u64,
+        cmd: Option<&Command>,
+        replication: &[u8],
+    ) -> Result<Result<(), Error>, Error> {
+        let _writer = self.writer.lock();
+        let planned = match cmd {
+            Some(cmd) => self.state.read().plan(cmd),
+            None => Ok(Vec::new()),
+        };
+        let (changes, outcome) = match planned {
+            Ok(changes) => (changes, Ok(())),
+            Err(e @ (Error::Storage(_) | Error::Unavailable(_))) => return Err(e),
+            Err(e) => (Vec::new(), Err(e)),
+        };
+        self.write_changes(changes, index, Some(replication))?;
+        Ok(outcome)
+    }
+
+    fn write_changes(
+        &self,
+        changes: Vec<Change>,
+        commit: u64,
+        replication: Option<&[u8]>,
+    ) -> Result<(), Error> {
         let txn = self.db.begin_write()?;
         {
+            let rek = self.rek.read();
             let mut records = txn.open_table(RECORDS)?;
             for change in &changes {
                 let (key, value) = storage::encode(change)?;
                 match value {
                     Some(plain) => {
-                        records.insert(
-                            key.as_str(),
-                            storage::seal(&self.rek, &key, &plain)?.as_slice(),
-                        )?;
+                        records.insert(key.as_str(), storage::seal(&rek, &key, &plain)?.as_slice())?;
                     }
                     None => {
                         records.remove(key.as_str())?;
                     }
                 }
             }
-            txn.open_table(META)?
-                .insert(META_COMMIT, commit.to_be_bytes().as_slice())?;
+            let mut meta = txn.open_table(META)?;
+            meta.insert(META_COMMIT, commit.to_be_bytes().as_slice())?;
+            if let Some(r) = replication {
+                meta.insert(META_REPLICATION, r)?;
+            }
         }
         txn.commit()?;
         self.state.write().apply(changes);
         self.commit.store(commit, Ordering::Release);
         Ok(())
+    }
+
+    /// The replication state last persisted (`None` before the first start of replication).
+    pub fn replication(&self) -> Result<Option<Vec<u8>>, Error> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(META_REPLICATION)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Persists the replication state durably (votes, terms, the open slot).
+    pub fn persist_replication(&self, replication: &[u8]) -> Result<(), Error> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.insert(META_REPLICATION, replication)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The committed state, sealed as it is on disk, for a joining node.
+    pub fn export(&self) -> Result<Snapshot, Error> {
+        let _writer = self.writer.lock();
+        let txn = self.db.begin_read()?;
+        let mut records = Vec::new();
+        for entry in txn.open_table(RECORDS)?.iter()? {
+            let (k, v) = entry?;
+            records.push((k.value().to_string(), v.value().to_vec()));
+        }
+        let meta = txn.open_table(META)?;
+        let mut sealed_keys = Vec::new();
+        for entry in meta.range(META_REK_PREFIX..)? {
+            let (k, v) = entry?;
+            match k.value().strip_prefix(META_REK_PREFIX) {
+                Some(id) => sealed_keys.push((id.to_string(), v.value().to_vec())),
+                None => break,
+            }
+        }
+        Ok(Snapshot {
+            cluster_id: self.info.read().cluster_id,
+            commit: self.commit_index(),
+            records,
+            sealed_keys,
+        })
+    }
+
+    /// Replaces this node's whole state with a cluster's snapshot (a joining node). The root
+    /// key is unsealed with this node's HSMs first: a snapshot of another HSM key changes
+    /// nothing. Every record is checked before anything is written.
+    pub fn install(
+        &self,
+        snapshot: &Snapshot,
+        hsms: &BackendSet,
+        replication: &[u8],
+    ) -> Result<(), Error> {
+        let blobs = snapshot
+            .sealed_keys
+            .iter()
+            .map(|(_, b)| SealedBlob::from_bytes(b))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::Invalid(format!("invalid snapshot: {e}")))?;
+        let unsealed = hsms.unseal(&blobs, REK_CONTEXT).map_err(|e| {
+            Error::Invalid(format!("cannot unseal the cluster's root key with this node's HSM: {e}"))
+        })?;
+        let rek = KeyMaterial::from_slice(unsealed.secret.expose_secret())?;
+        let mut changes = Vec::new();
+        for (k, v) in &snapshot.records {
+            let plain = storage::open(&rek, k, v)?;
+            changes.push(storage::decode(k, &plain)?);
+        }
+        let _writer = self.writer.lock();
+        let txn = self.db.begin_write()?;
+        {
+            let mut records = txn.open_table(RECORDS)?;
+            let old: Vec<String> = records
+                .iter()?
+                .map(|e| e.map(|(k, _)| k.value().to_string()))
+                .collect::<Result<_, _>>()?;
+            for k in old {
+                records.remove(k.as_str())?;
+            }
+            for (k, v) in &snapshot.records {
+                records.insert(k.as_str(), v.as_slice())?;
+            }
+            let mut meta = txn.open_table(META)?;
+            let old_keys: Vec<String> = read_blob_ids(&self.db)
+                .map_err(|e| Error::Storage(e.to_string()))?;
+            for id in old_keys {
+                meta.remove(format!("{META_REK_PREFIX}{id}").as_str())?;
+            }
+            for (id, blob) in &snapshot.sealed_keys {
+                meta.insert(format!("{META_REK_PREFIX}{id}").as_str(), blob.as_slice())?;
+            }
+            meta.insert(META_CLUSTER_ID, snapshot.cluster_id.as_bytes().as_slice())?;
+            meta.insert(META_COMMIT, snapshot.commit.to_be_bytes().as_slice())?;
+            meta.insert(META_REPLICATION, replication)?;
+        }
+        txn.commit()?;
+        let mut state = State::default();
+        state.apply(changes);
+        *self.state.write() = state;
+        *self.rek.write() = rek;
+        self.commit.store(snapshot.commit, Ordering::Release);
+        let mut info = self.info.write();
+        info.cluster_id = snapshot.cluster_id;
+        info.unsealed_by = unsealed.backend_id;
+        Ok(())
+    }
+
+    /// Gives this node a new cluster id (it leaves its cluster and starts a new one alone).
+    pub fn reset_cluster(&self, replication: &[u8]) -> Result<Uuid, Error> {
+        let id = Uuid::new_v4();
+        let _writer = self.writer.lock();
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            meta.insert(META_CLUSTER_ID, id.as_bytes().as_slice())?;
+            meta.insert(META_REPLICATION, replication)?;
+        }
+        txn.commit()?;
+        self.info.write().cluster_id = id;
+        Ok(id)
     }
 }
 

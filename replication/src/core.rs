@@ -366,7 +366,7 @@ impl Core {
         }
         self.hard.config.members.remove(&dead);
         self.hard.config.epoch += 1;
-        self.hard.forced = true;
+        self.hard.forced_out.insert(dead);
         self.persist();
         self.step_down(now, self.hard.term, None);
         self.campaign(now);
@@ -391,6 +391,14 @@ impl Core {
 
     /// Starts the next queued write when the slot is free.
     fn drive(&mut self, now: u64) {
+        let install_queued = self
+            .queue
+            .iter()
+            .any(|(_, p)| matches!(p, Pending::Install));
+        if self.role == Role::Leader && !self.hard.forced_out.is_empty() && !install_queued {
+            // A config forced by `edit --rm` is this node's alone until committed.
+            self.queue.push_front((None, Pending::Install));
+        }
         while self.role == Role::Leader {
             let Some(lead) = &self.lead else { return };
             if !lead.recovered || lead.inflight.is_some() {
@@ -621,10 +629,20 @@ impl Core {
         self.hard.commit_id = entry.value.id;
         self.hard.slot = None;
         if let Payload::Config(next) = &entry.value.payload {
-            // A config forced by `edit --rm` after this entry was prepared supersedes it.
-            if next.epoch >= self.hard.config.epoch {
+            let forced_out = &self.hard.forced_out;
+            if forced_out.is_empty() {
                 self.hard.config = next.clone();
-                self.hard.forced = false;
+            } else if next.members.keys().any(|m| forced_out.contains(m)) {
+                // Committed before this node's `edit --rm`: it stands, minus the nodes removed
+                // by force; the result is still this node's alone until committed.
+                let mut config = next.clone();
+                config.members.retain(|m, _| !forced_out.contains(m));
+                config.epoch = next.epoch.max(self.hard.config.epoch) + 1;
+                self.hard.config = config;
+            } else if next.epoch >= self.hard.config.epoch {
+                // The forced config itself, now committed.
+                self.hard.config = next.clone();
+                self.hard.forced_out.clear();
             }
             if next.contains(self.hard.id) {
                 self.hard.joining = false;
@@ -912,10 +930,6 @@ impl Core {
             next_heartbeat: now,
             lonely_since: None,
         });
-        if self.hard.forced {
-            // A config forced by `edit --rm` is this node's alone until committed.
-            self.queue.push_front((None, Pending::Install));
-        }
         self.heartbeat(now);
         self.recover(now);
     }

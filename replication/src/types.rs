@@ -134,8 +134,8 @@ pub struct Hard {
     pub last: Option<Committed>,
     /// Installed from a snapshot, waiting for the config entry that makes it a member.
     pub joining: bool,
-    /// `config` was forced by `edit --rm` and is not committed yet.
-    pub forced: bool,
+    /// Members removed from `config` by `edit --rm`, until a config without them is committed.
+    pub forced_out: std::collections::BTreeSet<NodeId>,
 }
 
 impl Hard {
@@ -151,7 +151,7 @@ impl Hard {
             slot: None,
             last: None,
             joining: false,
-            forced: false,
+            forced_out: Default::default(),
         }
     }
 }

@@ -201,10 +201,11 @@ impl Sim {
                             .cloned()
                             .unwrap_or_default();
                         for m in quorum {
-                            if m != value.proposer && !holders.contains(&m) {
+                            let gone = self.nodes.get(&m).is_some_and(|n| n.gone);
+                            if m != value.proposer && !gone && !holders.contains(&m) {
                                 self.fail(format!(
-                                    "index {index} ({:?}) committed by {id} but member {m} never prepared it",
-                                    value.id
+                                    "index {index} ({:?}) committed by {id} but member {m} never prepared it: {:?}\n{}",
+                                    value.id, value.payload, self.summary()
                                 ));
                             }
                         }
@@ -420,7 +421,7 @@ impl Sim {
                 slot: None,
                 last: lh.last.clone(),
                 joining: true,
-                forced: false,
+                forced_out: Default::default(),
             };
             let applied = self.nodes[&leader].applied.clone();
             self.add_node(hard, applied);
@@ -442,7 +443,17 @@ impl Sim {
         if live.is_empty() {
             return;
         }
-        let h = live[self.rng.gen_range(0..live.len())];
+        // The operator edits one node at a time: while a forced config has not been committed
+        // yet, the next edit goes to that same node (seed 003).
+        let h = self
+            .nodes
+            .iter()
+            .find(|(_, n)| !n.durable.forced_out.is_empty() && !n.gone && !n.removed)
+            .map(|(id, _)| *id)
+            .unwrap_or_else(|| live[self.rng.gen_range(0..live.len())]);
+        if self.nodes[&h].core.is_none() {
+            return;
+        }
         let hard = &self.nodes[&h].durable;
         if hard.joining || !hard.config.contains(h) {
             return;
@@ -618,7 +629,7 @@ impl Sim {
                 h.commit,
                 h.config.epoch,
                 h.config.members.keys().collect::<Vec<_>>(),
-                h.forced,
+                !h.forced_out.is_empty(),
                 h.joining,
                 h.slot.as_ref().map(|s| (s.index, s.ballot, s.value_id())),
                 st.map(|s| s.peers.iter().map(|(p, v)| (*p, v.last_ack, v.report.as_ref().map(|r| (r.0, r.1.commit, r.1.slot)))).collect::<Vec<_>>()),

@@ -242,20 +242,19 @@ async fn route(
     };
     let result = match (req.method(), req.uri().path()) {
         (&Method::GET, "/version") => Ok(version(&gate.host, protobuf)),
-        (&Method::GET, "/v1/rpc/status") => open(&gate).and_then(|node| {
-            if node.peer.is_peer(conn.identity.as_ref()) {
-                Ok(respond(
-                    StatusCode::OK,
-                    "application/octet-stream",
-                    node.status().encode_to_vec().into(),
-                ))
-            } else {
-                Err(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "not a peer of this cluster: only nodes holding this cluster's HSM key may call /v1/rpc",
-                ))
-            }
+        (&Method::GET, "/v1/rpc/status") => peer_only(&gate, &conn).map(|node| {
+            respond(
+                StatusCode::OK,
+                "application/octet-stream",
+                node.status().encode_to_vec().into(),
+            )
         }),
+        (&Method::POST, "/v1/rpc/replicate" | "/v1/rpc/forward" | "/v1/rpc/join" | "/v1/rpc/removed") => {
+            match peer_only(&gate, &conn) {
+                Ok(node) => super::rpc::handle(node, req).await,
+                Err(e) => Err(e),
+            }
+        }
         (&Method::GET, "/v1/health/metrics") => {
             let node = gate.node();
             let root = node.is_some_and(|n| Caller::new(conn.identity.clone(), &n.root).is_root);
@@ -293,6 +292,19 @@ async fn route(
     Ok(result
         .unwrap_or_else(|e| e.into_response(protobuf))
         .map(Either::Left))
+}
+
+/// The node, for a caller presenting this cluster's peer certificate.
+fn peer_only(gate: &Gate, conn: &Connection) -> Result<Arc<Node>, ApiError> {
+    let node = open(gate)?;
+    if node.peer.is_peer(conn.identity.as_ref()) {
+        Ok(node.clone())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not a peer of this cluster: only nodes holding this cluster's HSM key may call /v1/rpc",
+        ))
+    }
 }
 
 /// `POST /v1/debug/log`: the node's log from now on, as `u32 BE length ‖ LogRecord` records,
@@ -410,13 +422,22 @@ async fn handle_kms(
             "invalid request: no enclave given: use POST /v1/kms/<enclave>",
         ));
     }
-    if batch.cmd == Command::ClusterAddNode {
-        kms::add_node(&node, &caller, &batch).await?;
+    if matches!(
+        batch.cmd,
+        Command::ClusterAddNode | Command::ClusterRemoveNode | Command::ClusterEdit
+    ) {
+        kms::change_members(&node, &caller, &batch).await?;
         Ok(respond(
             StatusCode::OK,
             "application/octet-stream",
             Bytes::new(),
         ))
+    } else if batch.cmd == Command::ClusterStatus {
+        kms::check_access(&node, &caller, &enclave, batch.cmd)?;
+        let status = node.cluster_status().await;
+        let mut out = bytes::BytesMut::new();
+        minkms_client::put_frame(&mut out, batch.cmd.id(), &status);
+        Ok(respond(StatusCode::OK, "application/octet-stream", out.freeze()))
     } else if matches!(
         batch.cmd,
         Command::ClusterAddHsm | Command::ClusterRemoveHsm
@@ -430,18 +451,17 @@ async fn handle_kms(
             Bytes::new(),
         ))
     } else if batch.cmd.is_write() {
+        node.cluster.readable(&enclave).await?;
         let cmd = kms::plan_write(&node, &caller, &enclave, &batch)?;
-        // A write waits for the disk: off the async workers.
-        let applied = tokio::task::spawn_blocking(move || node.keystore.apply(&cmd))
-            .await
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
-        applied?;
+        node.keystore.check(&cmd)?;
+        node.cluster.write(&node, cmd).await?;
         Ok(respond(
             StatusCode::OK,
             "application/octet-stream",
             Bytes::new(),
         ))
     } else {
+        node.cluster.readable(&enclave).await?;
         let out = kms::read(&node, &caller, &enclave, &batch)?;
         Ok(respond(StatusCode::OK, "application/octet-stream", out))
     }

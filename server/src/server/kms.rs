@@ -12,7 +12,6 @@ use prost::Message;
 use super::auth::{Access, Caller};
 use super::error::ApiError;
 use super::node::Node;
-use super::peer::PeerError;
 
 /// Most frames one request may carry.
 pub(crate) const MAX_BATCH: usize = 1000;
@@ -169,7 +168,6 @@ pub(crate) fn read(
     let id = cmd.id();
     for payload in &batch.payloads {
         match cmd {
-            Command::ClusterStatus => put_frame(&mut out, id, &node.cluster_status()),
             Command::EnclaveStatus => {
                 let req: EnclaveRequest = decode(cmd, payload)?;
                 put_frame(
@@ -443,30 +441,56 @@ pub(crate) fn change_hsms(node: &Node, caller: &Caller, batch: &Batch) -> Result
     }
 }
 
-/// `CLUSTER:ADDNODE`: checks the new node over the peer channel. A node of another cluster (or
-/// with another HSM key) is refused with a message that says so. Joining a node of this
-/// cluster needs replication, which this version does not have yet: it answers 501.
-pub(crate) async fn add_node(node: &Node, caller: &Caller, batch: &Batch) -> Result<(), ApiError> {
+/// Checks that `caller` may run `cmd` in `enclave`.
+pub(crate) fn check_access(
+    node: &Node,
+    caller: &Caller,
+    enclave: &str,
+    cmd: Command,
+) -> Result<(), ApiError> {
+    Access::resolve(caller, &node.keystore.state(), cmd, enclave).map(|_| ())
+}
+
+/// `CLUSTER:ADDNODE` / `CLUSTER:REMOVENODE` / `CLUSTER:EDIT`: membership changes, root only.
+/// A node of another cluster (or with another HSM key) is refused with a message that says so.
+pub(crate) async fn change_members(
+    node: &Node,
+    caller: &Caller,
+    batch: &Batch,
+) -> Result<(), ApiError> {
     if !caller.is_root {
         return Err(ApiError::forbidden());
     }
-    let req: AddClusterNodeRequest = decode(batch.cmd, &batch.payloads[0])?;
-    let host = minkms_client::normalize_endpoint(&req.host);
-    if host == node.host {
-        return Err(ApiError::new(
-            http::StatusCode::CONFLICT,
-            format!("node {host} is already part of this cluster"),
-        ));
-    }
-    match node.peer.status(&host).await {
-        Err(PeerError::NotAPeer) => Err(ApiError::bad_request(format!("cannot add node {host}: {}", super::peer::NOT_A_PEER))),
-        Err(PeerError::Unreachable(why)) => {
-            Err(ApiError::new(http::StatusCode::SERVICE_UNAVAILABLE, format!("cannot add node {host}: {why}")))
+    match batch.cmd {
+        Command::ClusterAddNode => {
+            let req: AddClusterNodeRequest = decode(batch.cmd, &batch.payloads[0])?;
+            let host = minkms_client::normalize_endpoint(&req.host);
+            if host == node.host {
+                return Err(ApiError::new(
+                    http::StatusCode::CONFLICT,
+                    format!("node {host} is already part of this cluster"),
+                ));
+            }
+            node.cluster.add(node, &host).await
         }
-        Ok(_) => Err(ApiError::new(
-            http::StatusCode::NOT_IMPLEMENTED,
-            format!("cannot add node {host}: it holds this cluster's HSM key, but joining nodes (replication) is not supported by this version"),
-        )),
+        Command::ClusterRemoveNode => {
+            let req: RemoveClusterNodeRequest = decode(batch.cmd, &batch.payloads[0])?;
+            let host = minkms_client::normalize_endpoint(&req.host);
+            node.cluster
+                .remove(node, &host, req.delete_cluster_on_host)
+                .await
+        }
+        Command::ClusterEdit => {
+            let req: EditClusterRequest = decode(batch.cmd, &batch.payloads[0])?;
+            if req.remove.len() > 1 {
+                tracing::warn!(count = req.remove.len(), "edit removes several nodes: one epoch each, one at a time");
+            }
+            for id in req.remove {
+                node.cluster.force_remove(node, u64::from(id)).await?;
+            }
+            Ok(())
+        }
+        other => Err(misrouted(other)),
     }
 }
 
@@ -589,9 +613,6 @@ pub(crate) fn plan_write(
                 enclave,
                 identity: req.identity,
             }
-        }
-        Command::ClusterRemoveNode | Command::ClusterEdit => {
-            return Err(ApiError::new(http::StatusCode::NOT_IMPLEMENTED, "cluster membership changes are not supported by this version: it runs single-node clusters only"));
         }
         _ => return Err(misrouted(cmd)),
     })

@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod cluster;
 pub(crate) mod config;
 mod error;
 mod gate;
@@ -11,6 +12,7 @@ mod kms;
 mod metrics;
 mod node;
 mod peer;
+mod rpc;
 mod tls;
 
 use std::net::SocketAddr;
@@ -294,9 +296,14 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    let info = unsealed.keystore.info().clone();
+    let info = unsealed.keystore.info();
     tracing::info!(created = info.created, unsealed_by = %info.unsealed_by, "root encryption key unsealed");
     let hsm_ids = unsealed.hsms.ids();
+    let hard = cluster::load_state(&unsealed.keystore, &host)?;
+    if let Ok(own) = host.parse::<SocketAddr>() {
+        unsealed.peer.bind_to(own.ip());
+    }
+    let (cluster, driver) = cluster::Cluster::channel(&hard);
     certificates.set_peer(unsealed.peer.certified_key());
     let node = Arc::new(node::Node {
         keystore: unsealed.keystore,
@@ -307,11 +314,14 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         peer: unsealed.peer,
         left_out_hsms: unsealed.left_out,
         hsm_health: Default::default(),
+        cluster,
     });
+    driver.spawn(node.clone());
     tokio::spawn(node.clone().watch_hsm_health());
     gate.open(node);
     print_banner(
         &info,
+        &hard,
         &host,
         &hsm_ids,
         &unsealed.root,
@@ -331,6 +341,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
 
 fn print_banner(
     info: &minkms_keystore::StoreInfo,
+    hard: &minkms_replication::Hard,
     host: &str,
     hsm_ids: &[String],
     root: &ApiKey,
@@ -343,7 +354,11 @@ fn print_banner(
     out.push_str(&format!("Version        {VERSION}\n"));
     out.push_str(&format!("HSM            {}\n", hsm_ids.join(", ")));
     out.push_str(&format!("Cluster        ID      {}\n", info.cluster_id));
-    out.push_str(&format!("               Node 0: {host} <-\n\n"));
+    for (id, h) in &hard.config.members {
+        let me = if *id == hard.id { " <-" } else { "" };
+        out.push_str(&format!("               Node {id}: {h}{me}\n"));
+    }
+    out.push('\n');
     out.push_str(&format!("Endpoint       https://{host}\n"));
     out.push_str(&format!("API Key        {}\n", &*root.to_secret_string()));
     if self_signed {

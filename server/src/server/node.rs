@@ -1,6 +1,6 @@
 //! What one running node is: its keystore, the identity of the cluster's root, its name.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use minkms_client::wire::{ClusterStatusResponse, ServerStatusResponse};
 use minkms_client::Identity;
@@ -29,27 +29,45 @@ pub(crate) struct Node {
     /// The last health report of each HSM that gives one (refreshed in the background: it
     /// may take a network call).
     pub(crate) hsm_health: parking_lot::Mutex<std::collections::HashMap<String, String>>,
+    /// Replication: membership, leader, the write path.
+    pub(crate) cluster: super::cluster::Cluster,
 }
 
 impl Node {
-    /// This node's status. A single node is its own leader; replication fills in the rest.
+    /// This node's status (`stat`, `/v1/rpc/status`).
     pub(crate) fn status(&self) -> ServerStatusResponse {
         let cpus = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
             .unwrap_or(1);
+        let cluster = self.cluster.status();
+        let ms = |ms: u64| prost_types::Duration::try_from(Duration::from_millis(ms)).ok();
+        let now = self.cluster.now();
         ServerStatusResponse {
             version: VERSION.into(),
             api_version: API_VERSION.into(),
             host: self.host.clone(),
             uptime: prost_types::Duration::try_from(self.started.elapsed()).ok(),
-            role: "Leader".into(),
+            role: if self.cluster.is_removed() {
+                "Removed".into()
+            } else if cluster.joining {
+                "Joining".into()
+            } else {
+                cluster.role.as_str().into()
+            },
             commit: self.keystore.commit_index(),
-            nodes: [(0, self.host.clone())].into_iter().collect(),
-            node_id: 0,
-            leader_id: 0,
-            last_heartbeat: None,
-            heartbeat_interval: None,
-            election_timeout: None,
+            nodes: cluster
+                .config
+                .members
+                .iter()
+                .map(|(id, h)| (*id as u32, h.clone()))
+                .collect(),
+            node_id: cluster.id as u32,
+            leader_id: cluster.leader.map_or(-1, |l| l as i64),
+            last_heartbeat: cluster
+                .last_heartbeat
+                .and_then(|t| ms(now.saturating_sub(t))),
+            heartbeat_interval: ms(super::cluster::TIMING.heartbeat),
+            election_timeout: ms(super::cluster::TIMING.election),
             sys_os: std::env::consts::OS.into(),
             sys_cpu_arch: std::env::consts::ARCH.into(),
             sys_cpu_num: cpus,
@@ -76,15 +94,32 @@ impl Node {
             .await
             .unwrap_or_default();
             *self.hsm_health.lock() = report;
-            tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
         }
     }
 
-    /// The cluster's status: every node up or down.
-    pub(crate) fn cluster_status(&self) -> ClusterStatusResponse {
-        ClusterStatusResponse {
-            nodes_up: [(0, self.status())].into_iter().collect(),
+    /// The cluster's status: every member asked over the peer channel, up or down.
+    pub(crate) async fn cluster_status(&self) -> ClusterStatusResponse {
+        let me = self.cluster.status().id;
+        let members = self.cluster.status().config.members;
+        let asks = members.iter().filter(|(id, _)| **id != me).map(|(id, host)| async move {
+            let answer = tokio::time::timeout(Duration::from_secs(3), self.peer.status(host)).await;
+            (*id as u32, host.clone(), answer.ok().and_then(Result::ok))
+        });
+        let mut out = ClusterStatusResponse {
+            nodes_up: [(me as u32, self.status())].into_iter().collect(),
             nodes_down: Default::default(),
+        };
+        for (id, host, answer) in futures_util::future::join_all(asks).await {
+            match answer {
+                Some(s) => {
+                    out.nodes_up.insert(id, s);
+                }
+                None => {
+                    out.nodes_down.insert(id, host);
+                }
+            }
         }
+        out
     }
 }

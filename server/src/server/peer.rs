@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http::Method;
+use http_body_util::{BodyExt, Full};
+use std::net::IpAddr;
 use hyper_util::rt::TokioIo;
 use minkms_client::wire::ServerStatusResponse;
 use minkms_client::{provider, ApiKey, Identity, SignatureCheck};
@@ -39,6 +41,7 @@ pub(crate) struct Peer {
     pub(crate) identity: Identity,
     certified: Arc<CertifiedKey>,
     client: Arc<ClientConfig>,
+    local: std::sync::OnceLock<IpAddr>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -136,6 +139,7 @@ impl Peer {
             identity,
             certified,
             client: Arc::new(client),
+            local: std::sync::OnceLock::new(),
         })
     }
 
@@ -151,64 +155,165 @@ impl Peer {
 
     /// Asks the node at `host` (`host:port`) for its status over the peer channel.
     pub(crate) async fn status(&self, host: &str) -> Result<ServerStatusResponse, PeerError> {
-        let body = self.get(host, "/v1/rpc/status").await?;
+        let (status, body) = self
+            .call_once(host, Method::GET, "/v1/rpc/status", None, Bytes::new())
+            .await?;
+        if status != 200 {
+            return Err(PeerError::Unreachable(format!("{host} answered {status}")));
+        }
         ServerStatusResponse::decode(body)
             .map_err(|e| PeerError::Unreachable(format!("invalid status from {host}: {e}")))
     }
 
-    async fn get(&self, host: &str, path: &str) -> Result<Bytes, PeerError> {
+    /// Outgoing peer connections leave from this address, so that per-node network rules
+    /// (and the peers' logs) see which node is talking.
+    pub(crate) fn bind_to(&self, ip: IpAddr) {
+        let _ = self.local.set(ip);
+    }
+
+    /// One request on a fresh connection.
+    pub(crate) async fn call_once(
+        &self,
+        host: &str,
+        method: Method,
+        path: &str,
+        cluster: Option<&str>,
+        body: Bytes,
+    ) -> Result<(u16, Bytes), PeerError> {
+        let mut sender = self.connect(host).await?;
+        let request = PeerRequest {
+            method,
+            path,
+            cluster,
+            body,
+            timeout: CALL_TIMEOUT,
+        };
+        self.call(&mut sender, host, request).await
+    }
+
+    /// Opens a connection to `host` over the peer channel (mutual TLS, pinned both ways).
+    pub(crate) async fn connect(&self, host: &str) -> Result<PeerSender, PeerError> {
         let unreachable = |what: &str, e: &dyn std::fmt::Display| {
             PeerError::Unreachable(format!("{what} {host}: {e}"))
         };
-        let tcp =
-            tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(host))
-                .await
-                .map_err(|_| {
-                    PeerError::Unreachable(format!("cannot connect to {host}: timed out"))
-                })?
-                .map_err(|e| unreachable("cannot connect to", &e))?;
+        let connect = async {
+            let addr = tokio::net::lookup_host(host)
+                .await?
+                .next()
+                .ok_or_else(|| std::io::Error::other("no address"))?;
+            let socket = if addr.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            if let Some(ip) = self.local.get().filter(|ip| ip.is_ipv4() == addr.is_ipv4()) {
+                socket.bind(std::net::SocketAddr::new(*ip, 0))?;
+            }
+            let tcp = socket.connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(tcp)
+        };
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| PeerError::Unreachable(format!("cannot connect to {host}: timed out")))?
+            .map_err(|e| unreachable("cannot connect to", &e))?;
         let name = host
             .rsplit_once(':')
             .map_or(host, |(h, _)| h)
             .trim_matches(['[', ']'])
             .to_string();
         let name = ServerName::try_from(name).map_err(|e| unreachable("invalid host", &e))?;
-        let tls = tokio_rustls::TlsConnector::from(self.client.clone())
-            .connect(name, tcp)
-            .await
-            .map_err(|e| {
-                if e.to_string().contains(NOT_A_PEER) {
-                    PeerError::NotAPeer
-                } else {
-                    unreachable("no peer channel (the node may be sealed) with", &e)
-                }
-            })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        let tls = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio_rustls::TlsConnector::from(self.client.clone()).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| PeerError::Unreachable(format!("no TLS handshake with {host}")))?
+        .map_err(|e| {
+            if e.to_string().contains(NOT_A_PEER) {
+                PeerError::NotAPeer
+            } else {
+                unreachable("no peer channel (the node may be sealed) with", &e)
+            }
+        })?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(|e| unreachable("HTTP with", &e))?;
         tokio::spawn(connection);
-        let request = http::Request::get(path)
-            .header(http::header::HOST, host)
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| unreachable("request to", &e))?;
-        let response = tokio::time::timeout(Duration::from_secs(10), sender.send_request(request))
-            .await
-            .map_err(|_| PeerError::Unreachable(format!("{host} did not answer")))?
-            .map_err(|e| unreachable("request to", &e))?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| unreachable("reading from", &e))?
-            .to_bytes();
-        match status.as_u16() {
-            200 => Ok(body),
-            403 => Err(PeerError::NotAPeer),
-            _ => Err(PeerError::Unreachable(format!("{host} answered {status}"))),
+        Ok(sender)
+    }
+
+    /// One request on an open connection, with a deadline (a connection can stay open through
+    /// a partition or a stopped process).
+    pub(crate) async fn call(
+        &self,
+        sender: &mut PeerSender,
+        host: &str,
+        req: PeerRequest<'_>,
+    ) -> Result<(u16, Bytes), PeerError> {
+        let PeerRequest {
+            method,
+            path,
+            cluster,
+            body,
+            timeout,
+        } = req;
+        let unreachable = |what: &str, e: &dyn std::fmt::Display| {
+            PeerError::Unreachable(format!("{what} {host}: {e}"))
+        };
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, host);
+        if let Some(id) = cluster {
+            request = request.header(CLUSTER_HEADER, id);
         }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| unreachable("request to", &e))?;
+        let exchange = async {
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| unreachable("request to", &e))?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| unreachable("reading from", &e))?
+                .to_bytes();
+            Ok::<_, PeerError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| PeerError::Unreachable(format!("{host} did not answer in time")))??;
+        if status == 403 {
+            return Err(PeerError::NotAPeer);
+        }
+        Ok((status, body))
     }
 }
+
+/// One call over the peer channel.
+#[derive(Debug)]
+pub(crate) struct PeerRequest<'a> {
+    pub(crate) method: Method,
+    pub(crate) path: &'a str,
+    /// The sender's cluster id, checked by the receiver.
+    pub(crate) cluster: Option<&'a str>,
+    pub(crate) body: Bytes,
+    pub(crate) timeout: Duration,
+}
+
+/// The sending half of a peer connection.
+pub(crate) type PeerSender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+/// The header that carries the sender's cluster id on `/v1/rpc/*` calls: two clusters may
+/// share an HSM key, and with it the peer certificate.
+pub(crate) const CLUSTER_HEADER: &str = "x-minkms-cluster";
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// For administrative calls (status, join with a snapshot).
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

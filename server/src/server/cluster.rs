@@ -1,0 +1,760 @@
+//! The replication runtime: drives the protocol core of `minkms-replication` with real time,
+//! the keystore as its durable state, and the peer channel as its network.
+//!
+//! One task owns the core. Everything that touches it (messages, proposals, membership, status)
+//! goes through its inbox, so the core needs no lock and its outputs are executed in order: a
+//! `Persist` or `Apply` is durable before the messages after it leave.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use minkms_keystore::{self as ks, Snapshot};
+use minkms_replication::{
+    Core, Envelope, Hard, NodeId, Output, Payload, Slot, SlotValue, Status, Timing, WriteError,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::error::ApiError;
+use super::node::Node;
+use super::peer::{PeerError, PeerRequest};
+
+/// Timers of REPLICATION.md §2.11.
+pub(crate) const TIMING: Timing = Timing {
+    heartbeat: 500,
+    election: 1500,
+    rpc: 1000,
+};
+/// How long a read of a key with a prepared change waits for the outcome.
+const READ_WAIT: Duration = Duration::from_millis(1500);
+const TICK: Duration = Duration::from_millis(20);
+
+/// What reads must wait for: the names the open slot changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Blocked {
+    Nothing,
+    Enclaves(BTreeSet<String>),
+    /// A membership change: every read waits (a node being removed stops serving at once).
+    All,
+}
+
+/// A write or admin request forwarded from a follower to the leader.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Forwarded {
+    Write(ks::Command),
+    Add(String),
+    Remove { host: String, delete: bool },
+}
+
+/// What a joining node receives.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Join {
+    snapshot: Snapshot,
+    hard: Hard,
+}
+
+/// What a removed node is told.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Removed {
+    delete: bool,
+}
+
+impl Removed {
+    /// Whether it should start over as a new single-node cluster.
+    pub(crate) fn delete(&self) -> bool {
+        self.delete
+    }
+}
+
+type Reply<T> = oneshot::Sender<T>;
+
+enum Event {
+    Receive(Envelope),
+    Propose(Vec<u8>, Reply<Result<Result<(), ks::Error>, WriteError>>),
+    Add(NodeId, String, Reply<Result<(), WriteError>>),
+    Remove(NodeId, Reply<Result<(), WriteError>>),
+    Force(NodeId, Reply<Result<(), String>>),
+    Export(Reply<Result<(Snapshot, Hard), ks::Error>>),
+    Install(Box<Join>, Reply<Result<(), ks::Error>>),
+    Leave(Reply<Result<(), ks::Error>>),
+}
+
+enum Waiter {
+    Write(Reply<Result<Result<(), ks::Error>, WriteError>>),
+    Admin(Reply<Result<(), WriteError>>),
+}
+
+/// A node's handle on its replication task.
+#[derive(Debug)]
+pub(crate) struct Cluster {
+    inbox: mpsc::UnboundedSender<Event>,
+    status: watch::Receiver<Status>,
+    blocked: watch::Receiver<Blocked>,
+    removed: Arc<AtomicBool>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Event")
+    }
+}
+
+/// The state the driver task owns.
+struct Driver {
+    core: Core,
+    node: Arc<Node>,
+    status: watch::Sender<Status>,
+    blocked: watch::Sender<Blocked>,
+    removed: Arc<AtomicBool>,
+    started: Instant,
+    next_req: u64,
+    waiters: HashMap<u64, Waiter>,
+    /// Why the apply at an index changed nothing (the client of that write hears it).
+    apply_errors: HashMap<u64, ks::Error>,
+    links: HashMap<NodeId, (String, mpsc::Sender<Envelope>)>,
+    /// Hosts of nodes being added (not in the config yet).
+    joining_hosts: HashMap<NodeId, String>,
+}
+
+/// Loads this node's replication state, or makes the one of a fresh single-node cluster; a
+/// node whose config does not name it under `host` cannot start (seed 001).
+pub(crate) fn load_state(keystore: &ks::Keystore, host: &str) -> anyhow::Result<Hard> {
+    let mut hard = match keystore.replication()? {
+        Some(bytes) => postcard::from_bytes::<Hard>(&bytes)
+            .map_err(|e| anyhow::anyhow!("the replication state in the database is damaged: {e}"))?,
+        None => {
+            let mut hard = Hard::single(host);
+            hard.commit = keystore.commit_index();
+            hard
+        }
+    };
+    let alone = hard.config.members.len() == 1 && hard.config.contains(hard.id);
+    if alone && !hard.joining && hard.config.members.get(&hard.id).map(String::as_str) != Some(host)
+    {
+        // A single node may change its name: nobody else knows it yet.
+        hard.config.members.insert(hard.id, host.to_string());
+    }
+    if !hard.joining && hard.config.members.get(&hard.id).map(String::as_str) != Some(host) {
+        anyhow::bail!(
+            "server not part of cluster: this node is not {host} in its cluster definition ({}); start it with the --host it was added as, or delete its database and add it again",
+            hard.config
+                .members
+                .iter()
+                .map(|(id, h)| format!("node {id}: {h}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    keystore.persist_replication(&encode(&hard))?;
+    Ok(hard)
+}
+
+fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_allocvec(v).unwrap_or_default()
+}
+
+fn now_ms(started: Instant) -> u64 {
+    started.elapsed().as_millis() as u64
+}
+
+impl Cluster {
+    /// Starts the driver for `node` (whose `cluster` is this handle's pair).
+    pub(crate) fn channel(hard: &Hard) -> (Self, Pending) {
+        let (inbox, rx) = mpsc::unbounded_channel();
+        let started = Instant::now();
+        let core = Core::new(hard.clone(), TIMING, rand::random(), 0);
+        let (status_tx, status) = watch::channel(core.status(0));
+        let (blocked_tx, blocked) = watch::channel(blocked_by(&hard.slot));
+        let removed = Arc::new(AtomicBool::new(false));
+        (
+            Self {
+                inbox,
+                status,
+                blocked,
+                removed: removed.clone(),
+                started,
+            },
+            Pending {
+                rx,
+                core,
+                status: status_tx,
+                blocked: blocked_tx,
+                removed,
+                started,
+            },
+        )
+    }
+
+    /// The protocol state now.
+    pub(crate) fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// Milliseconds since start, on the core's clock.
+    pub(crate) fn now(&self) -> u64 {
+        now_ms(self.started)
+    }
+
+    /// Whether this node left its cluster (it serves nothing then).
+    pub(crate) fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    /// Hands a message from a peer to the core.
+    pub(crate) fn deliver(&self, env: Envelope) {
+        let _ = self.inbox.send(Event::Receive(env));
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Event) -> Result<T, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.inbox
+            .send(make(tx))
+            .map_err(|_| unavailable("replication stopped"))?;
+        rx.await.map_err(|_| unavailable("replication stopped"))
+    }
+
+    /// Waits until a read of `enclave` ("" = of everything) sees no prepared change of it, so a
+    /// read never returns a value that a committed write has replaced (REPLICATION.md §2.7).
+    pub(crate) async fn readable(&self, enclave: &str) -> Result<(), ApiError> {
+        if self.is_removed() {
+            return Err(unavailable("server not part of cluster"));
+        }
+        if self.status.borrow().joining {
+            return Err(unavailable("node is joining the cluster"));
+        }
+        let touches = |b: &Blocked| match b {
+            Blocked::Nothing => false,
+            Blocked::All => true,
+            Blocked::Enclaves(set) => enclave.is_empty() || set.contains(enclave),
+        };
+        let mut rx = self.blocked.clone();
+        if !touches(&rx.borrow()) {
+            return Ok(());
+        }
+        let waited = tokio::time::timeout(READ_WAIT, async {
+            rx.wait_for(|b| !touches(b)).await.is_ok()
+        })
+        .await;
+        match waited {
+            Ok(true) => Ok(()),
+            _ => Err(unavailable("key is being modified; retry")),
+        }
+    }
+
+    /// Commits a write on every node: here if this node leads, else on the leader.
+    pub(crate) async fn write(&self, node: &Node, cmd: ks::Command) -> Result<(), ApiError> {
+        if self.is_removed() {
+            return Err(unavailable("server not part of cluster"));
+        }
+        let leader = self.status().leader;
+        if leader != Some(node_id(self)) {
+            return self.forward(node, leader, &Forwarded::Write(cmd)).await;
+        }
+        self.write_here(cmd).await
+    }
+
+    /// The leader's part of a write.
+    pub(crate) async fn write_here(&self, cmd: ks::Command) -> Result<(), ApiError> {
+        let bytes = encode(&cmd);
+        match self.ask(|tx| Event::Propose(bytes, tx)).await? {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(write_error(e)),
+        }
+    }
+
+    /// Sends a request to the leader and relays its answer.
+    async fn forward(
+        &self,
+        node: &Node,
+        leader: Option<NodeId>,
+        req: &Forwarded,
+    ) -> Result<(), ApiError> {
+        let status = self.status();
+        let host = leader
+            .and_then(|l| status.config.members.get(&l).cloned())
+            .ok_or_else(|| unavailable("cluster has no leader"))?;
+        let cluster = node.keystore.info().cluster_id.to_string();
+        let request = PeerRequest {
+            method: Method::POST,
+            path: "/v1/rpc/forward",
+            cluster: Some(&cluster),
+            body: Bytes::from(encode(req)),
+            timeout: Duration::from_secs(30),
+        };
+        let mut sender = node
+            .peer
+            .connect(&host)
+            .await
+            .map_err(|e| unavailable(&format!("cannot reach the leader: {e}")))?;
+        let (code, body) = node
+            .peer
+            .call(&mut sender, &host, request)
+            .await
+            .map_err(|e| unavailable(&format!("the leader did not answer: {e}")))?;
+        if code == 200 {
+            return Ok(());
+        }
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        Err(ApiError::new(
+            status,
+            String::from_utf8_lossy(&body).into_owned(),
+        ))
+    }
+
+    /// `minkms add`: sends the new node this cluster's state, then commits it as a member.
+    pub(crate) async fn add(&self, node: &Node, host: &str) -> Result<(), ApiError> {
+        let status = self.status();
+        if status.leader != Some(status.id) {
+            return self
+                .forward(node, status.leader, &Forwarded::Add(host.to_string()))
+                .await;
+        }
+        if status.config.members.values().any(|h| h == host) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("node {host} is already part of this cluster"),
+            ));
+        }
+        let theirs = match node.peer.status(host).await {
+            Err(PeerError::NotAPeer) => {
+                return Err(ApiError::bad_request(format!(
+                    "cannot add node {host}: {}",
+                    super::peer::NOT_A_PEER
+                )))
+            }
+            Err(PeerError::Unreachable(why)) => {
+                return Err(unavailable(&format!("cannot add node {host}: {why}")))
+            }
+            Ok(s) => s,
+        };
+        if theirs.commit != 0 || theirs.nodes.len() > 1 {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("cannot add node {host}: node is not fresh: stop it, delete its database and restart it"),
+            ));
+        }
+        let (snapshot, mut hard) = self
+            .ask(Event::Export)
+            .await?
+            .map_err(ApiError::from)?;
+        let id = hard.config.next_id;
+        hard.id = id;
+        hard.joining = true;
+        hard.voted_for = None;
+        hard.slot = None;
+        hard.forced_out = Default::default();
+        let join = Join { snapshot, hard };
+        let request = PeerRequest {
+            method: Method::POST,
+            path: "/v1/rpc/join",
+            cluster: None,
+            body: Bytes::from(encode(&join)),
+            timeout: super::peer::CALL_TIMEOUT,
+        };
+        let mut sender = node
+            .peer
+            .connect(host)
+            .await
+            .map_err(|e| unavailable(&format!("cannot add node {host}: {e}")))?;
+        let (code, body) = node
+            .peer
+            .call(&mut sender, host, request)
+            .await
+            .map_err(|e| unavailable(&format!("cannot add node {host}: {e}")))?;
+        if code != 200 {
+            return Err(ApiError::new(
+                StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                format!("cannot add node {host}: {}", String::from_utf8_lossy(&body)),
+            ));
+        }
+        let host = host.to_string();
+        self.ask(|tx| Event::Add(id, host, tx))
+            .await?
+            .map_err(write_error)
+    }
+
+    /// A joining node installs the snapshot it was sent.
+    pub(crate) async fn install(&self, join: Join) -> Result<(), ApiError> {
+        let status = self.status();
+        if status.commit != 0 || status.config.members.len() > 1 || status.joining {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "node is not fresh: stop it, delete its database and restart it",
+            ));
+        }
+        self.ask(|tx| Event::Install(Box::new(join), tx))
+            .await?
+            .map_err(ApiError::from)
+    }
+
+    /// `minkms rm`: commits the config without `host` on every node, then tells the node.
+    pub(crate) async fn remove(&self, node: &Node, host: &str, delete: bool) -> Result<(), ApiError> {
+        let status = self.status();
+        if status.leader != Some(status.id) {
+            let req = Forwarded::Remove {
+                host: host.to_string(),
+                delete,
+            };
+            return self.forward(node, status.leader, &req).await;
+        }
+        let id = status
+            .config
+            .members
+            .iter()
+            .find(|(id, h)| h.as_str() == host || id.to_string() == host)
+            .map(|(id, _)| *id)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("node {host} is not part of the cluster"),
+                )
+            })?;
+        let target = status.config.members.get(&id).cloned().unwrap_or_default();
+        self.ask(|tx| Event::Remove(id, tx))
+            .await?
+            .map_err(write_error)?;
+        let body = Bytes::from(encode(&Removed { delete }));
+        if id == status.id {
+            let _ = self.leave(delete).await;
+        } else if let Err(e) = node
+            .peer
+            .call_once(&target, Method::POST, "/v1/rpc/removed", None, body)
+            .await
+        {
+            tracing::warn!(node = %target, error = %e, "removed node not told: it learns it when it next talks to the cluster");
+        }
+        Ok(())
+    }
+
+    /// This node was removed: with `delete`, it starts a new single-node cluster of its own.
+    pub(crate) async fn leave(&self, delete: bool) -> Result<(), ApiError> {
+        if delete {
+            self.ask(Event::Leave).await?.map_err(ApiError::from)
+        } else {
+            self.removed.store(true, Ordering::Release);
+            Ok(())
+        }
+    }
+
+    /// `minkms edit --rm`: drops an unreachable member from this node's config by force.
+    pub(crate) async fn force_remove(&self, node: &Node, id: NodeId) -> Result<(), ApiError> {
+        let status = self.status();
+        let host = status.config.members.get(&id).cloned().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("node {id} is not part of the cluster"),
+            )
+        })?;
+        if id != status.id && node.peer.status(&host).await.is_ok() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("node {id} ({host}) is reachable; use rm"),
+            ));
+        }
+        self.ask(|tx| Event::Force(id, tx))
+            .await?
+            .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))
+    }
+}
+
+fn node_id(c: &Cluster) -> NodeId {
+    c.status.borrow().id
+}
+
+fn unavailable(msg: &str) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg.to_string())
+}
+
+fn write_error(e: WriteError) -> ApiError {
+    match e {
+        WriteError::NotLeader(_) => unavailable("cluster has no leader"),
+        other => unavailable(&other.to_string()),
+    }
+}
+
+/// The names an open slot blocks reads of.
+fn blocked_by(slot: &Option<Slot>) -> Blocked {
+    let Some(Slot {
+        value: SlotValue::Entry(v),
+        ..
+    }) = slot
+    else {
+        return Blocked::Nothing;
+    };
+    match &v.payload {
+        Payload::Config(_) => Blocked::All,
+        Payload::App(bytes) => match postcard::from_bytes::<ks::Command>(bytes) {
+            Ok(cmd) => Blocked::Enclaves([cmd.enclave().to_string()].into_iter().collect()),
+            Err(_) => Blocked::All,
+        },
+    }
+}
+
+/// The half of [`Cluster::channel`] that becomes the driver once the node exists.
+pub(crate) struct Pending {
+    rx: mpsc::UnboundedReceiver<Event>,
+    core: Core,
+    status: watch::Sender<Status>,
+    blocked: watch::Sender<Blocked>,
+    removed: Arc<AtomicBool>,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
+impl Pending {
+    /// Runs the driver until the process ends.
+    pub(crate) fn spawn(self, node: Arc<Node>) {
+        let mut driver = Driver {
+            core: self.core,
+            node,
+            status: self.status,
+            blocked: self.blocked,
+            removed: self.removed,
+            started: self.started,
+            next_req: 1,
+            waiters: HashMap::new(),
+            apply_errors: HashMap::new(),
+            links: HashMap::new(),
+            joining_hosts: HashMap::new(),
+        };
+        let mut rx = self.rx;
+        tokio::spawn(async move {
+            // The membership probe: learn what peers committed since this node stopped.
+            driver.core.probe_all();
+            driver.flush();
+            let mut tick = tokio::time::interval(TICK);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    ev = rx.recv() => match ev {
+                        Some(ev) => driver.handle(ev),
+                        None => return,
+                    },
+                    _ = tick.tick() => {
+                        let now = driver.now();
+                        driver.core.tick(now);
+                    }
+                }
+                driver.flush();
+            }
+        });
+    }
+}
+
+impl Driver {
+    fn now(&self) -> u64 {
+        now_ms(self.started)
+    }
+
+    fn req(&mut self) -> u64 {
+        self.next_req += 1;
+        self.next_req
+    }
+
+    fn handle(&mut self, ev: Event) {
+        let now = self.now();
+        match ev {
+            Event::Receive(env) => self.core.receive(now, env),
+            Event::Propose(cmd, tx) => {
+                let req = self.req();
+                self.waiters.insert(req, Waiter::Write(tx));
+                self.core.propose(now, req, cmd);
+            }
+            Event::Add(id, host, tx) => {
+                let req = self.req();
+                self.waiters.insert(req, Waiter::Admin(tx));
+                self.joining_hosts.insert(id, host.clone());
+                self.core.propose_add(now, req, id, host);
+            }
+            Event::Remove(id, tx) => {
+                let req = self.req();
+                self.waiters.insert(req, Waiter::Admin(tx));
+                self.core.propose_remove(now, req, id);
+            }
+            Event::Force(id, tx) => {
+                let _ = tx.send(self.core.force_remove(now, id));
+            }
+            Event::Export(tx) => {
+                let snapshot = self.node.keystore.export();
+                let _ = tx.send(snapshot.map(|s| (s, self.core.hard().clone())));
+            }
+            Event::Install(join, tx) => {
+                let Join { snapshot, hard } = *join;
+                let result = self
+                    .node
+                    .keystore
+                    .install(&snapshot, &self.node.hsms, &encode(&hard));
+                if result.is_ok() {
+                    tracing::info!(node = hard.id, commit = hard.commit, "joined a cluster: state installed, waiting for the membership change");
+                    self.core = Core::new(hard, TIMING, rand::random(), now);
+                    self.links.clear();
+                }
+                let _ = tx.send(result);
+            }
+            Event::Leave(tx) => {
+                let host = self.node.host.clone();
+                let mut hard = Hard::single(host);
+                hard.commit = self.core.hard().commit;
+                hard.commit_id = self.core.hard().commit_id;
+                let result = self.node.keystore.reset_cluster(&encode(&hard));
+                if result.is_ok() {
+                    tracing::info!("removed from the cluster: running as a new single-node cluster");
+                    self.core = Core::new(hard, TIMING, rand::random(), now);
+                    self.links.clear();
+                    self.removed.store(false, Ordering::Release);
+                }
+                let _ = tx.send(result.map(|_| ()));
+            }
+        }
+    }
+
+    /// Executes the core's outputs in order.
+    fn flush(&mut self) {
+        for out in self.core.take_outputs() {
+            match out {
+                Output::Persist(hard) => {
+                    if let Err(e) = self.node.keystore.persist_replication(&encode(&hard)) {
+                        // Nothing after this may take effect: the state on disk is behind.
+                        tracing::error!(error = %e, "cannot persist the replication state; stopping");
+                        std::process::exit(1);
+                    }
+                    self.blocked.send_if_modified(|b| {
+                        let next = blocked_by(&hard.slot);
+                        let changed = *b != next;
+                        *b = next;
+                        changed
+                    });
+                }
+                Output::Apply { index, value, hard } => {
+                    let cmd = match &value.payload {
+                        Payload::App(bytes) => match postcard::from_bytes::<ks::Command>(bytes) {
+                            Ok(cmd) => Some(cmd),
+                            Err(e) => {
+                                tracing::error!(index, error = %e, "undecodable entry; stopping");
+                                std::process::exit(1);
+                            }
+                        },
+                        Payload::Config(_) => None,
+                    };
+                    match self
+                        .node
+                        .keystore
+                        .apply_at(index, cmd.as_ref(), &encode(&hard))
+                    {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            self.apply_errors.insert(index, e);
+                        }
+                        Err(e) => {
+                            tracing::error!(index, error = %e, "cannot apply a committed entry; stopping");
+                            std::process::exit(1);
+                        }
+                    }
+                    if let Payload::Config(c) = &value.payload {
+                        tracing::info!(index, epoch = c.epoch, members = ?c.members, "cluster membership changed");
+                    }
+                    self.blocked.send_replace(blocked_by(&hard.slot));
+                }
+                Output::Send(env) => self.send(env),
+                Output::Respond { req, result } => match self.waiters.remove(&req) {
+                    Some(Waiter::Write(tx)) => {
+                        let result = result.map(|index| match self.apply_errors.remove(&index) {
+                            Some(e) => Err(e),
+                            None => Ok(()),
+                        });
+                        let _ = tx.send(result);
+                    }
+                    Some(Waiter::Admin(tx)) => {
+                        let _ = tx.send(result.map(|_| ()));
+                    }
+                    None => {}
+                },
+                Output::Removed => {
+                    tracing::warn!("this node is not part of the cluster any more: it serves nothing now");
+                    self.removed.store(true, Ordering::Release);
+                }
+            }
+        }
+        self.apply_errors.retain(|i, _| *i + 64 > self.core.hard().commit);
+        let now = self.now();
+        self.status.send_replace(self.core.status(now));
+    }
+
+    fn send(&mut self, env: Envelope) {
+        let host = self
+            .core
+            .hard()
+            .config
+            .members
+            .get(&env.to)
+            .or_else(|| self.joining_hosts.get(&env.to))
+            .cloned();
+        let Some(host) = host else { return };
+        let link = match self.links.get(&env.to) {
+            Some((h, tx)) if *h == host && !tx.is_closed() => tx.clone(),
+            _ => {
+                let tx = spawn_link(self.node.clone(), host.clone());
+                self.links.insert(env.to, (host, tx.clone()));
+                tx
+            }
+        };
+        // A full queue drops the message: the protocol resends what matters.
+        let _ = link.try_send(env);
+    }
+}
+
+/// One task per peer: sends envelopes in order over a kept-open connection, reconnecting after
+/// a failure. Lost messages are the protocol's business (it retries), not the link's.
+fn spawn_link(node: Arc<Node>, host: String) -> mpsc::Sender<Envelope> {
+    let (tx, mut rx) = mpsc::channel::<Envelope>(1024);
+    tokio::spawn(async move {
+        let mut sender = None;
+        let mut backoff_until: Option<Instant> = None;
+        while let Some(env) = rx.recv().await {
+            if backoff_until.is_some_and(|t| Instant::now() < t) {
+                continue;
+            }
+            if sender.is_none() {
+                match node.peer.connect(&host).await {
+                    Ok(s) => sender = Some(s),
+                    Err(e) => {
+                        tracing::debug!(peer = %host, error = %e, "peer unreachable");
+                        backoff_until = Some(Instant::now() + Duration::from_millis(200));
+                        continue;
+                    }
+                }
+            }
+            let Some(s) = sender.as_mut() else { continue };
+            let cluster = node.keystore.info().cluster_id.to_string();
+            let request = PeerRequest {
+                method: Method::POST,
+                path: "/v1/rpc/replicate",
+                cluster: Some(&cluster),
+                body: Bytes::from(encode(&env)),
+                timeout: Duration::from_millis(TIMING.rpc),
+            };
+            match node.peer.call(s, &host, request).await {
+                Ok((200, _)) => {}
+                Ok((code, body)) => {
+                    tracing::debug!(peer = %host, code, reason = %String::from_utf8_lossy(&body), "peer refused a message");
+                }
+                Err(e) => {
+                    tracing::debug!(peer = %host, error = %e, "peer link failed");
+                    sender = None;
+                }
+            }
+        }
+    });
+    tx
+}
