@@ -377,6 +377,34 @@ impl Client {
         .await
     }
 
+    /// `CLUSTER:REMOVENODE`: remove a healthy node (`host:port` or node id); with
+    /// `delete_cluster`, the removed node starts over as a new single-node cluster.
+    pub async fn remove_node(&self, node: &str, delete_cluster: bool) -> Result<(), Error> {
+        self.write(
+            "",
+            Command::ClusterRemoveNode,
+            &RemoveClusterNodeRequest {
+                host: node.into(),
+                delete_cluster_on_host: delete_cluster,
+            },
+        )
+        .await
+    }
+
+    /// `CLUSTER:EDIT`: force-remove dead nodes from the cluster definition of the first
+    /// endpoint only, without write quorum.
+    pub async fn edit_cluster(&self, remove: &[u32]) -> Result<(), Error> {
+        self.write(
+            "",
+            Command::ClusterEdit,
+            &EditClusterRequest {
+                host: self.endpoints[0].clone(),
+                remove: remove.to_vec(),
+            },
+        )
+        .await
+    }
+
     /// `CLUSTER:ADDHSM`: seal the root key with a configured HSM too.
     pub async fn add_hsm(&self, name: &str, overwrite: bool) -> Result<(), Error> {
         self.write(

@@ -226,7 +226,8 @@ impl Keystore {
                 let (key, value) = storage::encode(change)?;
                 match value {
                     Some(plain) => {
-                        records.insert(key.as_str(), storage::seal(&rek, &key, &plain)?.as_slice())?;
+                        records
+                            .insert(key.as_str(), storage::seal(&rek, &key, &plain)?.as_slice())?;
                     }
                     None => {
                         records.remove(key.as_str())?;
@@ -255,7 +256,8 @@ impl Keystore {
     /// Persists the replication state durably (votes, terms, the open slot).
     pub fn persist_replication(&self, replication: &[u8]) -> Result<(), Error> {
         let txn = self.db.begin_write()?;
-        txn.open_table(META)?.insert(META_REPLICATION, replication)?;
+        txn.open_table(META)?
+            .insert(META_REPLICATION, replication)?;
         txn.commit()?;
         Ok(())
     }
@@ -302,7 +304,9 @@ impl Keystore {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Error::Invalid(format!("invalid snapshot: {e}")))?;
         let unsealed = hsms.unseal(&blobs, REK_CONTEXT).map_err(|e| {
-            Error::Invalid(format!("cannot unseal the cluster's root key with this node's HSM: {e}"))
+            Error::Invalid(format!(
+                "cannot unseal the cluster's root key with this node's HSM: {e}"
+            ))
         })?;
         let rek = KeyMaterial::from_slice(unsealed.secret.expose_secret())?;
         let mut changes = Vec::new();
@@ -325,8 +329,8 @@ impl Keystore {
                 records.insert(k.as_str(), v.as_slice())?;
             }
             let mut meta = txn.open_table(META)?;
-            let old_keys: Vec<String> = read_blob_ids(&self.db)
-                .map_err(|e| Error::Storage(e.to_string()))?;
+            let old_keys: Vec<String> =
+                read_blob_ids(&self.db).map_err(|e| Error::Storage(e.to_string()))?;
             for id in old_keys {
                 meta.remove(format!("{META_REK_PREFIX}{id}").as_str())?;
             }

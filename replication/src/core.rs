@@ -148,7 +148,10 @@ pub struct Status {
 #[derive(Debug, Clone)]
 enum Pending {
     App(Vec<u8>),
-    Add { id: NodeId, host: String },
+    Add {
+        id: NodeId,
+        host: String,
+    },
     Remove(NodeId),
     /// Commit the config this node already holds (after `edit --rm`).
     Install,
@@ -228,6 +231,10 @@ impl Core {
         };
         core.removed = !core.hard.joining && !core.hard.config.contains(core.hard.id);
         core.reset_election(now);
+        if core.is_voter() && core.hard.config.members.len() == 1 {
+            // Alone: no one to wait for.
+            core.campaign(now);
+        }
         core
     }
 
@@ -376,9 +383,11 @@ impl Core {
     fn stale_member(&self, now: u64, quorum: &BTreeSet<NodeId>) -> Option<NodeId> {
         quorum.iter().copied().find(|m| {
             *m != self.hard.id
-                && !self.peers.get(m).and_then(|p| p.last_ack).is_some_and(|t| {
-                    t + 2 * self.timing.heartbeat >= now
-                })
+                && !self
+                    .peers
+                    .get(m)
+                    .and_then(|p| p.last_ack)
+                    .is_some_and(|t| t + 2 * self.timing.heartbeat >= now)
         })
     }
 
@@ -504,10 +513,7 @@ impl Core {
         self.hard.slot = Some(slot.clone());
         self.persist();
         let prev = (self.hard.commit, self.hard.commit_id);
-        let others: BTreeSet<NodeId> = quorum
-            .into_iter()
-            .filter(|m| *m != self.hard.id)
-            .collect();
+        let others: BTreeSet<NodeId> = quorum.into_iter().filter(|m| *m != self.hard.id).collect();
         if let Some(lead) = &mut self.lead {
             lead.inflight = Some(Inflight {
                 req,
@@ -692,8 +698,9 @@ impl Core {
         match self.role {
             Role::Leader => self.tick_leader(now),
             Role::Follower | Role::Candidate => {
-                if self.is_voter() && now >= self.election_deadline {
-                    if self.hard.config.members.len() == 1 {
+                let alone = self.hard.config.members.len() == 1;
+                if self.is_voter() && (alone || now >= self.election_deadline) {
+                    if alone {
                         self.campaign(now);
                     } else {
                         self.start_prevote(now);
@@ -709,6 +716,14 @@ impl Core {
                     }
                 }
             }
+        }
+    }
+
+    /// The transport could not reach `peer` (connection refused): it counts as down at once,
+    /// so writes fail fast instead of preparing and timing out.
+    pub fn peer_unreachable(&mut self, peer: NodeId) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.last_ack = None;
         }
     }
 
@@ -1139,9 +1154,7 @@ impl Core {
                         report,
                     },
                 ),
-                Message::Heartbeat { .. } => {
-                    self.send(from, Message::HeartbeatReply { report })
-                }
+                Message::Heartbeat { .. } => self.send(from, Message::HeartbeatReply { report }),
                 _ => {}
             }
             return;
@@ -1213,16 +1226,18 @@ impl Core {
                 || self
                     .last_leader_contact
                     .is_some_and(|t| t + self.timing.election > now));
-        let granted = !self.removed
-            && term > self.hard.term
-            && !leader_alive
-            && self.up_to_date(report);
+        let granted =
+            !self.removed && term > self.hard.term && !leader_alive && self.up_to_date(report);
         // A refusal carries this node's term when it is newer, so a candidate stuck below it
         // catches up instead of asking in vain forever.
         self.out.push(Output::Send(Envelope {
             from: self.hard.id,
             to: from,
-            term: if granted { term } else { term.max(self.hard.term) },
+            term: if granted {
+                term
+            } else {
+                term.max(self.hard.term)
+            },
             epoch: self.hard.config.epoch,
             msg: Message::PreVoteReply { granted },
         }));
@@ -1278,7 +1293,11 @@ impl Core {
         }
         let ok = (self.hard.commit, self.hard.commit_id) == prev
             && slot.index == prev.0 + 1
-            && self.hard.slot.as_ref().is_none_or(|s| s.ballot <= slot.ballot);
+            && self
+                .hard
+                .slot
+                .as_ref()
+                .is_none_or(|s| s.ballot <= slot.ballot);
         if ok && self.hard.slot.as_ref() != Some(&slot) {
             self.hard.slot = Some(slot.clone());
             self.persist();
@@ -1338,12 +1357,7 @@ impl Core {
         self.send(from, Message::HeartbeatReply { report });
     }
 
-    fn on_probe_reply(
-        &mut self,
-        report: Report,
-        last: Option<Committed>,
-        config: Config,
-    ) {
+    fn on_probe_reply(&mut self, report: Report, last: Option<Committed>, config: Config) {
         if let Some(entry) = &last {
             self.learn(entry);
         }

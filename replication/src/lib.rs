@@ -8,7 +8,10 @@
 //! Ballots and value ids are separate (docs/replication-notes.md): a re-proposed entry keeps its
 //! value id, so a node that applied it and one that applies the re-proposal agree on
 //! `commit_id`.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 mod core;
 mod types;

@@ -516,14 +516,26 @@ impl Sim {
             due.swap(i, j);
         }
         for (_, env) in due {
-            if std::env::var("SIM_TRACE").is_ok() && self.now > 15000 && (env.to == 1 || env.from == 1) {
-                eprintln!("t={} deliver {:?} to node {} with {:?}", self.now, env, env.to, self.nodes.get(&env.to).map(|n| (n.durable.commit, n.durable.commit_id)));
+            if std::env::var("SIM_TRACE").is_ok()
+                && self.now > 15000
+                && (env.to == 1 || env.from == 1)
+            {
+                eprintln!(
+                    "t={} deliver {:?} to node {} with {:?}",
+                    self.now,
+                    env,
+                    env.to,
+                    self.nodes
+                        .get(&env.to)
+                        .map(|n| (n.durable.commit, n.durable.commit_id))
+                );
             }
             let crash = (self.faults && self.rng.gen_bool(0.002)).then(|| self.rng.gen_range(0..4));
             self.on(env.to, crash, |c, now| c.receive(now, env));
         }
         for id in self.live() {
-            let crash = (self.faults && self.rng.gen_bool(0.0005)).then(|| self.rng.gen_range(0..4));
+            let crash =
+                (self.faults && self.rng.gen_bool(0.0005)).then(|| self.rng.gen_range(0..4));
             self.on(id, crash, |c, now| c.tick(now));
         }
         if self.clients && self.rng.gen_bool(0.15) {
@@ -559,7 +571,13 @@ impl Sim {
                     _ => probe = None,
                 }
             } else if let Some(l) = self.leader() {
-                if self.nodes[&l].core.as_ref().unwrap().status(self.now).writable {
+                if self.nodes[&l]
+                    .core
+                    .as_ref()
+                    .unwrap()
+                    .status(self.now)
+                    .writable
+                {
                     let req = self.next_req;
                     self.next_req += 1;
                     self.writes.insert(req, Outcome::Pending);
@@ -571,7 +589,10 @@ impl Sim {
             }
         }
         let Some(req) = probe else {
-            self.fail(format!("no writable leader after healing:\n{}", self.summary()))
+            self.fail(format!(
+                "no writable leader after healing:\n{}",
+                self.summary()
+            ))
         };
         if !matches!(self.writes.get(&req), Some(Outcome::Ok(_))) {
             self.fail("the write after healing did not commit".into());
@@ -589,7 +610,9 @@ impl Sim {
             if n.durable.commit != self.nodes[&leader].durable.commit {
                 self.fail(format!(
                     "after healing node {id} has commit {} and the leader {}\n{}",
-                    n.durable.commit, self.nodes[&leader].durable.commit, self.summary()
+                    n.durable.commit,
+                    self.nodes[&leader].durable.commit,
+                    self.summary()
                 ));
             }
             if n.applied != reference {
@@ -602,7 +625,9 @@ impl Sim {
             .collect();
         for (req, outcome) in &self.writes {
             match outcome {
-                Outcome::Ok(_) if !applied_reqs.contains(req) && !self.config_reqs.contains(req) => {
+                Outcome::Ok(_)
+                    if !applied_reqs.contains(req) && !self.config_reqs.contains(req) =>
+                {
                     self.fail(format!("acknowledged write {req} lost"))
                 }
                 Outcome::Failed if applied_reqs.contains(req) => {
@@ -681,5 +706,8 @@ fn invariants_hold_under_random_faults() {
         reads += r;
     }
     println!("{seeds} seeds: {ok} acknowledged writes, {reads} reads checked, 0 violations");
-    assert!(ok > seeds, "the schedules must commit writes to mean anything");
+    assert!(
+        ok > seeds,
+        "the schedules must commit writes to mean anything"
+    );
 }

@@ -105,6 +105,31 @@ pub(crate) enum Cmd {
         #[arg(num_args = 1..=2, required = true, value_name = "[SERVER] HOST:PORT")]
         targets: Vec<String>,
     },
+    /// Remove a healthy node from the cluster: `rm HOST:PORT|NODE-ID`, or `rm SERVER ...`.
+    Rm {
+        #[command(flatten)]
+        conn: Conn,
+        /// [SERVER] HOST:PORT|NODE-ID: the node to remove, after an optional server of the
+        /// cluster.
+        #[arg(num_args = 1..=2, required = true, value_name = "[SERVER] NODE")]
+        targets: Vec<String>,
+        /// Let the removed node start over as a new single-node cluster instead of refusing to
+        /// start ("server not part of cluster").
+        #[arg(long)]
+        delete_cluster: bool,
+    },
+    /// Force-remove dead nodes from SERVER's cluster definition, without write quorum. Only for
+    /// nodes that are permanently lost and wiped; one at a time (seed 003).
+    Edit {
+        #[command(flatten)]
+        conn: Conn,
+        /// The healthy node whose definition to edit.
+        #[arg(value_name = "SERVER")]
+        target: String,
+        /// Id of a dead node to remove (see `minkms ls`).
+        #[arg(long = "rm", value_name = "NODE-ID", required = true)]
+        remove: Vec<u32>,
+    },
     /// List the HSMs: which hold a sealed root key, which are configured.
     LsHsm {
         #[command(flatten)]

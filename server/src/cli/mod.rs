@@ -250,6 +250,46 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
                 json!({ "node": node }),
             );
         }
+        Cmd::Rm {
+            mut conn,
+            targets,
+            delete_cluster,
+        } => {
+            let node = match targets.as_slice() {
+                [node] => node.clone(),
+                [server, node] => {
+                    conn.server = server.clone();
+                    node.clone()
+                }
+                _ => anyhow::bail!("usage: minkms rm [SERVER] HOST:PORT|NODE-ID"),
+            };
+            client(&conn)?.remove_node(&node, delete_cluster).await?;
+            done(
+                &conn,
+                &format!("Removed node {node}"),
+                json!({ "node": node }),
+            );
+        }
+        Cmd::Edit {
+            mut conn,
+            target,
+            remove,
+        } => {
+            if remove.len() > 1 {
+                eprintln!("warning: removing {} nodes, one at a time; remove more than one failed node only when they are all lost", remove.len());
+            }
+            conn.server = target.clone();
+            client(&conn)?.edit_cluster(&remove).await?;
+            let ids: Vec<String> = remove.iter().map(|i| i.to_string()).collect();
+            done(
+                &conn,
+                &format!(
+                    "Removed node {} from the cluster definition of {target}",
+                    ids.join(", ")
+                ),
+                json!({ "server": target, "removed": remove }),
+            );
+        }
         Cmd::Log {
             conn,
             level,

@@ -74,6 +74,7 @@ type Reply<T> = oneshot::Sender<T>;
 
 enum Event {
     Receive(Envelope),
+    Unreachable(NodeId),
     Propose(Vec<u8>, Reply<Result<Result<(), ks::Error>, WriteError>>),
     Add(NodeId, String, Reply<Result<(), WriteError>>),
     Remove(NodeId, Reply<Result<(), WriteError>>),
@@ -117,6 +118,8 @@ struct Driver {
     /// Why the apply at an index changed nothing (the client of that write hears it).
     apply_errors: HashMap<u64, ks::Error>,
     links: HashMap<NodeId, (String, mpsc::Sender<Envelope>)>,
+    /// For links to report a peer they cannot reach.
+    inbox: mpsc::UnboundedSender<Event>,
     /// Hosts of nodes being added (not in the config yet).
     joining_hosts: HashMap<NodeId, String>,
 }
@@ -125,8 +128,9 @@ struct Driver {
 /// node whose config does not name it under `host` cannot start (seed 001).
 pub(crate) fn load_state(keystore: &ks::Keystore, host: &str) -> anyhow::Result<Hard> {
     let mut hard = match keystore.replication()? {
-        Some(bytes) => postcard::from_bytes::<Hard>(&bytes)
-            .map_err(|e| anyhow::anyhow!("the replication state in the database is damaged: {e}"))?,
+        Some(bytes) => postcard::from_bytes::<Hard>(&bytes).map_err(|e| {
+            anyhow::anyhow!("the replication state in the database is damaged: {e}")
+        })?,
         None => {
             let mut hard = Hard::single(host);
             hard.commit = keystore.commit_index();
@@ -138,6 +142,12 @@ pub(crate) fn load_state(keystore: &ks::Keystore, host: &str) -> anyhow::Result<
     {
         // A single node may change its name: nobody else knows it yet.
         hard.config.members.insert(hard.id, host.to_string());
+    }
+    if !hard.joining && !hard.config.contains(hard.id) {
+        anyhow::bail!(
+            "server not part of cluster: node {} was removed from its cluster; delete its database to start it as a new node",
+            hard.id
+        );
     }
     if !hard.joining && hard.config.members.get(&hard.id).map(String::as_str) != Some(host) {
         anyhow::bail!(
@@ -166,6 +176,7 @@ impl Cluster {
     /// Starts the driver for `node` (whose `cluster` is this handle's pair).
     pub(crate) fn channel(hard: &Hard) -> (Self, Pending) {
         let (inbox, rx) = mpsc::unbounded_channel();
+        let driver_inbox = inbox.clone();
         let started = Instant::now();
         let core = Core::new(hard.clone(), TIMING, rand::random(), 0);
         let (status_tx, status) = watch::channel(core.status(0));
@@ -181,6 +192,7 @@ impl Cluster {
             },
             Pending {
                 rx,
+                inbox: driver_inbox,
                 core,
                 status: status_tx,
                 blocked: blocked_tx,
@@ -339,10 +351,7 @@ impl Cluster {
                 format!("cannot add node {host}: node is not fresh: stop it, delete its database and restart it"),
             ));
         }
-        let (snapshot, mut hard) = self
-            .ask(Event::Export)
-            .await?
-            .map_err(ApiError::from)?;
+        let (snapshot, mut hard) = self.ask(Event::Export).await?.map_err(ApiError::from)?;
         let id = hard.config.next_id;
         hard.id = id;
         hard.joining = true;
@@ -394,7 +403,12 @@ impl Cluster {
     }
 
     /// `minkms rm`: commits the config without `host` on every node, then tells the node.
-    pub(crate) async fn remove(&self, node: &Node, host: &str, delete: bool) -> Result<(), ApiError> {
+    pub(crate) async fn remove(
+        &self,
+        node: &Node,
+        host: &str,
+        delete: bool,
+    ) -> Result<(), ApiError> {
         let status = self.status();
         if status.leader != Some(status.id) {
             let req = Forwarded::Remove {
@@ -420,11 +434,18 @@ impl Cluster {
             .await?
             .map_err(write_error)?;
         let body = Bytes::from(encode(&Removed { delete }));
+        let cluster = node.keystore.info().cluster_id.to_string();
         if id == status.id {
             let _ = self.leave(delete).await;
         } else if let Err(e) = node
             .peer
-            .call_once(&target, Method::POST, "/v1/rpc/removed", None, body)
+            .call_once(
+                &target,
+                Method::POST,
+                "/v1/rpc/removed",
+                Some(&cluster),
+                body,
+            )
             .await
         {
             tracing::warn!(node = %target, error = %e, "removed node not told: it learns it when it next talks to the cluster");
@@ -499,6 +520,7 @@ fn blocked_by(slot: &Option<Slot>) -> Blocked {
 /// The half of [`Cluster::channel`] that becomes the driver once the node exists.
 pub(crate) struct Pending {
     rx: mpsc::UnboundedReceiver<Event>,
+    inbox: mpsc::UnboundedSender<Event>,
     core: Core,
     status: watch::Sender<Status>,
     blocked: watch::Sender<Blocked>,
@@ -526,6 +548,7 @@ impl Pending {
             waiters: HashMap::new(),
             apply_errors: HashMap::new(),
             links: HashMap::new(),
+            inbox: self.inbox,
             joining_hosts: HashMap::new(),
         };
         let mut rx = self.rx;
@@ -566,6 +589,7 @@ impl Driver {
         let now = self.now();
         match ev {
             Event::Receive(env) => self.core.receive(now, env),
+            Event::Unreachable(id) => self.core.peer_unreachable(id),
             Event::Propose(cmd, tx) => {
                 let req = self.req();
                 self.waiters.insert(req, Waiter::Write(tx));
@@ -596,7 +620,11 @@ impl Driver {
                     .keystore
                     .install(&snapshot, &self.node.hsms, &encode(&hard));
                 if result.is_ok() {
-                    tracing::info!(node = hard.id, commit = hard.commit, "joined a cluster: state installed, waiting for the membership change");
+                    tracing::info!(
+                        node = hard.id,
+                        commit = hard.commit,
+                        "joined a cluster: state installed, waiting for the membership change"
+                    );
                     self.core = Core::new(hard, TIMING, rand::random(), now);
                     self.links.clear();
                 }
@@ -609,7 +637,9 @@ impl Driver {
                 hard.commit_id = self.core.hard().commit_id;
                 let result = self.node.keystore.reset_cluster(&encode(&hard));
                 if result.is_ok() {
-                    tracing::info!("removed from the cluster: running as a new single-node cluster");
+                    tracing::info!(
+                        "removed from the cluster: running as a new single-node cluster"
+                    );
                     self.core = Core::new(hard, TIMING, rand::random(), now);
                     self.links.clear();
                     self.removed.store(false, Ordering::Release);
@@ -681,12 +711,15 @@ impl Driver {
                     None => {}
                 },
                 Output::Removed => {
-                    tracing::warn!("this node is not part of the cluster any more: it serves nothing now");
+                    tracing::warn!(
+                        "this node is not part of the cluster any more: it serves nothing now"
+                    );
                     self.removed.store(true, Ordering::Release);
                 }
             }
         }
-        self.apply_errors.retain(|i, _| *i + 64 > self.core.hard().commit);
+        self.apply_errors
+            .retain(|i, _| *i + 64 > self.core.hard().commit);
         let now = self.now();
         self.status.send_replace(self.core.status(now));
     }
@@ -704,7 +737,7 @@ impl Driver {
         let link = match self.links.get(&env.to) {
             Some((h, tx)) if *h == host && !tx.is_closed() => tx.clone(),
             _ => {
-                let tx = spawn_link(self.node.clone(), host.clone());
+                let tx = spawn_link(self.node.clone(), env.to, host.clone(), self.inbox.clone());
                 self.links.insert(env.to, (host, tx.clone()));
                 tx
             }
@@ -716,7 +749,12 @@ impl Driver {
 
 /// One task per peer: sends envelopes in order over a kept-open connection, reconnecting after
 /// a failure. Lost messages are the protocol's business (it retries), not the link's.
-fn spawn_link(node: Arc<Node>, host: String) -> mpsc::Sender<Envelope> {
+fn spawn_link(
+    node: Arc<Node>,
+    id: NodeId,
+    host: String,
+    inbox: mpsc::UnboundedSender<Event>,
+) -> mpsc::Sender<Envelope> {
     let (tx, mut rx) = mpsc::channel::<Envelope>(1024);
     tokio::spawn(async move {
         let mut sender = None;
@@ -730,6 +768,7 @@ fn spawn_link(node: Arc<Node>, host: String) -> mpsc::Sender<Envelope> {
                     Ok(s) => sender = Some(s),
                     Err(e) => {
                         tracing::debug!(peer = %host, error = %e, "peer unreachable");
+                        let _ = inbox.send(Event::Unreachable(id));
                         backoff_until = Some(Instant::now() + Duration::from_millis(200));
                         continue;
                     }
@@ -751,6 +790,7 @@ fn spawn_link(node: Arc<Node>, host: String) -> mpsc::Sender<Envelope> {
                 }
                 Err(e) => {
                     tracing::debug!(peer = %host, error = %e, "peer link failed");
+                    let _ = inbox.send(Event::Unreachable(id));
                     sender = None;
                 }
             }

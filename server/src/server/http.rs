@@ -249,12 +249,13 @@ async fn route(
                 node.status().encode_to_vec().into(),
             )
         }),
-        (&Method::POST, "/v1/rpc/replicate" | "/v1/rpc/forward" | "/v1/rpc/join" | "/v1/rpc/removed") => {
-            match peer_only(&gate, &conn) {
-                Ok(node) => super::rpc::handle(node, req).await,
-                Err(e) => Err(e),
-            }
-        }
+        (
+            &Method::POST,
+            "/v1/rpc/replicate" | "/v1/rpc/forward" | "/v1/rpc/join" | "/v1/rpc/removed",
+        ) => match peer_only(&gate, &conn) {
+            Ok(node) => super::rpc::handle(node, req).await,
+            Err(e) => Err(e),
+        },
         (&Method::GET, "/v1/health/metrics") => {
             let node = gate.node();
             let root = node.is_some_and(|n| Caller::new(conn.identity.clone(), &n.root).is_root);
@@ -282,7 +283,8 @@ async fn route(
         }
         (
             _,
-            "/version" | "/v1/health/live" | "/v1/health/ready" | "/v1/health/metrics" | "/v1/rpc/status" | "/v1/kms",
+            "/version" | "/v1/health/live" | "/v1/health/ready" | "/v1/health/metrics"
+            | "/v1/rpc/status" | "/v1/kms",
         ) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed",
@@ -437,7 +439,11 @@ async fn handle_kms(
         let status = node.cluster_status().await;
         let mut out = bytes::BytesMut::new();
         minkms_client::put_frame(&mut out, batch.cmd.id(), &status);
-        Ok(respond(StatusCode::OK, "application/octet-stream", out.freeze()))
+        Ok(respond(
+            StatusCode::OK,
+            "application/octet-stream",
+            out.freeze(),
+        ))
     } else if matches!(
         batch.cmd,
         Command::ClusterAddHsm | Command::ClusterRemoveHsm

@@ -475,7 +475,12 @@ pub(crate) async fn change_members(
         }
         Command::ClusterRemoveNode => {
             let req: RemoveClusterNodeRequest = decode(batch.cmd, &batch.payloads[0])?;
-            let host = minkms_client::normalize_endpoint(&req.host);
+            // A node id, or the node's host:port.
+            let host = if req.host.parse::<u32>().is_ok() {
+                req.host.clone()
+            } else {
+                minkms_client::normalize_endpoint(&req.host)
+            };
             node.cluster
                 .remove(node, &host, req.delete_cluster_on_host)
                 .await
@@ -483,7 +488,10 @@ pub(crate) async fn change_members(
         Command::ClusterEdit => {
             let req: EditClusterRequest = decode(batch.cmd, &batch.payloads[0])?;
             if req.remove.len() > 1 {
-                tracing::warn!(count = req.remove.len(), "edit removes several nodes: one epoch each, one at a time");
+                tracing::warn!(
+                    count = req.remove.len(),
+                    "edit removes several nodes: one epoch each, one at a time"
+                );
             }
             for id in req.remove {
                 node.cluster.force_remove(node, u64::from(id)).await?;

@@ -102,10 +102,14 @@ impl Node {
     pub(crate) async fn cluster_status(&self) -> ClusterStatusResponse {
         let me = self.cluster.status().id;
         let members = self.cluster.status().config.members;
-        let asks = members.iter().filter(|(id, _)| **id != me).map(|(id, host)| async move {
-            let answer = tokio::time::timeout(Duration::from_secs(3), self.peer.status(host)).await;
-            (*id as u32, host.clone(), answer.ok().and_then(Result::ok))
-        });
+        let asks = members
+            .iter()
+            .filter(|(id, _)| **id != me)
+            .map(|(id, host)| async move {
+                let answer =
+                    tokio::time::timeout(Duration::from_secs(3), self.peer.status(host)).await;
+                (*id as u32, host.clone(), answer.ok().and_then(Result::ok))
+            });
         let mut out = ClusterStatusResponse {
             nodes_up: [(me as u32, self.status())].into_iter().collect(),
             nodes_down: Default::default(),

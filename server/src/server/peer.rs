@@ -13,7 +13,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Method;
 use http_body_util::{BodyExt, Full};
-use std::net::IpAddr;
 use hyper_util::rt::TokioIo;
 use minkms_client::wire::ServerStatusResponse;
 use minkms_client::{provider, ApiKey, Identity, SignatureCheck};
@@ -24,6 +23,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use secrecy::ExposeSecret;
+use std::net::IpAddr;
 
 use super::tls::identity_of;
 

@@ -47,7 +47,8 @@ pub(crate) async fn handle(
     let bad = |e: postcard::Error| ApiError::bad_request(format!("invalid request: {e}"));
     match path.as_str() {
         "/v1/rpc/replicate" => {
-            node.cluster.deliver(postcard::from_bytes(&body).map_err(bad)?);
+            node.cluster
+                .deliver(postcard::from_bytes(&body).map_err(bad)?);
         }
         "/v1/rpc/forward" => match postcard::from_bytes(&body).map_err(bad)? {
             Forwarded::Write(cmd) => {
@@ -55,9 +56,7 @@ pub(crate) async fn handle(
                 node.cluster.write_here(cmd).await?;
             }
             Forwarded::Add(host) => node.cluster.add(&node, &host).await?,
-            Forwarded::Remove { host, delete } => {
-                node.cluster.remove(&node, &host, delete).await?
-            }
+            Forwarded::Remove { host, delete } => node.cluster.remove(&node, &host, delete).await?,
         },
         "/v1/rpc/join" => {
             let join: Join = postcard::from_bytes(&body).map_err(bad)?;

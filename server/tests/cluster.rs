@@ -1,0 +1,329 @@
+//! Clusters of real `minkms` processes on loopback: the walkthrough of seed 002 (join, lose two
+//! of three nodes, keep reading, refuse writes, recover), the recoveries of seed 003 (`edit
+//! --rm` one or two dead nodes, re-add them fresh) and `rm` of healthy nodes.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use minkms_testkit::{field, free_port, soft_hsm_key, Node};
+
+/// A node with a fixed address, so it can be stopped and started again as the same member.
+struct Member {
+    dir: PathBuf,
+    addr: String,
+}
+
+impl Member {
+    fn new(root: &Path, name: &str) -> Self {
+        Self {
+            dir: root.join(name),
+            addr: format!("127.0.0.1:{}", free_port()),
+        }
+    }
+
+    fn start(&self, key: &str) -> Node {
+        Node::launch(
+            &self.dir,
+            &["--addr", &self.addr],
+            &[("MINIO_KMS_HSM_KEY", key)],
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| panic!("{} did not start: {e:?}", self.addr))
+    }
+
+    fn wipe(&self) {
+        std::fs::remove_dir_all(&self.dir).unwrap();
+    }
+}
+
+/// Runs the CLI on `node` as `root` (the cluster's root API key).
+fn cli(node: &Node, root: &str, args: &[&str]) -> std::process::Output {
+    node.cli_as(root, args)
+}
+
+fn ok(node: &Node, root: &str, args: &[&str]) -> String {
+    let out = cli(node, root, args);
+    assert!(
+        out.status.success(),
+        "minkms {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Waits until `check` holds, or fails with what it last saw.
+fn eventually(what: &str, mut check: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(e) if Instant::now() > deadline => panic!("{what}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// `stat` output: one block per node.
+fn stat(node: &Node, root: &str) -> String {
+    String::from_utf8_lossy(&cli(node, root, &["stat"]).stdout).into_owned()
+}
+
+/// Every node is up, one leader, equal commits.
+fn healthy(node: &Node, root: &str, n: usize) -> Result<(), String> {
+    let out = stat(node, root);
+    if !out.contains(&format!("All [{n}/{n}] nodes are up")) {
+        return Err(out);
+    }
+    let leaders = out
+        .lines()
+        .filter(|l| l.trim() == "State       Leader")
+        .count();
+    let commits: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Commit"))
+        .map(str::trim)
+        .collect();
+    if leaders != 1 || commits.len() != n || commits.iter().any(|c| *c != commits[0]) {
+        return Err(out);
+    }
+    Ok(())
+}
+
+fn writable(node: &Node, root: &str, key: &str) -> Result<(), String> {
+    let out = cli(node, root, &["add-key", "--enclave", "enclave-1", key]);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[test]
+fn seed_002_three_nodes_lose_two_keep_reading_refuse_writes_and_recover() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let m: Vec<Member> = (0..3)
+        .map(|i| Member::new(tmp.path(), &format!("kms{i}")))
+        .collect();
+    let n0 = m[0].start(&key);
+    let root = n0.root_api_key.clone();
+    ok(&n0, &root, &["add-enclave", "enclave-1"]);
+    ok(&n0, &root, &["add-key", "--enclave", "enclave-1", "key-1"]);
+    let mut n1 = m[1].start(&key);
+    let mut n2 = m[2].start(&key);
+    // Every node derives the same root API key from the HSM key.
+    assert_eq!(n1.root_api_key, root);
+    ok(&n0, &root, &["add", &m[1].addr]);
+    ok(&n0, &root, &["add", &m[0].addr, &m[2].addr]);
+    let ls = ok(&n0, &root, &["ls"]);
+    for member in &m {
+        assert!(ls.contains(&member.addr), "{ls}");
+    }
+    eventually("three healthy nodes", || healthy(&n0, &root, 3));
+    // The key created before the join is on the new nodes.
+    for node in [&n1, &n2] {
+        let out = ok(
+            node,
+            &root,
+            &["stat-key", "--enclave", "enclave-1", "key-1"],
+        );
+        assert_eq!(field(&out, "Name"), "key-1");
+    }
+    // A write on a follower is forwarded to the leader and lands everywhere.
+    ok(&n2, &root, &["add-key", "--enclave", "enclave-1", "key-2"]);
+    for node in [&n0, &n1] {
+        ok(
+            node,
+            &root,
+            &["stat-key", "--enclave", "enclave-1", "key-2"],
+        );
+    }
+
+    // Stop two of three: the survivor still answers reads, and refuses writes.
+    assert_eq!(n1.terminate(), Some(0));
+    assert_eq!(n2.terminate(), Some(0));
+    // (An operator's next command comes a moment later: the survivor's heartbeats have noticed.)
+    std::thread::sleep(Duration::from_secs(1));
+    let out = ok(&n0, &root, &["stat-key", "--enclave", "enclave-1", "key-1"]);
+    assert_eq!(field(&out, "Name"), "key-1");
+    let out = cli(&n0, &root, &["add-key", "--enclave", "enclave-1", "key-3"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is down")
+            || stderr.contains("no leader")
+            || stderr.contains("did not respond"),
+        "{stderr}"
+    );
+    let out = stat(&n0, &root);
+    assert!(out.contains("[1/3] nodes are up"), "{out}");
+    // Still readable, and the refused key was not created anywhere.
+    let keys = ok(&n0, &root, &["ls-key", "--enclave", "enclave-1"]);
+    assert!(!keys.contains("key-3"), "{keys}");
+
+    // Bring them back: writes work again and every node has the same Commit.
+    n1 = m[1].start(&key);
+    n2 = m[2].start(&key);
+    eventually("writes after recovery", || writable(&n0, &root, "key-3"));
+    eventually("equal commits", || healthy(&n1, &root, 3));
+    let out = ok(&n2, &root, &["ls-key", "--enclave", "enclave-1"]);
+    for k in ["key-1", "key-2", "key-3"] {
+        assert!(out.contains(k), "{out}");
+    }
+}
+
+#[test]
+fn seed_003_recovering_one_and_then_two_dead_nodes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let m: Vec<Member> = (0..3)
+        .map(|i| Member::new(tmp.path(), &format!("kms{i}")))
+        .collect();
+    let n0 = m[0].start(&key);
+    let root = n0.root_api_key.clone();
+    let mut n1 = m[1].start(&key);
+    let mut n2 = m[2].start(&key);
+    ok(&n0, &root, &["add", &m[1].addr]);
+    ok(&n0, &root, &["add", &m[2].addr]);
+    ok(&n0, &root, &["add-enclave", "enclave-1"]);
+    ok(&n0, &root, &["add-key", "--enclave", "enclave-1", "key-1"]);
+    eventually("three healthy nodes", || healthy(&n0, &root, 3));
+
+    // A live node cannot be force-removed.
+    let out = cli(&n0, &root, &["edit", &m[0].addr, "--rm", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is reachable; use rm"));
+
+    // One node fails: wipe it, edit --rm, restart fresh, add.
+    n2.kill();
+    m[2].wipe();
+    ok(&n0, &root, &["edit", &m[0].addr, "--rm", "2"]);
+    eventually("two nodes after edit", || healthy(&n0, &root, 2));
+    n2 = m[2].start(&key);
+    ok(&n0, &root, &["add", &m[0].addr, &m[2].addr]);
+    eventually("three nodes again", || healthy(&n0, &root, 3));
+    ok(&n2, &root, &["stat-key", "--enclave", "enclave-1", "key-1"]);
+    eventually("writes", || writable(&n0, &root, "key-2"));
+
+    // Two of three fail: both are removed from the survivor's definition one at a time.
+    let ids: Vec<String> = {
+        let ls = ok(&n0, &root, &["ls"]);
+        ls.lines()
+            .filter(|l| l.contains(&m[1].addr) || l.contains(&m[2].addr))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids.len(), 2);
+    n1.kill();
+    n2.kill();
+    m[1].wipe();
+    m[2].wipe();
+    for id in &ids {
+        ok(&n0, &root, &["edit", &m[0].addr, "--rm", id]);
+    }
+    eventually("a single node", || healthy(&n0, &root, 1));
+    eventually("writes on one node", || writable(&n0, &root, "key-3"));
+    n1 = m[1].start(&key);
+    n2 = m[2].start(&key);
+    ok(&n0, &root, &["add", &m[1].addr]);
+    ok(&n0, &root, &["add", &m[2].addr]);
+    eventually("three nodes again", || healthy(&n1, &root, 3));
+    let out = ok(&n2, &root, &["ls-key", "--enclave", "enclave-1"]);
+    for k in ["key-1", "key-2", "key-3"] {
+        assert!(out.contains(k), "{out}");
+    }
+    drop((n1, n2));
+}
+
+#[test]
+fn rm_removes_a_healthy_node_which_then_refuses_to_start_or_starts_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let m: Vec<Member> = (0..3)
+        .map(|i| Member::new(tmp.path(), &format!("kms{i}")))
+        .collect();
+    let n0 = m[0].start(&key);
+    let root = n0.root_api_key.clone();
+    let n1 = m[1].start(&key);
+    let n2 = m[2].start(&key);
+    ok(&n0, &root, &["add", &m[1].addr]);
+    ok(&n0, &root, &["add", &m[2].addr]);
+    ok(&n0, &root, &["add-enclave", "enclave-1"]);
+
+    // Removed without --delete-cluster: it stops serving and cannot start again.
+    ok(&n1, &root, &["rm", &m[2].addr]);
+    eventually("two nodes", || healthy(&n0, &root, 2));
+    let out = cli(&n2, &root, &["ls-enclave"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("server not part of cluster"),
+        "{out:?}"
+    );
+    assert_eq!(n2.terminate(), Some(0));
+    let failed = Node::launch(
+        &m[2].dir,
+        &["--addr", &m[2].addr],
+        &[("MINIO_KMS_HSM_KEY", &key)],
+        Duration::from_secs(30),
+    )
+    .err()
+    .expect("a removed node must not start");
+    assert_eq!(failed.code, Some(1));
+    assert!(
+        failed.stderr.contains("server not part of cluster"),
+        "{}",
+        failed.stderr
+    );
+
+    // With --delete-cluster: it starts over as a single-node cluster of its own.
+    let ls = ok(&n0, &root, &["ls"]);
+    let id1 = ls
+        .lines()
+        .find(|l| l.contains(&m[1].addr))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    ok(&n0, &root, &["rm", &id1, "--delete-cluster"]);
+    eventually("one node", || healthy(&n0, &root, 1));
+    eventually("the removed node alone", || healthy(&n1, &root, 1));
+    ok(&n1, &root, &["add-enclave", "its-own"]);
+    let theirs = ok(&n0, &root, &["ls-enclave"]);
+    assert!(!theirs.contains("its-own"), "{theirs}");
+}
+
+#[test]
+fn a_node_started_with_another_host_is_not_part_of_the_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let m: Vec<Member> = (0..2)
+        .map(|i| Member::new(tmp.path(), &format!("kms{i}")))
+        .collect();
+    let n0 = m[0].start(&key);
+    let root = n0.root_api_key.clone();
+    let n1 = m[1].start(&key);
+    ok(&n0, &root, &["add", &m[1].addr]);
+    assert_eq!(n1.terminate(), Some(0));
+    let other = format!("localhost:{}", m[1].addr.rsplit_once(':').unwrap().1);
+    let failed = Node::launch(
+        &m[1].dir,
+        &["--addr", &m[1].addr, "--host", &other],
+        &[("MINIO_KMS_HSM_KEY", &key)],
+        Duration::from_secs(30),
+    )
+    .err()
+    .expect("a node under another name must not start");
+    assert!(
+        failed.stderr.contains("server not part of cluster"),
+        "{}",
+        failed.stderr
+    );
+    // A fresh node that is already a member of a multi-node cluster cannot be added elsewhere.
+    let n1 = m[1].start(&key);
+    let lone = Member::new(tmp.path(), "lone");
+    let n2 = lone.start(&key);
+    let out = cli(&n2, &root, &["add", &m[1].addr]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not fresh"),
+        "{out:?}"
+    );
+    drop((n1, n2));
+}
