@@ -199,6 +199,18 @@ impl Node {
         None
     }
 
+    /// The process id (for SIGSTOP / SIGCONT).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the process.
+    pub fn signal(&self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status();
+    }
+
     /// The banner and anything else printed on stdout.
     pub fn stdout(&self) -> String {
         self.stdout.lock().unwrap().clone()
