@@ -17,13 +17,17 @@ unset RUST_BACKTRACE
 step() { printf '\n==> %s\n' "$*"; }
 
 # SoftHSM2: the PKCS#11 tests run against a real token. Under CI=true a missing module fails
-# those tests instead of skipping them.
-if [ ! -e /usr/lib/softhsm/libsofthsm2.so ]; then
-  step "installing softhsm2 (PKCS#11 tests)"
+# those tests instead of skipping them. nftables: the cluster fault tests partition nodes with
+# nft rules inside a network namespace they create (server/tests/chaos.rs).
+missing=()
+[ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
+command -v nft >/dev/null || missing+=(nftables)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing ${missing[*]} (PKCS#11 and partition tests)"
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq softhsm2 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 export TEST_PKCS11_MODULE="${TEST_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}"
 

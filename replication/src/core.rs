@@ -383,11 +383,11 @@ impl Core {
     fn stale_member(&self, now: u64, quorum: &BTreeSet<NodeId>) -> Option<NodeId> {
         quorum.iter().copied().find(|m| {
             *m != self.hard.id
-                && !self
+                && self
                     .peers
                     .get(m)
                     .and_then(|p| p.last_ack)
-                    .is_some_and(|t| t + 2 * self.timing.heartbeat >= now)
+                    .is_none_or(|t| t + 2 * self.timing.heartbeat < now)
         })
     }
 
@@ -477,7 +477,7 @@ impl Core {
 
     fn next_ballot(&mut self) -> Ballot {
         let term = self.hard.term;
-        let lead = self.lead.get_or_insert_with(|| Lead {
+        let lead = self.lead.get_or_insert(Lead {
             seq: 0,
             recovered: false,
             inflight: None,

@@ -265,8 +265,7 @@ fn rm_removes_a_healthy_node_which_then_refuses_to_start_or_starts_over() {
         &[("MINIO_KMS_HSM_KEY", &key)],
         Duration::from_secs(30),
     )
-    .err()
-    .expect("a removed node must not start");
+    .expect_err("a removed node must not start");
     assert_eq!(failed.code, Some(1));
     assert!(
         failed.stderr.contains("server not part of cluster"),
@@ -309,8 +308,7 @@ fn a_node_started_with_another_host_is_not_part_of_the_cluster() {
         &[("MINIO_KMS_HSM_KEY", &key)],
         Duration::from_secs(30),
     )
-    .err()
-    .expect("a node under another name must not start");
+    .expect_err("a node under another name must not start");
     assert!(
         failed.stderr.contains("server not part of cluster"),
         "{}",

@@ -73,7 +73,7 @@ impl Removed {
 type Reply<T> = oneshot::Sender<T>;
 
 enum Event {
-    Receive(Envelope),
+    Receive(Box<Envelope>),
     Unreachable(NodeId),
     Propose(Vec<u8>, Reply<Result<Result<(), ks::Error>, WriteError>>),
     Add(NodeId, String, Reply<Result<(), WriteError>>),
@@ -219,7 +219,7 @@ impl Cluster {
 
     /// Hands a message from a peer to the core.
     pub(crate) fn deliver(&self, env: Envelope) {
-        let _ = self.inbox.send(Event::Receive(env));
+        let _ = self.inbox.send(Event::Receive(Box::new(env)));
     }
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Event) -> Result<T, ApiError> {
@@ -588,7 +588,7 @@ impl Driver {
     fn handle(&mut self, ev: Event) {
         let now = self.now();
         match ev {
-            Event::Receive(env) => self.core.receive(now, env),
+            Event::Receive(env) => self.core.receive(now, *env),
             Event::Unreachable(id) => self.core.peer_unreachable(id),
             Event::Propose(cmd, tx) => {
                 let req = self.req();

@@ -319,18 +319,19 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     driver.spawn(node.clone());
     tokio::spawn(node.clone().watch_hsm_health());
     gate.open(node);
-    print_banner(
-        &info,
-        &hard,
-        &host,
-        &hsm_ids,
-        &unsealed.root,
-        generated_key
+    Banner {
+        cluster_id: info.cluster_id,
+        hard: &hard,
+        host: &host,
+        hsm_ids: &hsm_ids,
+        root: &unsealed.root,
+        dev_hsm_key: generated_key
             .then(|| hsm_key.as_ref().map(|k| k.as_str()))
             .flatten(),
-        opts.dev.then_some(dir.as_path()),
+        dev_dir: opts.dev.then_some(dir.as_path()),
         self_signed,
-    );
+    }
+    .print();
     let _ = server.await;
     tracing::info!("shutting down");
     if let Some(audit) = &audit {
@@ -339,41 +340,56 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(
-    info: &minkms_keystore::StoreInfo,
-    hard: &minkms_replication::Hard,
-    host: &str,
-    hsm_ids: &[String],
-    root: &ApiKey,
-    dev_hsm_key: Option<&str>,
-    dev_dir: Option<&Path>,
+/// What the start-up banner shows (seed 001).
+struct Banner<'a> {
+    cluster_id: uuid::Uuid,
+    hard: &'a minkms_replication::Hard,
+    host: &'a str,
+    hsm_ids: &'a [String],
+    root: &'a ApiKey,
+    dev_hsm_key: Option<&'a str>,
+    dev_dir: Option<&'a Path>,
     self_signed: bool,
-) {
-    use std::io::Write as _;
-    let mut out = String::new();
-    out.push_str(&format!("Version        {VERSION}\n"));
-    out.push_str(&format!("HSM            {}\n", hsm_ids.join(", ")));
-    out.push_str(&format!("Cluster        ID      {}\n", info.cluster_id));
-    for (id, h) in &hard.config.members {
-        let me = if *id == hard.id { " <-" } else { "" };
-        out.push_str(&format!("               Node {id}: {h}{me}\n"));
+}
+
+impl Banner<'_> {
+    fn print(&self) {
+        let Banner {
+            cluster_id,
+            hard,
+            host,
+            hsm_ids,
+            root,
+            dev_hsm_key,
+            dev_dir,
+            self_signed,
+        } = *self;
+        use std::io::Write as _;
+        let mut out = String::new();
+        out.push_str(&format!("Version        {VERSION}\n"));
+        out.push_str(&format!("HSM            {}\n", hsm_ids.join(", ")));
+        out.push_str(&format!("Cluster        ID      {cluster_id}\n"));
+        for (id, h) in &hard.config.members {
+            let me = if *id == hard.id { " <-" } else { "" };
+            out.push_str(&format!("               Node {id}: {h}{me}\n"));
+        }
+        out.push('\n');
+        out.push_str(&format!("Endpoint       https://{host}\n"));
+        out.push_str(&format!("API Key        {}\n", &*root.to_secret_string()));
+        if self_signed {
+            out.push_str("TLS            self-signed certificate: clients need --insecure (-k)\n");
+        }
+        if let Some(key) = dev_hsm_key {
+            out.push_str(&format!("\nDevelopment mode, generated HSM key (restart with MINIO_KMS_HSM_KEY=...):\nHSM Key        {key}\n"));
+        }
+        if let Some(dir) = dev_dir {
+            out.push_str(&format!("Data           {}\n", dir.display()));
+        }
+        out.push_str("\n=> Server is up and running...\n");
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(out.as_bytes());
+        let _ = stdout.flush();
     }
-    out.push('\n');
-    out.push_str(&format!("Endpoint       https://{host}\n"));
-    out.push_str(&format!("API Key        {}\n", &*root.to_secret_string()));
-    if self_signed {
-        out.push_str("TLS            self-signed certificate: clients need --insecure (-k)\n");
-    }
-    if let Some(key) = dev_hsm_key {
-        out.push_str(&format!("\nDevelopment mode, generated HSM key (restart with MINIO_KMS_HSM_KEY=...):\nHSM Key        {key}\n"));
-    }
-    if let Some(dir) = dev_dir {
-        out.push_str(&format!("Data           {}\n", dir.display()));
-    }
-    out.push_str("\n=> Server is up and running...\n");
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(out.as_bytes());
-    let _ = stdout.flush();
 }
 
 async fn shutdown_signal() {
