@@ -270,6 +270,10 @@ pub struct ServerStatusResponse {
     /// HSMs that report more than being configured (a CloudHSM cluster's state).
     #[prost(map = "string, string", tag = "100")]
     pub hsm_status: HashMap<String, String>,
+    /// minkms extension: whether this node, leading, would take a write now (every member
+    /// answered recently and the open slot is resolved). Always false on a follower.
+    #[prost(bool, tag = "101")]
+    pub write_ready: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -63,6 +63,18 @@ fn eventually(what: &str, mut check: impl FnMut() -> Result<(), String>) {
     }
 }
 
+/// `GET path` on `node` without a certificate: the status code.
+fn get(node: &Node, path: &str) -> u16 {
+    let client = node.client(None);
+    minkms_testkit::runtime().block_on(async {
+        client
+            .send_to(&node.endpoint, http::Method::GET, path, bytes::Bytes::new())
+            .await
+            .map(|r| r.status.as_u16())
+            .unwrap_or(0)
+    })
+}
+
 /// `stat` output: one block per node.
 fn stat(node: &Node, root: &str) -> String {
     String::from_utf8_lossy(&cli(node, root, &["stat"]).stdout).into_owned()
@@ -157,6 +169,9 @@ fn seed_002_three_nodes_lose_two_keep_reading_refuse_writes_and_recover() {
     );
     let out = stat(&n0, &root);
     assert!(out.contains("[1/3] nodes are up"), "{out}");
+    // Ready to serve, not to write.
+    assert_eq!(get(&n0, "/v1/health/ready"), 200);
+    assert_eq!(get(&n0, "/v1/health/ready?write"), 503);
     // Still readable, and the refused key was not created anywhere.
     let keys = ok(&n0, &root, &["ls-key", "--enclave", "enclave-1"]);
     assert!(!keys.contains("key-3"), "{keys}");
@@ -166,6 +181,9 @@ fn seed_002_three_nodes_lose_two_keep_reading_refuse_writes_and_recover() {
     n2 = m[2].start(&key);
     eventually("writes after recovery", || writable(&n0, &root, "key-3"));
     eventually("equal commits", || healthy(&n1, &root, 3));
+    for node in [&n0, &n1, &n2] {
+        assert_eq!(get(node, "/v1/health/ready?write"), 200);
+    }
     let out = ok(&n2, &root, &["ls-key", "--enclave", "enclave-1"]);
     for k in ["key-1", "key-2", "key-3"] {
         assert!(out.contains(k), "{out}");

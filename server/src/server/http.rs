@@ -270,7 +270,22 @@ async fn route(
             Ok(respond(StatusCode::OK, "text/plain", Bytes::new()))
         }
         (&Method::GET, "/v1/health/ready") => {
-            open(&gate).map(|_| respond(StatusCode::OK, "text/plain", Bytes::new()))
+            let write = req.uri().query().is_some_and(|q| {
+                q.split('&')
+                    .any(|p| p == "write" || p.starts_with("write="))
+            });
+            match open(&gate) {
+                Ok(node) if write && !node.write_ready().await => Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready for writes: no leader, or not every node is up",
+                )),
+                Ok(node) if node.cluster.is_removed() => Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "server not part of cluster",
+                )),
+                Ok(_) => Ok(respond(StatusCode::OK, "text/plain", Bytes::new())),
+                Err(e) => Err(e),
+            }
         }
         (&Method::POST, "/v1/kms") => kms(String::new(), req).await,
         (&Method::POST, path) if path.starts_with("/v1/kms/") => {

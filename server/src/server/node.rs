@@ -77,7 +77,30 @@ impl Node {
             hsm: self.keystore.sealed_by().unwrap_or_default(),
             hsm_active: self.hsms.ids(),
             hsm_status: self.hsm_health.lock().clone(),
+            write_ready: cluster.writable && !self.cluster.is_removed(),
         }
+    }
+
+    /// `GET /v1/health/ready?write`: whether a write sent to this node now would be taken: it
+    /// leads and every member is up, or it follows a leader that says so.
+    pub(crate) async fn write_ready(&self) -> bool {
+        let status = self.cluster.status();
+        if self.cluster.is_removed() || status.joining {
+            return false;
+        }
+        if status.leader == Some(status.id) {
+            return status.writable;
+        }
+        let Some(host) = status
+            .leader
+            .and_then(|l| status.config.members.get(&l).cloned())
+        else {
+            return false;
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), self.peer.status(&host)).await,
+            Ok(Ok(s)) if s.write_ready
+        )
     }
 
     /// Refreshes [`Node::hsm_health`] now and then, off the async workers.
