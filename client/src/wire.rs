@@ -274,6 +274,9 @@ pub struct ServerStatusResponse {
     /// answered recently and the open slot is resolved). Always false on a follower.
     #[prost(bool, tag = "101")]
     pub write_ready: bool,
+    /// minkms extension: the cluster id (two clusters may share an HSM key).
+    #[prost(string, tag = "102")]
+    pub cluster_id: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -143,6 +143,9 @@ pub struct Status {
     pub removed: bool,
     /// Whether, leading, every member answered within `2H` and the slot is recovered.
     pub writable: bool,
+    /// Whether it has heard from a peer since it started (or is alone): until then, what it
+    /// committed may be outdated by a removal it missed (the start-up probe, REPLICATION.md 2.8).
+    pub probed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +186,8 @@ struct Lead {
 
 /// Most queued writes on a leader; more are refused at once.
 const MAX_QUEUE: usize = 4096;
+/// Longest a write waits in the queue (ms) before it is refused.
+const MAX_QUEUE_WAIT: u64 = 5000;
 
 /// One node's protocol state machine.
 #[derive(Debug)]
@@ -202,8 +207,12 @@ pub struct Core {
     lead: Option<Lead>,
     peers: BTreeMap<NodeId, PeerView>,
     next_probe: u64,
+    next_epoch_probe: u64,
+    /// Heard from a peer since start (or alone): the start-up probe is over.
+    probed: bool,
     removed: bool,
-    queue: VecDeque<(Option<u64>, Pending)>,
+    /// Writes waiting for the slot, with the time they arrived.
+    queue: VecDeque<(Option<u64>, Pending, u64)>,
     out: Vec<Output>,
 }
 
@@ -225,11 +234,14 @@ impl Core {
             lead: None,
             peers: BTreeMap::new(),
             next_probe: now,
+            next_epoch_probe: now,
+            probed: false,
             removed: false,
             queue: VecDeque::new(),
             out: Vec::new(),
         };
         core.removed = !core.hard.joining && !core.hard.config.contains(core.hard.id);
+        core.probed = core.hard.config.members.len() == 1 && !core.hard.joining;
         core.reset_election(now);
         if core.is_voter() && core.hard.config.members.len() == 1 {
             // Alone: no one to wait for.
@@ -270,6 +282,7 @@ impl Core {
             peers: self.peers.clone(),
             joining: self.hard.joining,
             removed: self.removed,
+            probed: self.probed,
             writable: self.role == Role::Leader
                 && self.lead.as_ref().is_some_and(|l| l.recovered)
                 && self.stale_member(now, &self.members()).is_none(),
@@ -354,7 +367,17 @@ impl Core {
                 Err(WriteError::Unavailable("too many writes queued".into())),
             );
         }
-        self.queue.push_back((Some(req), p));
+        if !self.lead.as_ref().is_some_and(|l| l.recovered) {
+            // Nothing is prepared: a definite refusal, instead of a write that commits much
+            // later, after its client has given up.
+            return self.respond(
+                Some(req),
+                Err(WriteError::Unavailable(
+                    "the new leader is still resolving an interrupted write; retry".into(),
+                )),
+            );
+        }
+        self.queue.push_back((Some(req), p, now));
         self.drive(now);
     }
 
@@ -403,19 +426,36 @@ impl Core {
         let install_queued = self
             .queue
             .iter()
-            .any(|(_, p)| matches!(p, Pending::Install));
-        if self.role == Role::Leader && !self.hard.forced_out.is_empty() && !install_queued {
+            .any(|(_, p, _)| matches!(p, Pending::Install));
+        let installing = self.lead.as_ref().and_then(|l| l.inflight.as_ref()).is_some_and(|i| {
+            matches!(&i.slot.value, SlotValue::Entry(v) if v.payload == Payload::Config(self.hard.config.clone()))
+        });
+        if self.role == Role::Leader
+            && !self.hard.forced_out.is_empty()
+            && !install_queued
+            && !installing
+        {
             // A config forced by `edit --rm` is this node's alone until committed.
-            self.queue.push_front((None, Pending::Install));
+            self.queue.push_front((None, Pending::Install, now));
         }
         while self.role == Role::Leader {
             let Some(lead) = &self.lead else { return };
             if !lead.recovered || lead.inflight.is_some() {
                 return;
             }
-            let Some((req, pending)) = self.queue.pop_front() else {
+            let Some((req, pending, at)) = self.queue.pop_front() else {
                 return;
             };
+            if req.is_some() && now > at + MAX_QUEUE_WAIT {
+                // Its client has likely given up; nothing was prepared for it.
+                self.respond(
+                    req,
+                    Err(WriteError::Unavailable(
+                        "write queued too long; retry".into(),
+                    )),
+                );
+                continue;
+            }
             let payload = match pending {
                 Pending::App(c) => Payload::App(c),
                 Pending::Install => Payload::Config(self.hard.config.clone()),
@@ -683,7 +723,7 @@ impl Core {
 
     fn fail_queue(&mut self, why: WriteError) {
         let queued: Vec<_> = self.queue.drain(..).collect();
-        for (req, _) in queued {
+        for (req, _, _) in queued {
             self.respond(req, Err(why.clone()));
         }
     }
@@ -1078,7 +1118,14 @@ impl Core {
             return;
         }
         let from = env.from;
+        self.probed = true;
         self.max_epoch = self.max_epoch.max(env.epoch);
+        if env.epoch > self.hard.config.epoch && now >= self.next_epoch_probe {
+            // A newer config exists: it may not include this node (a force-removed node that is
+            // in fact alive must stop serving as soon as it talks to a peer).
+            self.next_epoch_probe = now + self.timing.heartbeat;
+            self.send(from, Message::Probe);
+        }
         if env.epoch > self.hard.config.epoch && self.role == Role::Leader {
             // A newer (forced) config exists: its holder must lead, not a node of this one.
             let term = self.hard.term;
@@ -1118,6 +1165,18 @@ impl Core {
             _ => {}
         }
         if self.removed {
+            if let Message::Heartbeat { .. } = env.msg {
+                // It accepts nothing any more, so its report is final: a leader recovering a
+                // slot may count it (the removal it applied, or the entry it never got).
+                let report = self.report();
+                self.out.push(Output::Send(Envelope {
+                    from: self.hard.id,
+                    to: from,
+                    term: env.term,
+                    epoch: self.hard.config.epoch,
+                    msg: Message::HeartbeatReply { report },
+                }));
+            }
             return;
         }
         if env.term > self.hard.term {
@@ -1195,10 +1254,37 @@ impl Core {
                     }
                 }
                 if self.role == Role::Leader {
+                    self.clear_stale_slot(now, &report);
+                }
+                if self.role == Role::Leader {
                     self.recover(now);
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A member holds an entry prepared at the next index that this leader never had (its
+    /// proposer died before it reached everyone): it was never chosen, since this leader is in
+    /// its quorum. Abort it, so that member's reads of its keys stop waiting.
+    fn clear_stale_slot(&mut self, now: u64, report: &Report) {
+        let index = self.hard.commit + 1;
+        let idle = self
+            .lead
+            .as_ref()
+            .is_some_and(|l| l.recovered && l.inflight.is_none());
+        let holds_entry = report.commit + 1 == index
+            && report
+                .slot
+                .is_some_and(|(i, _, value)| i == index && value.is_some());
+        if idle && holds_entry && self.hard.slot.is_none() {
+            let prev = (self.hard.commit, self.hard.commit_id);
+            let others = self
+                .members()
+                .into_iter()
+                .filter(|m| *m != self.hard.id)
+                .collect();
+            self.abort_slot(now, None, index, prev, others, "a node".into());
         }
     }
 
@@ -1228,16 +1314,13 @@ impl Core {
                     .is_some_and(|t| t + self.timing.election > now));
         let granted =
             !self.removed && term > self.hard.term && !leader_alive && self.up_to_date(report);
-        // A refusal carries this node's term when it is newer, so a candidate stuck below it
-        // catches up instead of asking in vain forever.
+        // A refusal carries this node's own term: a candidate below it catches up instead of
+        // asking in vain forever, and one at it is not pushed up (pre-vote exists so that a
+        // node that merely missed heartbeats cannot raise the term and depose a healthy leader).
         self.out.push(Output::Send(Envelope {
             from: self.hard.id,
             to: from,
-            term: if granted {
-                term
-            } else {
-                term.max(self.hard.term)
-            },
+            term: if granted { term } else { self.hard.term },
             epoch: self.hard.config.epoch,
             msg: Message::PreVoteReply { granted },
         }));

@@ -29,6 +29,11 @@ pub(crate) const TIMING: Timing = Timing {
     election: 1500,
     rpc: 1000,
 };
+/// How long a restarted node waits for a peer before serving reads.
+const T_PROBE: Duration = Duration::from_secs(3);
+/// How long a node removed with `--delete-cluster` keeps answering its old cluster (so the
+/// members can learn the outcome of its removal from it) before it starts over alone.
+const LEAVE_GRACE: Duration = Duration::from_secs(10);
 /// How long a read of a key with a prepared change waits for the outcome.
 const READ_WAIT: Duration = Duration::from_millis(1500);
 const TICK: Duration = Duration::from_millis(20);
@@ -233,6 +238,15 @@ impl Cluster {
     /// Waits until a read of `enclave` ("" = of everything) sees no prepared change of it, so a
     /// read never returns a value that a committed write has replaced (REPLICATION.md §2.7).
     pub(crate) async fn readable(&self, enclave: &str) -> Result<(), ApiError> {
+        if !self.status.borrow().probed {
+            // Just started: until a peer answered (up to T_probe), this node may have missed
+            // its own removal (REPLICATION.md 2.8). Then it serves anyway: lose all but one
+            // node and still read.
+            if let Some(left) = T_PROBE.checked_sub(self.started.elapsed()) {
+                let mut rx = self.status.clone();
+                let _ = tokio::time::timeout(left, rx.wait_for(|s| s.probed)).await;
+            }
+        }
         if self.is_removed() {
             return Err(unavailable("server not part of cluster"));
         }
@@ -253,6 +267,8 @@ impl Cluster {
         })
         .await;
         match waited {
+            // The wait may have ended because this node applied its own removal.
+            Ok(true) if self.is_removed() => Err(unavailable("server not part of cluster")),
             Ok(true) => Ok(()),
             _ => Err(unavailable("key is being modified; retry")),
         }
@@ -455,12 +471,20 @@ impl Cluster {
 
     /// This node was removed: with `delete`, it starts a new single-node cluster of its own.
     pub(crate) async fn leave(&self, delete: bool) -> Result<(), ApiError> {
+        self.removed.store(true, Ordering::Release);
         if delete {
-            self.ask(Event::Leave).await?.map_err(ApiError::from)
-        } else {
-            self.removed.store(true, Ordering::Release);
-            Ok(())
+            let inbox = self.inbox.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(LEAVE_GRACE).await;
+                let (tx, rx) = oneshot::channel();
+                if inbox.send(Event::Leave(tx)).is_ok() {
+                    if let Ok(Err(e)) = rx.await {
+                        tracing::error!(error = %e, "cannot start over as a new cluster");
+                    }
+                }
+            });
         }
+        Ok(())
     }
 
     /// `minkms edit --rm`: drops an unreachable member from this node's config by force.
@@ -472,7 +496,9 @@ impl Cluster {
                 format!("node {id} is not part of the cluster"),
             )
         })?;
-        if id != status.id && node.peer.status(&host).await.is_ok() {
+        let ours = node.keystore.info().cluster_id.to_string();
+        let reachable = matches!(node.peer.status(&host).await, Ok(s) if s.cluster_id == ours);
+        if id != status.id && reachable {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 format!("node {id} ({host}) is reachable; use rm"),
@@ -607,7 +633,10 @@ impl Driver {
                 self.core.propose_remove(now, req, id);
             }
             Event::Force(id, tx) => {
-                let _ = tx.send(self.core.force_remove(now, id));
+                let result = self.core.force_remove(now, id);
+                // The forced config is on disk before the operator hears it took effect.
+                self.flush();
+                let _ = tx.send(result);
             }
             Event::Export(tx) => {
                 let snapshot = self.node.keystore.export();
@@ -615,6 +644,8 @@ impl Driver {
             }
             Event::Install(join, tx) => {
                 let Join { snapshot, hard } = *join;
+                // Nothing is served from the snapshot until the node is a member.
+                self.blocked.send_replace(Blocked::All);
                 let result = self
                     .node
                     .keystore
@@ -627,7 +658,10 @@ impl Driver {
                     );
                     self.core = Core::new(hard, TIMING, rand::random(), now);
                     self.links.clear();
+                    self.status.send_replace(self.core.status(now));
                 }
+                self.blocked
+                    .send_replace(blocked_by(&self.core.hard().slot));
                 let _ = tx.send(result);
             }
             Event::Leave(tx) => {
@@ -642,6 +676,7 @@ impl Driver {
                     );
                     self.core = Core::new(hard, TIMING, rand::random(), now);
                     self.links.clear();
+                    self.blocked.send_replace(Blocked::Nothing);
                     self.removed.store(false, Ordering::Release);
                 }
                 let _ = tx.send(result.map(|_| ()));
@@ -659,8 +694,13 @@ impl Driver {
                         tracing::error!(error = %e, "cannot persist the replication state; stopping");
                         std::process::exit(1);
                     }
+                    let removed = self.removed.load(Ordering::Acquire);
                     self.blocked.send_if_modified(|b| {
-                        let next = blocked_by(&hard.slot);
+                        let next = if removed {
+                            Blocked::All
+                        } else {
+                            blocked_by(&hard.slot)
+                        };
                         let changed = *b != next;
                         *b = next;
                         changed
@@ -694,7 +734,14 @@ impl Driver {
                     if let Payload::Config(c) = &value.payload {
                         tracing::info!(index, epoch = c.epoch, members = ?c.members, "cluster membership changed");
                     }
-                    self.blocked.send_replace(blocked_by(&hard.slot));
+                    if !hard.joining && !hard.config.contains(hard.id) {
+                        // Removed: stop serving before the gate opens, or a read waiting on
+                        // the removal would be served from a state the cluster has left.
+                        self.removed.store(true, Ordering::Release);
+                        self.blocked.send_replace(Blocked::All);
+                    } else {
+                        self.blocked.send_replace(blocked_by(&hard.slot));
+                    }
                 }
                 Output::Send(env) => self.send(env),
                 Output::Respond { req, result } => match self.waiters.remove(&req) {
@@ -732,6 +779,20 @@ impl Driver {
             .members
             .get(&env.to)
             .or_else(|| self.joining_hosts.get(&env.to))
+            .or_else(|| {
+                // A node being added, named by the config entry in the slot (a new leader that
+                // recovers that entry never saw the `add` request).
+                match &self.core.hard().slot {
+                    Some(Slot {
+                        value: SlotValue::Entry(v),
+                        ..
+                    }) => match &v.payload {
+                        Payload::Config(c) => c.members.get(&env.to),
+                        Payload::App(_) => None,
+                    },
+                    _ => None,
+                }
+            })
             .cloned();
         let Some(host) = host else { return };
         let link = match self.links.get(&env.to) {

@@ -78,6 +78,7 @@ impl Node {
             hsm_active: self.hsms.ids(),
             hsm_status: self.hsm_health.lock().clone(),
             write_ready: cluster.writable && !self.cluster.is_removed(),
+            cluster_id: self.keystore.info().cluster_id.to_string(),
         }
     }
 
