@@ -562,8 +562,15 @@ impl Sim {
         }
         let deadline = self.now + 20_000;
         let mut probe: Option<u64> = None;
+        let mut next_edit = self.now + 5_000;
         while self.now < deadline {
             self.step_quiet();
+            if probe.is_none() && self.now >= next_edit {
+                // The operator finishes the runbook: a config that still names a node wiped
+                // for good gets an `edit --rm` on a live member.
+                next_edit = self.now + 5_000;
+                self.edit_out_gone();
+            }
             if let Some(req) = probe {
                 match self.writes.get(&req) {
                     Some(Outcome::Ok(_)) => break,
@@ -635,6 +642,28 @@ impl Sim {
                 }
                 _ => {}
             }
+        }
+    }
+
+    fn edit_out_gone(&mut self) {
+        let now = self.now;
+        let target = self.nodes.iter().find_map(|(id, n)| {
+            let core = n.core.as_ref()?;
+            let st = core.status(now);
+            if st.removed || st.joining || n.removed {
+                return None;
+            }
+            let gone = st
+                .config
+                .members
+                .keys()
+                .find(|m| self.nodes.get(m).is_some_and(|g| g.gone))?;
+            Some((*id, *gone))
+        });
+        if let Some((h, d)) = target {
+            self.on(h, None, |c, _| {
+                let _ = c.force_remove(now, d);
+            });
         }
     }
 
