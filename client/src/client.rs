@@ -377,6 +377,56 @@ impl Client {
         .await
     }
 
+    /// `GET /v1/db` on the first endpoint: a backup of the whole state, handed to `sink` chunk by
+    /// chunk as it arrives (for progress on large states). Returns its length.
+    pub async fn backup(
+        &self,
+        mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, Error> {
+        let uri = format!("https://{}/v1/db", self.endpoints[0]);
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header(header::ACCEPT, "application/*")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let resp = self
+            .http
+            .request(req)
+            .await
+            .map_err(|e| Error::Transport(e.to_string()))?;
+        let (parts, mut body) = resp.into_parts();
+        if parts.status != StatusCode::OK {
+            let body = body
+                .collect()
+                .await
+                .map_err(|e| Error::Transport(e.to_string()))?
+                .to_bytes();
+            return check(RawResponse {
+                version: parts.version,
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
+            .map(|_| 0);
+        }
+        let mut total = 0u64;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Error::Transport(e.to_string()))?;
+            if let Some(data) = frame.data_ref() {
+                sink(data).map_err(|e| Error::Config(format!("cannot write the backup: {e}")))?;
+                total += data.len() as u64;
+            }
+        }
+        Ok(total)
+    }
+
+    /// `PUT /v1/db` on the first endpoint: restores a backup onto a fresh single node.
+    pub async fn restore(&self, backup: Bytes) -> Result<(), Error> {
+        let host = self.endpoints[0].clone();
+        check(self.send_to(&host, Method::PUT, "/v1/db", backup).await?).map(|_| ())
+    }
+
     /// `CLUSTER:REMOVENODE`: remove a healthy node (`host:port` or node id); with
     /// `delete_cluster`, the removed node starts over as a new single-node cluster.
     pub async fn remove_node(&self, node: &str, delete_cluster: bool) -> Result<(), Error> {

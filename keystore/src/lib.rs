@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 mod aead;
+mod backup;
 mod command;
 mod error;
 mod model;
@@ -27,6 +28,7 @@ mod storage;
 mod store;
 
 pub use aead::{Ciphertext, CIPHERTEXT_OVERHEAD};
+pub use backup::BACKUP_VERSION;
 pub use command::Command;
 pub use error::{Error, OpenError};
 pub use model::{

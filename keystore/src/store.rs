@@ -262,9 +262,9 @@ impl Keystore {
         Ok(())
     }
 
-    /// The committed state, sealed as it is on disk, for a joining node.
+    /// The committed state, sealed as it is on disk (a joining node's snapshot, a backup's
+    /// body). One read transaction: consistent, and writers are not held up.
     pub fn export(&self) -> Result<Snapshot, Error> {
-        let _writer = self.writer.lock();
         let txn = self.db.begin_read()?;
         let mut records = Vec::new();
         for entry in txn.open_table(RECORDS)?.iter()? {
@@ -272,6 +272,11 @@ impl Keystore {
             records.push((k.value().to_string(), v.value().to_vec()));
         }
         let meta = txn.open_table(META)?;
+        let commit = meta
+            .get(META_COMMIT)?
+            .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
         let mut sealed_keys = Vec::new();
         for entry in meta.range(META_REK_PREFIX..)? {
             let (k, v) = entry?;
@@ -282,10 +287,16 @@ impl Keystore {
         }
         Ok(Snapshot {
             cluster_id: self.info.read().cluster_id,
-            commit: self.commit_index(),
+            commit,
             records,
             sealed_keys,
         })
+    }
+
+    /// A backup file of the committed state (docs/formats.md §5), taken while serving.
+    pub fn backup(&self) -> Result<Vec<u8>, Error> {
+        let snapshot = self.export()?;
+        crate::backup::encode(&snapshot, &self.rek.read())
     }
 
     /// Replaces this node's whole state with a cluster's snapshot (a joining node). The root
@@ -297,18 +308,53 @@ impl Keystore {
         hsms: &BackendSet,
         replication: &[u8],
     ) -> Result<(), Error> {
-        let blobs = snapshot
-            .sealed_keys
-            .iter()
-            .map(|(_, b)| SealedBlob::from_bytes(b))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::Invalid(format!("invalid snapshot: {e}")))?;
-        let unsealed = hsms.unseal(&blobs, REK_CONTEXT).map_err(|e| {
-            Error::Invalid(format!(
-                "cannot unseal the cluster's root key with this node's HSM: {e}"
-            ))
-        })?;
-        let rek = KeyMaterial::from_slice(unsealed.secret.expose_secret())?;
+        let (rek, unsealed_by) = unseal_snapshot(snapshot, hsms)?;
+        self.replace(
+            snapshot,
+            rek,
+            unsealed_by,
+            snapshot.cluster_id,
+            snapshot.commit,
+            replication,
+        )
+    }
+
+    /// Restores a backup file onto this node (`PUT /v1/db`): the file is checked whole (framing,
+    /// root key unsealed by one of this node's HSMs, MAC, every record) before anything is
+    /// written. The node keeps its cluster id; its commit becomes one more than both its own and
+    /// the backup's, so it never goes back. `replication` makes the replication state for that
+    /// commit. Returns the new commit.
+    pub fn restore(
+        &self,
+        file: &[u8],
+        hsms: &BackendSet,
+        replication: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Result<u64, Error> {
+        let parsed = crate::backup::parse(file)?;
+        let (rek, unsealed_by) = unseal_snapshot(&parsed.snapshot, hsms)?;
+        parsed.verify(&rek)?;
+        let commit = parsed.snapshot.commit.max(self.commit_index()) + 1;
+        let cluster_id = self.info.read().cluster_id;
+        self.replace(
+            &parsed.snapshot,
+            rek,
+            unsealed_by,
+            cluster_id,
+            commit,
+            &replication(commit),
+        )?;
+        Ok(commit)
+    }
+
+    fn replace(
+        &self,
+        snapshot: &Snapshot,
+        rek: KeyMaterial,
+        unsealed_by: String,
+        cluster_id: Uuid,
+        commit: u64,
+        replication: &[u8],
+    ) -> Result<(), Error> {
         let mut changes = Vec::new();
         for (k, v) in &snapshot.records {
             let plain = storage::open(&rek, k, v)?;
@@ -337,8 +383,8 @@ impl Keystore {
             for (id, blob) in &snapshot.sealed_keys {
                 meta.insert(format!("{META_REK_PREFIX}{id}").as_str(), blob.as_slice())?;
             }
-            meta.insert(META_CLUSTER_ID, snapshot.cluster_id.as_bytes().as_slice())?;
-            meta.insert(META_COMMIT, snapshot.commit.to_be_bytes().as_slice())?;
+            meta.insert(META_CLUSTER_ID, cluster_id.as_bytes().as_slice())?;
+            meta.insert(META_COMMIT, commit.to_be_bytes().as_slice())?;
             meta.insert(META_REPLICATION, replication)?;
         }
         txn.commit()?;
@@ -346,10 +392,10 @@ impl Keystore {
         state.apply(changes);
         *self.state.write() = state;
         *self.rek.write() = rek;
-        self.commit.store(snapshot.commit, Ordering::Release);
+        self.commit.store(commit, Ordering::Release);
         let mut info = self.info.write();
-        info.cluster_id = snapshot.cluster_id;
-        info.unsealed_by = unsealed.backend_id;
+        info.cluster_id = cluster_id;
+        info.unsealed_by = unsealed_by;
         Ok(())
     }
 
@@ -367,6 +413,23 @@ impl Keystore {
         self.info.write().cluster_id = id;
         Ok(id)
     }
+}
+
+/// Unseals a snapshot's root key with one of `hsms`; the key and the HSM that opened it.
+fn unseal_snapshot(snapshot: &Snapshot, hsms: &BackendSet) -> Result<(KeyMaterial, String), Error> {
+    let blobs = snapshot
+        .sealed_keys
+        .iter()
+        .map(|(_, b)| SealedBlob::from_bytes(b))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Invalid(format!("invalid snapshot: {e}")))?;
+    let unsealed = hsms.unseal(&blobs, REK_CONTEXT).map_err(|e| {
+        Error::Invalid(format!(
+            "cannot unseal the root key with this node's HSMs (was it sealed with another HSM key?): {e}"
+        ))
+    })?;
+    let rek = KeyMaterial::from_slice(unsealed.secret.expose_secret())?;
+    Ok((rek, unsealed.backend_id))
 }
 
 fn create(dir: &Path, path: &Path, hsms: &BackendSet) -> Result<(), OpenError> {

@@ -130,6 +130,27 @@ pub(crate) enum Cmd {
         #[arg(long = "rm", value_name = "NODE-ID", required = true)]
         remove: Vec<u32>,
     },
+    /// Write a backup of the whole state to FILE: `backup FILE`, or `backup SERVER FILE`. The
+    /// file is useless without one of the HSMs that sealed the cluster's root key.
+    Backup {
+        #[command(flatten)]
+        conn: Conn,
+        /// [SERVER] FILE.
+        #[arg(num_args = 1..=2, required = true, value_name = "[SERVER] FILE")]
+        targets: Vec<String>,
+    },
+    /// Restore a backup onto SERVER, a fresh single node started with one of the backup's HSM
+    /// keys; then add nodes back (seed 003).
+    Restore {
+        #[command(flatten)]
+        conn: Conn,
+        /// The fresh node.
+        #[arg(value_name = "SERVER")]
+        target: String,
+        /// The backup file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
     /// List the HSMs: which hold a sealed root key, which are configured.
     LsHsm {
         #[command(flatten)]

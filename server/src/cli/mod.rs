@@ -270,6 +270,37 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
                 json!({ "node": node }),
             );
         }
+        Cmd::Backup { mut conn, targets } => {
+            let file = match targets.as_slice() {
+                [file] => std::path::PathBuf::from(file),
+                [server, file] => {
+                    conn.server = server.clone();
+                    std::path::PathBuf::from(file)
+                }
+                _ => anyhow::bail!("usage: minkms backup [SERVER] FILE"),
+            };
+            backup(&conn, &file).await?;
+        }
+        Cmd::Restore {
+            mut conn,
+            target,
+            file,
+        } => {
+            conn.server = target.clone();
+            let bytes = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let size = bytes.len();
+            client(&conn)?.restore(bytes.into()).await?;
+            done(
+                &conn,
+                &format!(
+                    "Restored {} ({}) onto {target}",
+                    file.display(),
+                    output::bytes(size as u64)
+                ),
+                json!({ "server": target, "file": file, "bytes": size }),
+            );
+        }
         Cmd::Edit {
             mut conn,
             target,
@@ -915,6 +946,57 @@ fn done(conn: &Conn, text: &str, value: serde_json::Value) {
     } else {
         ok(text);
     }
+}
+
+/// Streams a backup into `FILE.part`, fsyncs it and renames it into place: a failed backup
+/// never leaves a file that looks whole. Progress goes to stderr on a terminal.
+async fn backup(conn: &Conn, file: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let part = file.with_extension("part");
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&part)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", part.display()))?,
+    );
+    let tty = output::tty();
+    let started = std::time::Instant::now();
+    let mut seen = 0u64;
+    let mut shown = 0u64;
+    let result = client(conn)?
+        .backup(|chunk| {
+            seen += chunk.len() as u64;
+            if tty && seen >= shown + (8 << 20) {
+                shown = seen;
+                eprint!("\rBackup: {} ", output::bytes(seen));
+            }
+            out.write_all(chunk)
+        })
+        .await;
+    let total = match result {
+        Ok(total) => total,
+        Err(e) => {
+            drop(out);
+            let _ = std::fs::remove_file(&part);
+            return Err(e.into());
+        }
+    };
+    if tty && shown > 0 {
+        eprintln!();
+    }
+    let file_handle = out.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    file_handle.sync_all()?;
+    std::fs::rename(&part, file)?;
+    let secs = started.elapsed().as_secs_f64();
+    done(
+        conn,
+        &format!(
+            "Backup written to {} ({}, {:.1} MB/s)",
+            file.display(),
+            output::bytes(total),
+            total as f64 / 1e6 / secs.max(1e-9)
+        ),
+        json!({ "file": file, "bytes": total, "seconds": secs }),
+    );
+    Ok(())
 }
 
 async fn stat(conn: &Conn) -> anyhow::Result<()> {

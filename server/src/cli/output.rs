@@ -87,3 +87,19 @@ pub(crate) fn uptime(d: &Option<prost_types::Duration>) -> String {
 pub(crate) fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
+
+/// A byte count for people: `512 B`, `3.2 MiB`.
+pub(crate) fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}

@@ -86,6 +86,7 @@ enum Event {
     Force(NodeId, Reply<Result<(), String>>),
     Export(Reply<Result<(Snapshot, Hard), ks::Error>>),
     Install(Box<Join>, Reply<Result<(), ks::Error>>),
+    Restore(Bytes, Reply<Result<u64, ks::Error>>),
     Leave(Reply<Result<(), ks::Error>>),
 }
 
@@ -418,6 +419,20 @@ impl Cluster {
             .map_err(ApiError::from)
     }
 
+    /// `PUT /v1/db`: restores a backup onto this node, which must be a fresh single node.
+    pub(crate) async fn restore(&self, backup: Bytes) -> Result<u64, ApiError> {
+        let status = self.status();
+        if status.commit != 0 || status.config.members.len() > 1 || status.joining {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "restore needs a fresh single-node cluster: this node holds state or has other members; start a new node with an empty data directory",
+            ));
+        }
+        self.ask(|tx| Event::Restore(backup, tx))
+            .await?
+            .map_err(ApiError::from)
+    }
+
     /// `minkms rm`: commits the config without `host` on every node, then tells the node.
     pub(crate) async fn remove(
         &self,
@@ -658,6 +673,39 @@ impl Driver {
                     );
                     self.core = Core::new(hard, TIMING, rand::random(), now);
                     self.links.clear();
+                    self.status.send_replace(self.core.status(now));
+                }
+                self.blocked
+                    .send_replace(blocked_by(&self.core.hard().slot));
+                let _ = tx.send(result);
+            }
+            Event::Restore(backup, tx) => {
+                let base = self.core.hard().clone();
+                let mut made = None;
+                self.blocked.send_replace(Blocked::All);
+                let result = self
+                    .node
+                    .keystore
+                    .restore(&backup, &self.node.hsms, |commit| {
+                        // A new epoch and term: nothing of the node's fresh history carries over.
+                        let mut hard = base;
+                        hard.term += 1;
+                        hard.voted_for = None;
+                        hard.commit = commit;
+                        hard.commit_id = minkms_replication::Ballot {
+                            term: hard.term,
+                            seq: 0,
+                        };
+                        hard.config.epoch += 1;
+                        hard.slot = None;
+                        hard.last = None;
+                        let bytes = encode(&hard);
+                        made = Some(hard);
+                        bytes
+                    });
+                if let (Ok(commit), Some(hard)) = (&result, made) {
+                    tracing::info!(commit, "backup restored");
+                    self.core = Core::new(hard, TIMING, rand::random(), now);
                     self.status.send_replace(self.core.status(now));
                 }
                 self.blocked

@@ -287,6 +287,7 @@ async fn route(
                 Err(e) => Err(e),
             }
         }
+        (&Method::GET | &Method::PUT, "/v1/db") => db(&gate, &conn, req).await,
         (&Method::POST, "/v1/kms") => kms(String::new(), req).await,
         (&Method::POST, path) if path.starts_with("/v1/kms/") => {
             match percent_decode(&path["/v1/kms/".len()..]) {
@@ -309,6 +310,39 @@ async fn route(
     Ok(result
         .unwrap_or_else(|e| e.into_response(protobuf))
         .map(Either::Left))
+}
+
+/// Largest backup `PUT /v1/db` accepts.
+const MAX_BACKUP: usize = 8 << 30;
+
+/// `GET /v1/db` (backup) and `PUT /v1/db` (restore onto a fresh node): the root only.
+async fn db(
+    gate: &Gate,
+    conn: &Connection,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let node = open(gate)?.clone();
+    if !Caller::new(conn.identity.clone(), &node.root).is_root {
+        return Err(ApiError::forbidden());
+    }
+    if req.method() == Method::GET {
+        let backup = tokio::task::spawn_blocking(move || node.keystore.backup())
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))??;
+        tracing::info!(bytes = backup.len(), "backup taken");
+        return Ok(respond(
+            StatusCode::OK,
+            "application/octet-stream",
+            Bytes::from(backup),
+        ));
+    }
+    let body = Limited::new(req.into_body(), MAX_BACKUP)
+        .collect()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("invalid request: {e}")))?
+        .to_bytes();
+    node.cluster.restore(body).await?;
+    Ok(respond(StatusCode::OK, "text/plain", Bytes::new()))
 }
 
 /// The node, for a caller presenting this cluster's peer certificate.
