@@ -183,6 +183,38 @@ impl Keystore {
         self.write_changes(changes, commit, None)
     }
 
+    /// Applies several writes in one durable transaction (group commit: one fsync for all),
+    /// each planned against the state the ones before it left. One result per command; a
+    /// command that does not fit changes nothing. The commit counter counts the transaction
+    /// once. If the transaction fails, nothing of it is applied and the state is reloaded.
+    pub fn apply_all(&self, cmds: &[Command]) -> Result<Vec<Result<(), Error>>, Error> {
+        let _writer = self.writer.lock();
+        let mut state = self.state.write();
+        let mut outcomes = Vec::with_capacity(cmds.len());
+        let mut all = Vec::new();
+        for cmd in cmds {
+            match state.plan(cmd) {
+                Ok(changes) => {
+                    state.apply(changes.clone());
+                    all.extend(changes);
+                    outcomes.push(Ok(()));
+                }
+                Err(e) => outcomes.push(Err(e)),
+            }
+        }
+        let commit = self.commit_index() + 1;
+        let written = self.write_txn(&all, commit, None);
+        if let Err(e) = written {
+            // The in-memory state ran ahead of the disk: put it back.
+            let (fresh, _, _) =
+                load(&self.db, &self.rek.read()).map_err(|e| Error::Storage(e.to_string()))?;
+            *state = fresh;
+            return Err(e);
+        }
+        self.commit.store(commit, Ordering::Release);
+        Ok(outcomes)
+    }
+
     /// Checks a write against the committed state without applying it.
     pub fn check(&self, cmd: &Command) -> Result<(), Error> {
         self.state.read().plan(cmd).map(|_| ())
@@ -218,11 +250,25 @@ impl Keystore {
         commit: u64,
         replication: Option<&[u8]>,
     ) -> Result<(), Error> {
+        self.write_txn(&changes, commit, replication)?;
+        self.state.write().apply(changes);
+        self.commit.store(commit, Ordering::Release);
+        Ok(())
+    }
+
+    /// Writes `changes`, the commit counter and the replication state in one durable
+    /// transaction (the disk half of every write).
+    fn write_txn(
+        &self,
+        changes: &[Change],
+        commit: u64,
+        replication: Option<&[u8]>,
+    ) -> Result<(), Error> {
         let txn = self.db.begin_write()?;
         {
             let rek = self.rek.read();
             let mut records = txn.open_table(RECORDS)?;
-            for change in &changes {
+            for change in changes {
                 let (key, value) = storage::encode(change)?;
                 match value {
                     Some(plain) => {
@@ -241,8 +287,6 @@ impl Keystore {
             }
         }
         txn.commit()?;
-        self.state.write().apply(changes);
-        self.commit.store(commit, Ordering::Release);
         Ok(())
     }
 

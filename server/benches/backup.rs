@@ -1,0 +1,139 @@
+//! Backup and restore throughput (`cargo bench -p minkms --bench backup`): a node's state of
+//! `MINKMS_BENCH_KEYS` keys (default 1,000,000) is built directly in its `kms.db` (group commits
+//! of 10,000 keys: building it through the API would measure key creation, not backups), then a
+//! release `minkms` serves it and the benchmark times, over HTTPS on loopback:
+//!
+//! - `GET /v1/db` (what `minkms backup` does): the whole backup received by the client;
+//! - `PUT /v1/db` (what `minkms restore` does) onto a fresh node: until it answers, i.e. the file
+//!   checked whole, every record opened, and everything written in one transaction.
+//!
+//! Reported as MB/s and keys/s. Without `--bench` (`cargo test --benches`) it is a smoke run of
+//! 2,000 keys.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use minkms_client::{ApiKey, Client, ServerTrust};
+use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
+use minkms_keystore::{Command, KeyMaterial, KeyType, Keystore, Timestamp};
+use minkms_testkit::{free_port, runtime, soft_hsm_key, Node};
+
+fn client(addr: &str, root: &str) -> Client {
+    Client::builder()
+        .endpoints([addr])
+        .trust(ServerTrust::Insecure)
+        .api_key(ApiKey::parse(root).unwrap())
+        .build()
+        .unwrap()
+}
+
+fn start(dir: &std::path::Path, key: &str) -> (Node, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let node = Node::launch(
+        dir,
+        &["--addr", &addr],
+        &[("MINIO_KMS_HSM_KEY", key), ("MINIO_KMS_LOG_LEVEL", "warn")],
+        Duration::from_secs(300),
+    )
+    .unwrap();
+    (node, addr)
+}
+
+fn main() {
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let keys: usize = if smoke {
+        2_000
+    } else {
+        std::env::var("MINKMS_BENCH_KEYS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000)
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let source = tmp.path().join("source");
+    {
+        let soft: Arc<dyn SealingBackend> = Arc::new(SoftHsm::parse(&key).unwrap());
+        let ks = Keystore::open_or_create(&source, &BackendSet::single(soft)).unwrap();
+        let at = Timestamp::now();
+        ks.apply(&Command::CreateEnclave {
+            name: "bench".into(),
+            at,
+            by: "bench".into(),
+        })
+        .unwrap();
+        let started = Instant::now();
+        let mut made = 0;
+        while made < keys {
+            let n = (keys - made).min(10_000);
+            let cmds: Vec<Command> = (made..made + n)
+                .map(|i| Command::CreateKey {
+                    enclave: "bench".into(),
+                    name: format!("key-{i:07}"),
+                    kind: KeyType::Aes256,
+                    material: KeyMaterial::generate(),
+                    add_version: false,
+                    imported: false,
+                    at,
+                    by: "bench".into(),
+                })
+                .collect();
+            for r in ks.apply_all(&cmds).unwrap() {
+                r.unwrap();
+            }
+            made += n;
+        }
+        eprintln!(
+            "built {keys} keys in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let rt = runtime();
+    let (node, addr) = start(&source, &key);
+    let root = node.root_api_key.clone();
+    let c = client(&addr, &root);
+    let started = Instant::now();
+    let mut backup = Vec::new();
+    let size = rt
+        .block_on(c.backup(|chunk| {
+            backup.extend_from_slice(chunk);
+            Ok(())
+        }))
+        .unwrap();
+    let backup_secs = started.elapsed().as_secs_f64();
+    assert_eq!(size as usize, backup.len());
+
+    let (fresh, fresh_addr) = start(&tmp.path().join("target"), &key);
+    let f = client(&fresh_addr, &root);
+    let started = Instant::now();
+    rt.block_on(f.restore(backup.into())).unwrap();
+    let restore_secs = started.elapsed().as_secs_f64();
+    // Spot checks: the first and last keys are there.
+    rt.block_on(async {
+        for i in [0, keys - 1] {
+            f.key_status("bench", &format!("key-{i:07}"), 0)
+                .await
+                .unwrap();
+        }
+    });
+    let mb = size as f64 / 1e6;
+    let line = |what: &str, secs: f64| {
+        println!(
+            "{what:<8} {keys} keys, {mb:.1} MB in {secs:.2} s: {:.1} MB/s, {:.0} keys/s",
+            mb / secs,
+            keys as f64 / secs
+        );
+    };
+    line("backup", backup_secs);
+    line("restore", restore_secs);
+    println!(
+        "{}",
+        serde_json::json!([
+            {"bench": "backup", "keys": keys, "bytes": size, "seconds": backup_secs,
+             "mb_per_s": mb / backup_secs, "keys_per_s": keys as f64 / backup_secs},
+            {"bench": "restore", "keys": keys, "bytes": size, "seconds": restore_secs,
+             "mb_per_s": mb / restore_secs, "keys_per_s": keys as f64 / restore_secs},
+        ])
+    );
+    drop((node, fresh));
+}
