@@ -22,9 +22,9 @@ const MAX_NAMES: usize = 16;
 
 /// Field 1 of every request message of the API: the name the command acts on.
 #[derive(Clone, PartialEq, prost::Message)]
-struct FirstField {
+pub(crate) struct FirstField {
     #[prost(string, tag = "1")]
-    name: String,
+    pub(crate) name: String,
 }
 
 /// The names a request's frames act on, without decoding anything else of them.

@@ -42,6 +42,12 @@ const TICK: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Blocked {
     Nothing,
+    /// A key being created or deleted: reads of other keys of the enclave go on.
+    Keys {
+        enclave: String,
+        keys: BTreeSet<String>,
+    },
+    /// An enclave, identity or policy change: every read of the enclave waits.
     Enclaves(BTreeSet<String>),
     /// A membership change: every read waits (a node being removed stops serving at once).
     All,
@@ -236,9 +242,14 @@ impl Cluster {
         rx.await.map_err(|_| unavailable("replication stopped"))
     }
 
-    /// Waits until a read of `enclave` ("" = of everything) sees no prepared change of it, so a
-    /// read never returns a value that a committed write has replaced (REPLICATION.md §2.7).
-    pub(crate) async fn readable(&self, enclave: &str) -> Result<(), ApiError> {
+    /// Waits until a read of `keys` of `enclave` (`None`: of the whole enclave; "" = of
+    /// everything) sees no prepared change of them, so a read never returns a value that a
+    /// committed write has replaced (REPLICATION.md §2.7).
+    pub(crate) async fn readable(
+        &self,
+        enclave: &str,
+        keys: Option<&[String]>,
+    ) -> Result<(), ApiError> {
         if !self.status.borrow().probed {
             // Just started: until a peer answered (up to T_probe), this node may have missed
             // its own removal (REPLICATION.md 2.8). Then it serves anyway: lose all but one
@@ -258,6 +269,14 @@ impl Cluster {
             Blocked::Nothing => false,
             Blocked::All => true,
             Blocked::Enclaves(set) => enclave.is_empty() || set.contains(enclave),
+            Blocked::Keys {
+                enclave: e,
+                keys: pending,
+            } => {
+                enclave.is_empty()
+                    || (e == enclave
+                        && keys.is_none_or(|names| names.iter().any(|n| pending.contains(n))))
+            }
         };
         let mut rx = self.blocked.clone();
         if !touches(&rx.borrow()) {
@@ -552,6 +571,13 @@ fn blocked_by(slot: &Option<Slot>) -> Blocked {
     match &v.payload {
         Payload::Config(_) => Blocked::All,
         Payload::App(bytes) => match postcard::from_bytes::<ks::Command>(bytes) {
+            Ok(
+                ks::Command::CreateKey { enclave, name, .. }
+                | ks::Command::DeleteKey { enclave, name, .. },
+            ) => Blocked::Keys {
+                enclave,
+                keys: [name].into_iter().collect(),
+            },
             Ok(cmd) => Blocked::Enclaves([cmd.enclave().to_string()].into_iter().collect()),
             Err(_) => Blocked::All,
         },

@@ -506,7 +506,7 @@ async fn handle_kms(
             Bytes::new(),
         ))
     } else if batch.cmd.is_write() {
-        node.cluster.readable(&enclave).await?;
+        node.cluster.readable(&enclave, None).await?;
         let cmd = kms::plan_write(&node, &caller, &enclave, &batch)?;
         node.keystore.check(&cmd)?;
         node.cluster.write(&node, cmd).await?;
@@ -516,7 +516,9 @@ async fn handle_kms(
             Bytes::new(),
         ))
     } else {
-        node.cluster.readable(&enclave).await?;
+        node.cluster
+            .readable(&enclave, kms::read_keys(&batch).as_deref())
+            .await?;
         let out = kms::read(&node, &caller, &enclave, &batch)?;
         Ok(respond(StatusCode::OK, "application/octet-stream", out))
     }

@@ -441,6 +441,29 @@ pub(crate) fn change_hsms(node: &Node, caller: &Caller, batch: &Batch) -> Result
     }
 }
 
+/// The keys a read addresses by name, for the commands that do (encrypt, decrypt, generate,
+/// MAC, key status and versions): such a read waits only on a pending change of those keys.
+/// `None` for every other request, which waits on any pending change of its enclave.
+pub(crate) fn read_keys(batch: &Batch) -> Option<Vec<String>> {
+    match batch.cmd {
+        Command::KeyEncrypt
+        | Command::KeyDecrypt
+        | Command::KeyGenerate
+        | Command::KeyMac
+        | Command::KeyStatus
+        | Command::KeyListVersions => batch
+            .payloads
+            .iter()
+            .map(|p| {
+                super::audit::FirstField::decode(p.clone())
+                    .ok()
+                    .map(|f| f.name)
+            })
+            .collect(),
+        _ => None,
+    }
+}
+
 /// Checks that `caller` may run `cmd` in `enclave`.
 pub(crate) fn check_access(
     node: &Node,
