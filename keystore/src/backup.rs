@@ -75,7 +75,10 @@ pub(crate) fn parse(file: &[u8]) -> Result<Parsed<'_>, Error> {
     let end = HEADER
         .checked_add(len)
         .ok_or_else(|| invalid("the file is damaged"))?;
-    match (end + MAC_LEN).cmp(&file.len()) {
+    let total = end
+        .checked_add(MAC_LEN)
+        .ok_or_else(|| invalid("the file is damaged"))?;
+    match total.cmp(&file.len()) {
         std::cmp::Ordering::Greater => return Err(invalid("the file is truncated")),
         std::cmp::Ordering::Less => return Err(invalid("the file has trailing data")),
         std::cmp::Ordering::Equal => {}

@@ -395,7 +395,7 @@ impl Core {
             return Err(format!("node {dead} is not part of the cluster"));
         }
         self.hard.config.members.remove(&dead);
-        self.hard.config.epoch += 1;
+        self.hard.config.epoch = self.hard.config.epoch.saturating_add(1);
         self.hard.forced_out.insert(dead);
         self.persist();
         self.step_down(now, self.hard.term, None);
@@ -471,9 +471,9 @@ impl Core {
                         continue;
                     }
                     let mut next = cfg.clone();
-                    next.epoch += 1;
+                    next.epoch = next.epoch.saturating_add(1);
                     next.members.insert(id, host);
-                    next.next_id = id + 1;
+                    next.next_id = id.saturating_add(1);
                     Payload::Config(next)
                 }
                 Pending::Remove(id) => {
@@ -488,7 +488,7 @@ impl Core {
                         continue;
                     }
                     let mut next = cfg.clone();
-                    next.epoch += 1;
+                    next.epoch = next.epoch.saturating_add(1);
                     next.members.remove(&id);
                     Payload::Config(next)
                 }
@@ -524,7 +524,7 @@ impl Core {
             next_heartbeat: 0,
             lonely_since: None,
         });
-        lead.seq += 1;
+        lead.seq = lead.seq.saturating_add(1);
         Ballot {
             term,
             seq: lead.seq,
@@ -546,7 +546,7 @@ impl Core {
     fn start(&mut self, now: u64, req: Option<u64>, ballot: Ballot, value: Value) {
         let quorum = self.quorum_of(&value.payload);
         let slot = Slot {
-            index: self.hard.commit + 1,
+            index: self.hard.commit.saturating_add(1),
             ballot,
             value: SlotValue::Entry(value),
         };
@@ -597,7 +597,7 @@ impl Core {
         let Some(lead) = &self.lead else { return };
         let Some(inf) = &lead.inflight else { return };
         if inf.aborting {
-            let holders = inf.acks.len() + 1;
+            let holders = inf.acks.len().saturating_add(1);
             if holders >= self.hard.config.majority() {
                 let req = inf.req;
                 let blame = inf.blame.clone();
@@ -651,7 +651,7 @@ impl Core {
     /// Leader: applies the entry every member of `quorum` accepted, then tells them.
     fn commit_entry(&mut self, value: Value, quorum: &BTreeSet<NodeId>) {
         let entry = Committed {
-            index: self.hard.commit + 1,
+            index: self.hard.commit.saturating_add(1),
             prev_id: self.hard.commit_id,
             value,
         };
@@ -677,13 +677,17 @@ impl Core {
         if let Payload::Config(next) = &entry.value.payload {
             let forced_out = &self.hard.forced_out;
             if forced_out.is_empty() {
-                self.hard.config = next.clone();
+                // Configs only move forward (a committed entry always carries the next epoch;
+                // an older one cannot be legitimate).
+                if next.epoch >= self.hard.config.epoch {
+                    self.hard.config = next.clone();
+                }
             } else if next.members.keys().any(|m| forced_out.contains(m)) {
                 // Committed before this node's `edit --rm`: it stands, minus the nodes removed
                 // by force; the result is still this node's alone until committed.
                 let mut config = next.clone();
                 config.members.retain(|m, _| !forced_out.contains(m));
-                config.epoch = next.epoch.max(self.hard.config.epoch) + 1;
+                config.epoch = next.epoch.max(self.hard.config.epoch).saturating_add(1);
                 self.hard.config = config;
             } else if next.epoch >= self.hard.config.epoch {
                 // The forced config itself, now committed.
@@ -713,7 +717,8 @@ impl Core {
 
     /// Applies `entry` if it is the next one after this node's state.
     fn learn(&mut self, entry: &Committed) -> bool {
-        if entry.index == self.hard.commit + 1 && entry.prev_id == self.hard.commit_id {
+        if entry.index == self.hard.commit.saturating_add(1) && entry.prev_id == self.hard.commit_id
+        {
             self.apply(entry.clone());
             true
         } else {
@@ -924,7 +929,7 @@ impl Core {
     fn start_prevote(&mut self, now: u64) {
         self.reset_election(now);
         self.role = Role::Follower;
-        let term = self.hard.term + 1;
+        let term = self.hard.term.saturating_add(1);
         self.prevote_term = Some(term);
         self.prevotes = [self.hard.id].into_iter().collect();
         let report = self.report();
@@ -946,7 +951,7 @@ impl Core {
     fn campaign(&mut self, now: u64) {
         self.reset_election(now);
         self.prevote_term = None;
-        self.hard.term += 1;
+        self.hard.term = self.hard.term.saturating_add(1);
         self.hard.voted_for = Some(self.hard.id);
         self.persist();
         self.role = Role::Candidate;
@@ -1027,7 +1032,7 @@ impl Core {
 
     // ---------------------------------------------------------------- slot recovery
 
-    /// A new leader finishes the open slot before taking writes (docs/replication-notes.md).
+    /// A new leader finishes the open slot before taking writes (docs/replication.md, departure 2).
     fn recover(&mut self, now: u64) {
         let Some(lead) = &self.lead else { return };
         if lead.recovered || lead.inflight.is_some() {
@@ -1038,7 +1043,7 @@ impl Core {
                 value: SlotValue::Entry(v),
                 index,
                 ..
-            }) if *index == self.hard.commit + 1 => v.clone(),
+            }) if *index == self.hard.commit.saturating_add(1) => v.clone(),
             _ => {
                 if let Some(lead) = &mut self.lead {
                     lead.recovered = true;
@@ -1046,7 +1051,7 @@ impl Core {
                 return self.drive(now);
             }
         };
-        let index = self.hard.commit + 1;
+        let index = self.hard.commit.saturating_add(1);
         let quorum = self.quorum_of(&value.payload);
         let mut all_hold = true;
         let mut lacks = false;
@@ -1248,7 +1253,8 @@ impl Core {
             }
             Message::HeartbeatReply { report } => {
                 self.note_report(now, from, report.clone());
-                if self.role == Role::Leader && report.commit + 1 == self.hard.commit {
+                if self.role == Role::Leader && report.commit.saturating_add(1) == self.hard.commit
+                {
                     if let Some(entry) = self.hard.last.clone() {
                         self.send(from, Message::Commit { entry });
                     }
@@ -1268,12 +1274,12 @@ impl Core {
     /// proposer died before it reached everyone): it was never chosen, since this leader is in
     /// its quorum. Abort it, so that member's reads of its keys stop waiting.
     fn clear_stale_slot(&mut self, now: u64, report: &Report) {
-        let index = self.hard.commit + 1;
+        let index = self.hard.commit.saturating_add(1);
         let idle = self
             .lead
             .as_ref()
             .is_some_and(|l| l.recovered && l.inflight.is_none());
-        let holds_entry = report.commit + 1 == index
+        let holds_entry = report.commit.saturating_add(1) == index
             && report
                 .slot
                 .is_some_and(|(i, _, value)| i == index && value.is_some());
@@ -1357,7 +1363,7 @@ impl Core {
             self.learn(entry);
         }
         // A missed Commit: the slot holds the entry `prev` names.
-        if self.hard.commit + 1 == prev.0 {
+        if self.hard.commit.saturating_add(1) == prev.0 {
             if let Some(Slot {
                 value: SlotValue::Entry(v),
                 index,
@@ -1375,7 +1381,7 @@ impl Core {
             }
         }
         let ok = (self.hard.commit, self.hard.commit_id) == prev
-            && slot.index == prev.0 + 1
+            && slot.index == prev.0.saturating_add(1)
             && self
                 .hard
                 .slot
@@ -1419,7 +1425,7 @@ impl Core {
         if ok {
             inf.acks.insert(from);
             self.check_inflight(now);
-        } else if report.commit + 1 == self.hard.commit {
+        } else if report.commit.saturating_add(1) == self.hard.commit {
             // One entry behind: the resent prepare carries the entry it misses.
             self.send_prepare(from);
         }
@@ -1427,7 +1433,7 @@ impl Core {
 
     fn on_heartbeat(&mut self, from: NodeId, leader: &Report, tombstone: Option<Slot>) {
         if let Some(t) = tombstone {
-            let replace = self.hard.commit + 1 == t.index
+            let replace = self.hard.commit.saturating_add(1) == t.index
                 && leader.commit == self.hard.commit
                 && leader.commit_id == self.hard.commit_id
                 && self.hard.slot.as_ref().is_some_and(|s| s.ballot < t.ballot);

@@ -5,12 +5,16 @@
 //! and by the deterministic simulator in `tests/`, so the protocol tested over thousands of
 //! seeded fault schedules is the protocol that runs.
 //!
-//! Ballots and value ids are separate (docs/replication-notes.md): a re-proposed entry keeps its
-//! value id, so a node that applied it and one that applies the re-proposal agree on
-//! `commit_id`.
+//! Ballots and value ids are separate (docs/replication.md): an entry keeps the id it was first
+//! proposed under, so every node that applies it records the same `commit_id`.
 #![cfg_attr(
     not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable
+    )
 )]
 
 mod core;
