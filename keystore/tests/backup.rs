@@ -115,6 +115,12 @@ fn damaged_truncated_foreign_and_future_backups_change_nothing() {
             [&file[..4], &[0, 2], &file[6..]].concat(),
             "format version 2",
         ),
+        // Found by the backup_file fuzz target: a length near u64::MAX overflowed.
+        (
+            "huge length".into(),
+            [&file[..6], &[0xff; 8], &file[14..]].concat(),
+            "damaged",
+        ),
     ];
     // One bit flipped anywhere after the header: refused, whichever check notices.
     for i in (14..file.len()).step_by(7) {
