@@ -161,8 +161,7 @@ impl Pkcs11Hsm {
         so_pin: &SecretString,
         user_pin: &SecretString,
     ) -> Result<(), HsmError> {
-        static INIT: Mutex<()> = Mutex::new(());
-        let _one_at_a_time = INIT.lock();
+        let _one_at_a_time = SLOT_LIST.lock();
         let ctx = module(module_path)?;
         let fail = |what: &str, e: CkError| {
             HsmError::Config(format!("cannot {what} token '{label}': {}", short(&e)))
@@ -321,7 +320,13 @@ impl Op {
     }
 }
 
+/// Held while a thread lists slots or initializes a token. SoftHSM2 rescans its token
+/// directory on every slot listing and aborts the process (`SlotManager::insertToken`
+/// assertion) when two threads insert the same new token at once.
+static SLOT_LIST: Mutex<()> = Mutex::new(());
+
 fn find_token(ctx: &Pkcs11, config: &Pkcs11Config) -> Result<Slot, HsmError> {
+    let _one_at_a_time = SLOT_LIST.lock();
     let slots = ctx.get_slots_with_initialized_token().map_err(|e| {
         HsmError::Unavailable(format!(
             "module {}: cannot list tokens: {}",
