@@ -283,7 +283,7 @@ impl Keystore {
             let mut meta = txn.open_table(META)?;
             meta.insert(META_COMMIT, commit.to_be_bytes().as_slice())?;
             if let Some(r) = replication {
-                meta.insert(META_REPLICATION, r)?;
+                meta.insert(META_REPLICATION, seal_replication(&rek, r)?.as_slice())?;
             }
         }
         txn.commit()?;
@@ -294,14 +294,19 @@ impl Keystore {
     pub fn replication(&self) -> Result<Option<Vec<u8>>, Error> {
         let txn = self.db.begin_read()?;
         let meta = txn.open_table(META)?;
-        Ok(meta.get(META_REPLICATION)?.map(|v| v.value().to_vec()))
+        let Some(sealed) = meta.get(META_REPLICATION)? else {
+            return Ok(None);
+        };
+        let plain = storage::open(&self.rek.read(), REPLICATION_KEY, sealed.value())?;
+        Ok(Some(plain.to_vec()))
     }
 
     /// Persists the replication state durably (votes, terms, the open slot).
     pub fn persist_replication(&self, replication: &[u8]) -> Result<(), Error> {
+        let sealed = seal_replication(&self.rek.read(), replication)?;
         let txn = self.db.begin_write()?;
         txn.open_table(META)?
-            .insert(META_REPLICATION, replication)?;
+            .insert(META_REPLICATION, sealed.as_slice())?;
         txn.commit()?;
         Ok(())
     }
@@ -429,7 +434,10 @@ impl Keystore {
             }
             meta.insert(META_CLUSTER_ID, cluster_id.as_bytes().as_slice())?;
             meta.insert(META_COMMIT, commit.to_be_bytes().as_slice())?;
-            meta.insert(META_REPLICATION, replication)?;
+            meta.insert(
+                META_REPLICATION,
+                seal_replication(&rek, replication)?.as_slice(),
+            )?;
         }
         txn.commit()?;
         let mut state = State::default();
@@ -446,17 +454,27 @@ impl Keystore {
     /// Gives this node a new cluster id (it leaves its cluster and starts a new one alone).
     pub fn reset_cluster(&self, replication: &[u8]) -> Result<Uuid, Error> {
         let id = Uuid::new_v4();
+        let sealed = seal_replication(&self.rek.read(), replication)?;
         let _writer = self.writer.lock();
         let txn = self.db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
             meta.insert(META_CLUSTER_ID, id.as_bytes().as_slice())?;
-            meta.insert(META_REPLICATION, replication)?;
+            meta.insert(META_REPLICATION, sealed.as_slice())?;
         }
         txn.commit()?;
         self.info.write().cluster_id = id;
         Ok(id)
     }
+}
+
+/// The name the replication state is sealed under (bound as associated data, like a record's).
+const REPLICATION_KEY: &str = "meta/replication";
+
+/// The replication state holds the open slot and the last applied entry, i.e. whole commands
+/// with their key material: it is sealed under the root key like every record.
+fn seal_replication(rek: &KeyMaterial, replication: &[u8]) -> Result<Vec<u8>, Error> {
+    storage::seal(rek, REPLICATION_KEY, replication)
 }
 
 /// Unseals a snapshot's root key with one of `hsms`; the key and the HSM that opened it.

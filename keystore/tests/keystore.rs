@@ -449,3 +449,23 @@ fn a_service_account_holds_no_policy_of_its_own() {
         "acts with its parent's (none)"
     );
 }
+
+#[test]
+fn the_replication_state_is_sealed_on_disk() {
+    // It holds whole commands (the open slot, the last applied entry), key material included.
+    let tmp = tempfile::tempdir().unwrap();
+    let key = SoftHsm::generate_key();
+    let ks = Keystore::open_or_create(tmp.path(), &hsm(&key)).unwrap();
+    let marker = b"replication-state-marker-0123456789".to_vec();
+    ks.persist_replication(&marker).unwrap();
+    assert_eq!(ks.replication().unwrap(), Some(marker.clone()));
+    let mut later = marker.clone();
+    later.extend_from_slice(b"-after-apply");
+    ks.apply_at(1, None, &later).unwrap().unwrap();
+    assert_eq!(ks.replication().unwrap(), Some(later.clone()));
+    drop(ks);
+    let db = std::fs::read(tmp.path().join(DB_FILE)).unwrap();
+    assert!(!db.windows(marker.len()).any(|w| w == &marker[..]));
+    let ks = Keystore::open_or_create(tmp.path(), &hsm(&key)).unwrap();
+    assert_eq!(ks.replication().unwrap(), Some(later));
+}
