@@ -11,32 +11,16 @@
 //! 2,000 keys.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use minkms_client::{ApiKey, Client, ServerTrust};
 use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
 use minkms_keystore::{Command, KeyMaterial, KeyType, Keystore, Timestamp};
-use minkms_testkit::{free_port, runtime, soft_hsm_key, Node};
-
-fn client(addr: &str, root: &str) -> Client {
-    Client::builder()
-        .endpoints([addr])
-        .trust(ServerTrust::Insecure)
-        .api_key(ApiKey::parse(root).unwrap())
-        .build()
-        .unwrap()
-}
+use minkms_testkit::{client_for as client, free_port, runtime, soft_hsm_key, Member, Node};
 
 fn start(dir: &std::path::Path, key: &str) -> (Node, String) {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let node = Node::launch(
-        dir,
-        &["--addr", &addr],
-        &[("MINIO_KMS_HSM_KEY", key), ("MINIO_KMS_LOG_LEVEL", "warn")],
-        Duration::from_secs(300),
-    )
-    .unwrap();
-    (node, addr)
+    let member = Member::at(dir.to_path_buf(), format!("127.0.0.1:{}", free_port()));
+    let node = member.start_with(key, &[("MINIO_KMS_LOG_LEVEL", "warn")]);
+    (node, member.addr)
 }
 
 fn main() {

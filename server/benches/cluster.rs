@@ -13,8 +13,7 @@
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use minkms_client::{ApiKey, Client, ServerTrust};
-use minkms_testkit::{free_port, runtime, soft_hsm_key, Node};
+use minkms_testkit::{client_for as client, free_port, runtime, soft_hsm_key, Node};
 
 struct Member {
     dir: std::path::PathBuf,
@@ -23,22 +22,8 @@ struct Member {
 }
 
 fn start(m: &Member, key: &str) -> Node {
-    Node::launch(
-        &m.dir,
-        &["--addr", &m.addr],
-        &[("MINIO_KMS_HSM_KEY", key), ("MINIO_KMS_LOG_LEVEL", "warn")],
-        Duration::from_secs(60),
-    )
-    .unwrap_or_else(|e| panic!("{} did not start: {e:?}", m.addr))
-}
-
-fn client(addr: &str, root: &str) -> Client {
-    Client::builder()
-        .endpoints([addr])
-        .trust(ServerTrust::Insecure)
-        .api_key(ApiKey::parse(root).unwrap())
-        .build()
-        .unwrap()
+    minkms_testkit::Member::at(m.dir.clone(), m.addr.clone())
+        .start_with(key, &[("MINIO_KMS_LOG_LEVEL", "warn")])
 }
 
 fn env_or(name: &str, default: usize) -> usize {

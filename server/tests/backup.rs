@@ -5,47 +5,13 @@
 //! and leave the node as it was.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use minkms_client::wire::{CreateIdentityRequest, CreatePolicyRequest, Rule, RuleSet};
-use minkms_client::{ApiKey, Client, ServerTrust};
-use minkms_testkit::{free_port, runtime, soft_hsm_key, Node};
-
-struct Member {
-    dir: PathBuf,
-    addr: String,
-}
-
-impl Member {
-    fn new(root: &Path, name: &str) -> Self {
-        Self {
-            dir: root.join(name),
-            addr: format!("127.0.0.1:{}", free_port()),
-        }
-    }
-
-    fn start(&self, key: &str) -> Node {
-        Node::launch(
-            &self.dir,
-            &["--addr", &self.addr],
-            &[("MINIO_KMS_HSM_KEY", key)],
-            Duration::from_secs(30),
-        )
-        .unwrap_or_else(|e| panic!("{} did not start: {e:?}", self.addr))
-    }
-}
-
-fn client(addr: &str, api_key: &str) -> Client {
-    Client::builder()
-        .endpoints([addr])
-        .trust(ServerTrust::Insecure)
-        .api_key(ApiKey::parse(api_key).unwrap())
-        .build()
-        .unwrap()
-}
+use minkms_client::{ApiKey, Client};
+use minkms_testkit::{client_for as client, runtime, soft_hsm_key, Member, Node};
 
 fn cli(node: &Node, root: &str, args: &[&str]) -> std::process::Output {
     node.cli_as(root, args)

@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use minkms_client::wire::CreateIdentityRequest;
-use minkms_client::{ApiKey, Client, ServerTrust};
-use minkms_testkit::{free_port, soft_hsm_key, Node};
+use minkms_client::{ApiKey, Client};
+use minkms_testkit::{client_for as client, free_port, soft_hsm_key, Node};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use todc_utils::specifications::Specification;
@@ -237,22 +237,7 @@ fn netns_available() -> bool {
 }
 
 fn start(m: &Member, key: &str) -> Node {
-    Node::launch(
-        &m.dir,
-        &["--addr", &m.addr],
-        &[("MINIO_KMS_HSM_KEY", key)],
-        Duration::from_secs(30),
-    )
-    .unwrap_or_else(|e| panic!("{} did not start: {e:?}", m.addr))
-}
-
-fn client(addr: &str, root: &str) -> Client {
-    Client::builder()
-        .endpoints([addr])
-        .trust(ServerTrust::Insecure)
-        .api_key(ApiKey::parse(root).unwrap())
-        .build()
-        .unwrap()
+    minkms_testkit::Member::at(m.dir.clone(), m.addr.clone()).start(key)
 }
 
 fn cli(m: &Member, root: &str, args: &[&str]) -> std::process::Output {

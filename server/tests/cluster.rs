@@ -2,39 +2,9 @@
 //! of three nodes, keep reading, refuse writes, recover), the recoveries of seed 003 (`edit
 //! --rm` one or two dead nodes, re-add them fresh) and `rm` of healthy nodes.
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use minkms_testkit::{field, free_port, soft_hsm_key, Node};
-
-/// A node with a fixed address, so it can be stopped and started again as the same member.
-struct Member {
-    dir: PathBuf,
-    addr: String,
-}
-
-impl Member {
-    fn new(root: &Path, name: &str) -> Self {
-        Self {
-            dir: root.join(name),
-            addr: format!("127.0.0.1:{}", free_port()),
-        }
-    }
-
-    fn start(&self, key: &str) -> Node {
-        Node::launch(
-            &self.dir,
-            &["--addr", &self.addr],
-            &[("MINIO_KMS_HSM_KEY", key)],
-            Duration::from_secs(30),
-        )
-        .unwrap_or_else(|e| panic!("{} did not start: {e:?}", self.addr))
-    }
-
-    fn wipe(&self) {
-        std::fs::remove_dir_all(&self.dir).unwrap();
-    }
-}
+use minkms_testkit::{field, soft_hsm_key, Member, Node};
 
 /// Runs the CLI on `node` as `root` (the cluster's root API key).
 fn cli(node: &Node, root: &str, args: &[&str]) -> std::process::Output {

@@ -288,6 +288,60 @@ impl Drop for Node {
     }
 }
 
+/// A cluster member with a fixed data directory and address, so that it can be stopped and
+/// started again as the same node.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub dir: PathBuf,
+    /// `host:port` it listens on and is known by.
+    pub addr: String,
+}
+
+impl Member {
+    /// `root/name` on a free port of 127.0.0.1.
+    pub fn new(root: &Path, name: &str) -> Self {
+        Self::at(root.join(name), format!("127.0.0.1:{}", free_port()))
+    }
+
+    /// `dir` at `addr`.
+    pub fn at(dir: PathBuf, addr: String) -> Self {
+        Self { dir, addr }
+    }
+
+    /// Starts it with the soft HSM key `key` (and `env` added); panics if it does not come up.
+    pub fn start_with(&self, key: &str, env: &[(&str, &str)]) -> Node {
+        let mut all = vec![("MINIO_KMS_HSM_KEY", key)];
+        all.extend_from_slice(env);
+        Node::launch(
+            &self.dir,
+            &["--addr", &self.addr],
+            &all,
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|e| panic!("{} did not start: {e:?}", self.addr))
+    }
+
+    /// Starts it with the soft HSM key `key`.
+    pub fn start(&self, key: &str) -> Node {
+        self.start_with(key, &[])
+    }
+
+    /// Deletes its state (a node lost for good).
+    pub fn wipe(&self) {
+        std::fs::remove_dir_all(&self.dir).unwrap();
+    }
+}
+
+/// A client of the node at `addr` with `api_key`, accepting its self-signed certificate.
+pub fn client_for(addr: &str, api_key: &str) -> Client {
+    Client::builder()
+        .endpoints([addr])
+        .trust(ServerTrust::Insecure)
+        .api_key(ApiKey::parse(api_key).unwrap())
+        .build()
+        .unwrap()
+}
+
 /// A multi-thread runtime for the async client.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
