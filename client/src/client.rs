@@ -216,6 +216,12 @@ impl Client {
             .header(header::ACCEPT, "application/*")
             .body(Full::new(body))
             .map_err(|e| Error::Config(e.to_string()))?;
+        self.request(req).await
+    }
+
+    /// Sends a request as given (any URI, any headers) over this client's connections: for
+    /// tools, such as `minkms bench` loading another server for comparison.
+    pub async fn request(&self, req: Request<Full<Bytes>>) -> Result<RawResponse, Error> {
         let resp = self.http.request(req).await.map_err(|e| {
             let mut msg = e.to_string();
             let mut src = std::error::Error::source(&e);

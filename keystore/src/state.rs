@@ -12,7 +12,7 @@ use minkms_policies::Policy;
 use zeroize::Zeroizing;
 
 use crate::aead::hmac_sha256;
-use crate::model::{EnclaveRecord, IdentityRecord, KeyRecord, KeyVersion, PolicyRecord};
+use crate::model::{EnclaveRecord, IdentityRecord, KeyRecord, KeyVersion, PolicyRecord, Versions};
 use crate::names::{validate_identity, validate_name, NameKind};
 use crate::{
     Ciphertext, Command, EnclaveInfo, Error, IdentityInfo, KeyInfo, PolicyInfo, Principal,
@@ -83,9 +83,9 @@ impl State {
             .get(name)
             .ok_or(Error::KeyNotFound)?;
         let found = if version == 0 {
-            key.versions.values().next_back()
+            key.versions.latest()
         } else {
-            key.versions.get(&version)
+            key.versions.get(version)
         };
         found.ok_or(Error::KeyNotFound)
     }
@@ -146,8 +146,7 @@ impl State {
         let keys = &self.enclave(enclave)?.keys;
         Ok(page(keys, prefix, continue_at, limit, visible, |k| {
             k.versions
-                .values()
-                .next_back()
+                .latest()
                 .map(|v| key_info(&k.name, v))
                 .into_iter()
                 .collect()
@@ -161,7 +160,7 @@ impl State {
             .keys
             .get(name)
             .ok_or(Error::KeyNotFound)?;
-        Ok(key.versions.values().map(|v| key_info(name, v)).collect())
+        Ok(key.versions.iter().map(|v| key_info(name, v)).collect())
     }
 
     /// Encrypts under a key version (0 = latest); returns the version used and the ciphertext.
@@ -223,7 +222,7 @@ impl State {
             .ok_or(Error::KeyNotFound)?;
         if let Some(tagged) = Ciphertext::version_of(ciphertext) {
             if version == 0 || version == tagged {
-                if let Some(v) = key.versions.get(&tagged) {
+                if let Some(v) = key.versions.get(tagged) {
                     if let Ok(pt) = Ciphertext::open(v.kind, v.material.bytes(), ciphertext, aad) {
                         return Ok(pt);
                     }
@@ -232,7 +231,7 @@ impl State {
         }
         let candidates = key
             .versions
-            .values()
+            .iter()
             .rev()
             .filter(|v| v.imported && (version == 0 || version == v.version));
         for v in candidates {
@@ -240,7 +239,7 @@ impl State {
                 return Ok(pt);
             }
         }
-        if version != 0 && !key.versions.contains_key(&version) {
+        if version != 0 && !key.versions.contains(version) {
             return Err(Error::KeyNotFound);
         }
         Err(Error::InvalidCiphertext)
@@ -400,24 +399,21 @@ impl State {
                     None => KeyRecord {
                         name: name.clone(),
                         next_version: 1,
-                        versions: BTreeMap::new(),
+                        versions: Versions::default(),
                     },
                 };
                 let version = record.next_version;
                 record.next_version = version
                     .checked_add(1)
                     .ok_or_else(|| Error::Invalid("key has too many versions".into()))?;
-                record.versions.insert(
+                record.versions.insert(KeyVersion {
                     version,
-                    KeyVersion {
-                        version,
-                        kind: *kind,
-                        material: material.clone(),
-                        imported: *imported,
-                        created_at: *at,
-                        created_by: by.clone(),
-                    },
-                );
+                    kind: *kind,
+                    material: material.clone(),
+                    imported: *imported,
+                    created_at: *at,
+                    created_by: by.clone(),
+                });
                 vec![Change::PutKey(enclave.clone(), record)]
             }
             Command::DeleteKey {
@@ -438,16 +434,16 @@ impl State {
                     .get(name)
                     .ok_or(Error::KeyNotFound)?;
                 let target = if *version == 0 {
-                    key.versions.keys().next_back().copied()
+                    key.versions.latest().map(|v| v.version)
                 } else {
                     Some(*version)
                 };
                 let mut record = key.clone();
                 if !*all {
                     let target = target
-                        .filter(|t| record.versions.contains_key(t))
+                        .filter(|t| record.versions.contains(*t))
                         .ok_or(Error::KeyNotFound)?;
-                    record.versions.remove(&target);
+                    record.versions.remove(target);
                 }
                 if *all || record.versions.is_empty() {
                     vec![Change::DelKey(enclave.clone(), name.clone())]

@@ -10,11 +10,11 @@
 //! Reported as MB/s and keys/s. Without `--bench` (`cargo test --benches`) it is a smoke run of
 //! 2,000 keys.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Instant;
 
-use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
-use minkms_keystore::{Command, KeyMaterial, KeyType, Keystore, Timestamp};
+use common::{build_keystore, key_name};
 use minkms_testkit::{client_for as client, free_port, runtime, soft_hsm_key, Member, Node};
 
 fn start(dir: &std::path::Path, key: &str) -> (Node, String) {
@@ -36,42 +36,7 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let key = soft_hsm_key();
     let source = tmp.path().join("source");
-    {
-        let soft: Arc<dyn SealingBackend> = Arc::new(SoftHsm::parse(&key).unwrap());
-        let ks = Keystore::open_or_create(&source, &BackendSet::single(soft)).unwrap();
-        let at = Timestamp::now();
-        ks.apply(&Command::CreateEnclave {
-            name: "bench".into(),
-            at,
-            by: "bench".into(),
-        })
-        .unwrap();
-        let started = Instant::now();
-        let mut made = 0;
-        while made < keys {
-            let n = (keys - made).min(10_000);
-            let cmds: Vec<Command> = (made..made + n)
-                .map(|i| Command::CreateKey {
-                    enclave: "bench".into(),
-                    name: format!("key-{i:07}"),
-                    kind: KeyType::Aes256,
-                    material: KeyMaterial::generate(),
-                    add_version: false,
-                    imported: false,
-                    at,
-                    by: "bench".into(),
-                })
-                .collect();
-            for r in ks.apply_all(&cmds).unwrap() {
-                r.unwrap();
-            }
-            made += n;
-        }
-        eprintln!(
-            "built {keys} keys in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-    }
+    build_keystore(&source, &key, keys);
     let rt = runtime();
     let (node, addr) = start(&source, &key);
     let root = node.root_api_key.clone();
@@ -95,9 +60,7 @@ fn main() {
     // Spot checks: the first and last keys are there.
     rt.block_on(async {
         for i in [0, keys - 1] {
-            f.key_status("bench", &format!("key-{i:07}"), 0)
-                .await
-                .unwrap();
+            f.key_status("bench", &key_name(i), 0).await.unwrap();
         }
     });
     let mb = size as f64 / 1e6;

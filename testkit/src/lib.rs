@@ -310,15 +310,15 @@ impl Member {
 
     /// Starts it with the soft HSM key `key` (and `env` added); panics if it does not come up.
     pub fn start_with(&self, key: &str, env: &[(&str, &str)]) -> Node {
+        self.start_within(key, env, Duration::from_secs(60))
+    }
+
+    /// [`Member::start_with`], waiting up to `wait` for it (a node of millions of keys).
+    pub fn start_within(&self, key: &str, env: &[(&str, &str)], wait: Duration) -> Node {
         let mut all = vec![("MINIO_KMS_HSM_KEY", key)];
         all.extend_from_slice(env);
-        Node::launch(
-            &self.dir,
-            &["--addr", &self.addr],
-            &all,
-            Duration::from_secs(60),
-        )
-        .unwrap_or_else(|e| panic!("{} did not start: {e:?}", self.addr))
+        Node::launch(&self.dir, &["--addr", &self.addr], &all, wait)
+            .unwrap_or_else(|e| panic!("{} did not start: {e:?}", self.addr))
     }
 
     /// Starts it with the soft HSM key `key`.

@@ -439,6 +439,13 @@ pub(crate) enum Cmd {
     },
     /// Load-test a server: ops/s, latency percentiles, server CPU per operation.
     Bench(super::bench::BenchArgs),
+    /// Serve the benchmark baseline (a bare hyper + rustls `KEY:GENERATE`; BENCHMARKING.md).
+    #[command(hide = true)]
+    BenchBaseline {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7380")]
+        addr: std::net::SocketAddr,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion {
         /// The shell.

@@ -61,6 +61,11 @@ pub(crate) struct BenchArgs {
     /// Enclave and key to use (created if missing, with the root API key).
     #[arg(long, default_value = "bench")]
     pub(crate) enclave: String,
+    /// Load an OpenBao (or Vault) server's transit engine instead, with this token: `generate`
+    /// is `POST /v1/transit/datakey/plaintext/bench-key`, for comparison (BENCHMARKING.md). The
+    /// transit engine and the key must exist.
+    #[arg(long)]
+    pub(crate) openbao_token: Option<String>,
 }
 
 /// An empty latency histogram: 1 µs to 60 s, 3 significant digits.
@@ -85,6 +90,37 @@ fn cpu_us(pid: u32) -> anyhow::Result<u64> {
     Ok((ticks(11) + ticks(12)) * 10_000)
 }
 
+/// One `generate` against OpenBao's transit engine: what it answers MinIO's KES-style request
+/// for a new data key with.
+async fn openbao_generate(
+    client: &Client,
+    server: &str,
+    token: &str,
+    key: &str,
+) -> Result<(), minkms_client::Error> {
+    let config = |e: http::Error| minkms_client::Error::Config(e.to_string());
+    let req = http::Request::post(format!(
+        "https://{}/v1/transit/datakey/plaintext/{key}",
+        minkms_client::normalize_endpoint(server)
+    ))
+    .header("x-vault-token", token)
+    .header(http::header::CONTENT_TYPE, "application/json")
+    .body(http_body_util::Full::new(bytes::Bytes::from_static(
+        b"{\"bits\":256}",
+    )))
+    .map_err(config)?;
+    let resp = client.request(req).await?;
+    if resp.status.is_success() {
+        Ok(())
+    } else {
+        Err(minkms_client::Error::Transport(format!(
+            "OpenBao answered {}: {}",
+            resp.status,
+            String::from_utf8_lossy(&resp.body)
+        )))
+    }
+}
+
 async fn one(
     client: &Client,
     args: &BenchArgs,
@@ -92,6 +128,9 @@ async fn one(
     ciphertext: &[u8],
 ) -> Result<(), minkms_client::Error> {
     let e = args.enclave.as_str();
+    if let Some(token) = &args.openbao_token {
+        return openbao_generate(client, &args.conn.server, token, key).await;
+    }
     match args.op {
         Op::Generate => {
             let reqs = vec![
@@ -182,16 +221,18 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         2 => HttpVersion::Http2,
         other => anyhow::bail!("--http must be 1 or 2, not {other}"),
     };
-    let api_key = args
-        .conn
-        .api_key
-        .as_deref()
-        .context("an API key is needed: --api-key or MINIO_KMS_API_KEY")?;
+    let api_key = match (&args.conn.api_key, &args.openbao_token) {
+        (Some(k), _) => Some(ApiKey::parse(k)?),
+        (None, Some(_)) => None,
+        (None, None) => anyhow::bail!("an API key is needed: --api-key or MINIO_KMS_API_KEY"),
+    };
     let make = || -> anyhow::Result<Client> {
         let mut b = Client::builder()
             .endpoints([args.conn.server.as_str()])
-            .api_key(ApiKey::parse(api_key)?)
             .http_version(http);
+        if let Some(k) = &api_key {
+            b = b.api_key(k.clone());
+        }
         if args.conn.insecure {
             b = b.trust(ServerTrust::Insecure);
         }
@@ -200,13 +241,27 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     // Set-up: the enclave and key (ignoring "already exists"), and a ciphertext to decrypt.
     let setup = make()?;
     let key = "bench-key";
-    let _ = setup.create_enclave(&args.enclave).await;
-    let _ = setup.create_key(&args.enclave, key, "", false).await;
-    let ciphertext = setup
-        .generate_key(&args.enclave, key, b"{}", 32)
-        .await
-        .context("set-up failed")?
-        .ciphertext;
+    let ciphertext = match &args.openbao_token {
+        Some(token) => {
+            anyhow::ensure!(
+                args.op == Op::Generate && args.batch == 1,
+                "OpenBao is benchmarked for --op generate, unbatched, only"
+            );
+            openbao_generate(&setup, &args.conn.server, token, key)
+                .await
+                .context("set-up failed (are the transit engine and bench-key there?)")?;
+            Vec::new()
+        }
+        None => {
+            let _ = setup.create_enclave(&args.enclave).await;
+            let _ = setup.create_key(&args.enclave, key, "", false).await;
+            setup
+                .generate_key(&args.enclave, key, b"{}", 32)
+                .await
+                .context("set-up failed")?
+                .ciphertext
+        }
+    };
 
     let clients: Vec<Arc<Client>> = (0..args.connections)
         .map(|_| make().map(Arc::new))

@@ -58,6 +58,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Identity { key, json } => identity(key.as_deref(), json),
         Cmd::Bench(args) => bench::run(args).await,
+        Cmd::BenchBaseline { addr } => server::run_baseline(addr).await,
         Cmd::Completion { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             // Into a buffer first: clap_complete panics when its writer fails (a closed pipe).
@@ -183,7 +184,8 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
         | Cmd::Identity { .. }
         | Cmd::Completion { .. }
         | Cmd::Man
-        | Cmd::Bench(_) => {
+        | Cmd::Bench(_)
+        | Cmd::BenchBaseline { .. } => {
             anyhow::bail!("internal error: command dispatched twice")
         }
         Cmd::Version { conn } => {

@@ -250,6 +250,23 @@ impl Cluster {
         enclave: &str,
         keys: Option<&[String]>,
     ) -> Result<(), ApiError> {
+        // The common case answers without building the waiting future below: that future
+        // is large, and every read would otherwise carry (and copy) it.
+        if self.status.borrow().probed
+            && !self.is_removed()
+            && !self.status.borrow().joining
+            && !blocks(&self.blocked.borrow(), enclave, keys)
+        {
+            return Ok(());
+        }
+        Box::pin(self.readable_after_wait(enclave, keys)).await
+    }
+
+    async fn readable_after_wait(
+        &self,
+        enclave: &str,
+        keys: Option<&[String]>,
+    ) -> Result<(), ApiError> {
         if !self.status.borrow().probed {
             // Just started: until a peer answered (up to T_probe), this node may have missed
             // its own removal (REPLICATION.md 2.8). Then it serves anyway: lose all but one
@@ -265,25 +282,12 @@ impl Cluster {
         if self.status.borrow().joining {
             return Err(unavailable("node is joining the cluster"));
         }
-        let touches = |b: &Blocked| match b {
-            Blocked::Nothing => false,
-            Blocked::All => true,
-            Blocked::Enclaves(set) => enclave.is_empty() || set.contains(enclave),
-            Blocked::Keys {
-                enclave: e,
-                keys: pending,
-            } => {
-                enclave.is_empty()
-                    || (e == enclave
-                        && keys.is_none_or(|names| names.iter().any(|n| pending.contains(n))))
-            }
-        };
         let mut rx = self.blocked.clone();
-        if !touches(&rx.borrow()) {
+        if !blocks(&rx.borrow(), enclave, keys) {
             return Ok(());
         }
         let waited = tokio::time::timeout(READ_WAIT, async {
-            rx.wait_for(|b| !touches(b)).await.is_ok()
+            rx.wait_for(|b| !blocks(b, enclave, keys)).await.is_ok()
         })
         .await;
         match waited {
@@ -932,4 +936,22 @@ fn spawn_link(
         }
     });
     tx
+}
+
+/// Whether a read of `keys` of `enclave` (`None`: the whole enclave; "": everything) must wait
+/// for the prepared change `b`.
+fn blocks(b: &Blocked, enclave: &str, keys: Option<&[String]>) -> bool {
+    match b {
+        Blocked::Nothing => false,
+        Blocked::All => true,
+        Blocked::Enclaves(set) => enclave.is_empty() || set.contains(enclave),
+        Blocked::Keys {
+            enclave: e,
+            keys: pending,
+        } => {
+            enclave.is_empty()
+                || (e == enclave
+                    && keys.is_none_or(|names| names.iter().any(|n| pending.contains(n))))
+        }
+    }
 }

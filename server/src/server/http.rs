@@ -192,7 +192,7 @@ async fn route(
 ) -> Result<Response<Body>, Infallible> {
     let protobuf = wants_protobuf(&req);
     if req.uri().path() == "/v1/debug/log" {
-        let streamed = follow_log(&gate, &conn, req).await;
+        let streamed = Box::pin(follow_log(&gate, &conn, req)).await;
         return Ok(streamed.unwrap_or_else(|e| e.into_response(protobuf).map(Either::Left)));
     }
     let kms = |enclave: String, req: Request<Incoming>| {
@@ -253,7 +253,7 @@ async fn route(
             &Method::POST,
             "/v1/rpc/replicate" | "/v1/rpc/forward" | "/v1/rpc/join" | "/v1/rpc/removed",
         ) => match peer_only(&gate, &conn) {
-            Ok(node) => super::rpc::handle(node, req).await,
+            Ok(node) => Box::pin(super::rpc::handle(node, req)).await,
             Err(e) => Err(e),
         },
         (&Method::GET, "/v1/health/metrics") => {
@@ -275,7 +275,7 @@ async fn route(
                     .any(|p| p == "write" || p.starts_with("write="))
             });
             match open(&gate) {
-                Ok(node) if write && !node.write_ready().await => Err(ApiError::new(
+                Ok(node) if write && !Box::pin(node.write_ready()).await => Err(ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "not ready for writes: no leader, or not every node is up",
                 )),
@@ -287,7 +287,7 @@ async fn route(
                 Err(e) => Err(e),
             }
         }
-        (&Method::GET | &Method::PUT, "/v1/db") => db(&gate, &conn, req).await,
+        (&Method::GET | &Method::PUT, "/v1/db") => Box::pin(db(&gate, &conn, req)).await,
         (&Method::POST, "/v1/kms") => kms(String::new(), req).await,
         (&Method::POST, path) if path.starts_with("/v1/kms/") => {
             match percent_decode(&path["/v1/kms/".len()..]) {
@@ -473,6 +473,25 @@ async fn handle_kms(
             "invalid request: no enclave given: use POST /v1/kms/<enclave>",
         ));
     }
+    if batch.cmd.is_write() || batch.cmd.is_cluster() {
+        // Writes and cluster commands wait on the cluster; their futures are large, so they
+        // live on the heap and reads, the common case, stay small to spawn and move.
+        return Box::pin(handle_change(node, caller, enclave, batch)).await;
+    }
+    node.cluster
+        .readable(&enclave, kms::read_keys(&batch).as_deref())
+        .await?;
+    let out = kms::read(&node, &caller, &enclave, &batch)?;
+    Ok(respond(StatusCode::OK, "application/octet-stream", out))
+}
+
+/// A write or a cluster command.
+async fn handle_change(
+    node: Arc<Node>,
+    caller: Arc<Caller>,
+    enclave: String,
+    batch: Batch,
+) -> Result<Response<Full<Bytes>>, ApiError> {
     if matches!(
         batch.cmd,
         Command::ClusterAddNode | Command::ClusterRemoveNode | Command::ClusterEdit

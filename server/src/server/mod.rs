@@ -2,6 +2,7 @@
 
 mod audit;
 mod auth;
+mod baseline;
 mod cluster;
 pub(crate) mod config;
 mod error;
@@ -29,6 +30,7 @@ use zeroize::Zeroizing;
 
 use gate::Gate;
 
+pub(crate) use baseline::run as run_baseline;
 pub(crate) use node::VERSION;
 
 /// The label under which the root API key is derived from the communication secret.

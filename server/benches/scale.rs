@@ -1,0 +1,139 @@
+//! One enclave with many keys (`cargo bench -p minkms --bench scale`): `MINKMS_BENCH_KEYS` keys
+//! (default 10,000,000) built straight into a node's `kms.db`, then a release `minkms` started on
+//! it, measuring:
+//!
+//! - start-up: from spawning the process to its "Server is up" banner (every record read,
+//!   opened and decoded into memory);
+//! - memory: the server's resident set after start-up and its peak (`VmRSS`, `VmHWM`);
+//! - lookup latency: `MINKMS_BENCH_LOOKUPS` (default 10,000) sequential `KEY:STATUS` and as many
+//!   `KEY:GENERATE` of random keys, one request in flight;
+//! - `ls-key` paging: every key listed in pages of 1,000 (what `minkms ls-key` asks for), the time
+//!   per page and in all; and one page from the middle of the enclave.
+//!
+//! Without `--bench` (`cargo test --benches`) it is a smoke run of 2,000 keys.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{build_keystore, key_name};
+use hdrhistogram::Histogram;
+use minkms_testkit::{client_for as client, free_port, runtime, soft_hsm_key, Member, Node};
+use rand::Rng;
+
+/// A `/proc/<pid>/status` field, in MiB.
+fn status_mib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024.0
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).unwrap()
+}
+
+fn percentiles(h: &Histogram<u64>) -> serde_json::Value {
+    serde_json::json!({
+        "n": h.len(), "p50_us": h.value_at_quantile(0.5), "p99_us": h.value_at_quantile(0.99),
+        "p999_us": h.value_at_quantile(0.999), "max_us": h.max(),
+    })
+}
+
+fn main() {
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (keys, lookups) = if smoke {
+        (2_000, 200)
+    } else {
+        (
+            env("MINKMS_BENCH_KEYS", 10_000_000),
+            env("MINKMS_BENCH_LOOKUPS", 10_000),
+        )
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let hsm_key = soft_hsm_key();
+    let dir = tmp.path().join("node");
+    let started = Instant::now();
+    build_keystore(&dir, &hsm_key, keys);
+    let build_secs = started.elapsed().as_secs_f64();
+    let db_bytes = std::fs::metadata(dir.join("kms.db")).unwrap().len();
+
+    let member = Member::at(dir, format!("127.0.0.1:{}", free_port()));
+    let started = Instant::now();
+    let node: Node = member.start_within(
+        &hsm_key,
+        &[("MINIO_KMS_LOG_LEVEL", "warn")],
+        Duration::from_secs(1800),
+    );
+    let startup_secs = started.elapsed().as_secs_f64();
+    let rss_up = status_mib(node.pid(), "VmRSS:");
+
+    let rt = runtime();
+    let c = client(&member.addr, &node.root_api_key);
+    let (status, generate, pages, middle, listed) = rt.block_on(async {
+        let mut rng = rand::thread_rng();
+        let (mut status, mut generate) = (histogram(), histogram());
+        for _ in 0..lookups {
+            let name = key_name(rng.gen_range(0..keys));
+            let t = Instant::now();
+            c.key_status("bench", &name, 0).await.unwrap();
+            status.record(t.elapsed().as_micros() as u64).unwrap();
+            let name = key_name(rng.gen_range(0..keys));
+            let t = Instant::now();
+            c.generate_key("bench", &name, b"{}", 32).await.unwrap();
+            generate.record(t.elapsed().as_micros() as u64).unwrap();
+        }
+        let mut pages = histogram();
+        let mut listed = 0usize;
+        let mut continue_at = String::new();
+        let all = Instant::now();
+        loop {
+            let t = Instant::now();
+            let page = c.list_keys("bench", "", &continue_at, 1000).await.unwrap();
+            pages.record(t.elapsed().as_micros() as u64).unwrap();
+            listed += page.keys.len();
+            if page.continue_at.is_empty() {
+                break;
+            }
+            continue_at = page.continue_at;
+        }
+        let all = all.elapsed();
+        let t = Instant::now();
+        let page = c
+            .list_keys("bench", "", &key_name(keys / 2), 1000)
+            .await
+            .unwrap();
+        assert_eq!(page.keys[0].name, key_name(keys / 2));
+        (status, generate, (pages, all), t.elapsed(), listed)
+    });
+    assert_eq!(listed, keys, "every key is listed once");
+    let rss_after = status_mib(node.pid(), "VmRSS:");
+    let rss_peak = status_mib(node.pid(), "VmHWM:");
+    let (pages, list_all): (Histogram<u64>, Duration) = pages;
+    let report = serde_json::json!({
+        "keys": keys,
+        "build_seconds": build_secs,
+        "db_bytes": db_bytes,
+        "startup_seconds": startup_secs,
+        "rss_mib_after_startup": rss_up,
+        "rss_mib_after_load": rss_after,
+        "rss_mib_peak": rss_peak,
+        "rss_bytes_per_key": rss_up * 1024.0 * 1024.0 / keys as f64,
+        "key_status": percentiles(&status),
+        "generate": percentiles(&generate),
+        "list_page_1000": percentiles(&pages),
+        "list_all_seconds": list_all.as_secs_f64(),
+        "list_middle_page_us": middle.as_micros() as u64,
+    });
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    drop(node);
+}
