@@ -334,8 +334,11 @@ mod tests {
             version: n,
             kind: KeyType::Aes256,
             material: KeyMaterial::generate(),
-            imported: n % 2 == 0,
-            created_at: Timestamp { secs: n.into(), nanos: 7 },
+            imported: n.is_multiple_of(2),
+            created_at: Timestamp {
+                secs: n.into(),
+                nanos: 7,
+            },
             created_by: format!("by-{n}"),
         }
     }
