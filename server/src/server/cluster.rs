@@ -339,16 +339,22 @@ impl Cluster {
             body: Bytes::from(encode(req)),
             timeout: Duration::from_secs(30),
         };
-        let mut sender = node
-            .peer
-            .connect(&host)
-            .await
-            .map_err(|e| unavailable(&format!("cannot reach the leader: {e}")))?;
+        // A connection that answered the last forward is reused: a TLS handshake per forward
+        // cost more than the forward itself.
+        let mut sender = match node.peer.take_idle(&host) {
+            Some(sender) => sender,
+            None => node
+                .peer
+                .connect(&host)
+                .await
+                .map_err(|e| unavailable(&format!("cannot reach the leader: {e}")))?,
+        };
         let (code, body) = node
             .peer
             .call(&mut sender, &host, request)
             .await
             .map_err(|e| unavailable(&format!("the leader did not answer: {e}")))?;
+        node.peer.keep_idle(&host, sender);
         if code == 200 {
             return Ok(());
         }

@@ -7,8 +7,9 @@
 //! peer certificate instead of the API certificate, and `/v1/rpc/*` answers only clients whose
 //! certificate is the peer certificate.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::Method;
@@ -42,6 +43,9 @@ pub(crate) struct Peer {
     certified: Arc<CertifiedKey>,
     client: Arc<ClientConfig>,
     local: std::sync::OnceLock<IpAddr>,
+    /// Open connections to other nodes between forwarded writes, with when each went idle: a
+    /// TLS handshake per forward cost more than the forward itself.
+    idle: parking_lot::Mutex<HashMap<String, Vec<(PeerSender, Instant)>>>,
 }
 
 impl std::fmt::Debug for Peer {
@@ -140,6 +144,7 @@ impl Peer {
             certified,
             client: Arc::new(client),
             local: std::sync::OnceLock::new(),
+            idle: parking_lot::Mutex::new(HashMap::new()),
         })
     }
 
@@ -189,6 +194,27 @@ impl Peer {
             timeout: CALL_TIMEOUT,
         };
         self.call(&mut sender, host, request).await
+    }
+
+    /// Keeps a connection that just got an answer for the next call to `host`.
+    pub(crate) fn keep_idle(&self, host: &str, sender: PeerSender) {
+        let mut idle = self.idle.lock();
+        let list = idle.entry(host.to_string()).or_default();
+        if list.len() < MAX_IDLE_PER_HOST {
+            list.push((sender, Instant::now()));
+        }
+    }
+
+    /// An idle connection to `host` that is open and younger than [`IDLE_REUSE`].
+    pub(crate) fn take_idle(&self, host: &str) -> Option<PeerSender> {
+        let mut idle = self.idle.lock();
+        let list = idle.get_mut(host)?;
+        while let Some((sender, since)) = list.pop() {
+            if since.elapsed() < IDLE_REUSE && sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
     }
 
     /// Opens a connection to `host` over the peer channel (mutual TLS, pinned both ways).
@@ -312,6 +338,12 @@ pub(crate) type PeerSender = hyper::client::conn::http1::SendRequest<Full<Bytes>
 /// share an HSM key, and with it the peer certificate.
 pub(crate) const CLUSTER_HEADER: &str = "x-minkms-cluster";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an idle peer connection is reused: below the shortest time a node keeps an idle
+/// connection open (its request timeout, at least 1 s), so a reused connection is never one
+/// the other side is closing, and a forwarded write never fails for that.
+const IDLE_REUSE: Duration = Duration::from_millis(800);
+/// Idle connections kept per node.
+const MAX_IDLE_PER_HOST: usize = 16;
 /// For administrative calls (status, join with a snapshot).
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
