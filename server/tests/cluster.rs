@@ -71,6 +71,83 @@ fn healthy(node: &Node, root: &str, n: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The node's Prometheus text, as the root scrapes it.
+fn metrics(node: &Node, root: &str) -> String {
+    let client = node.client(Some(root));
+    minkms_testkit::runtime().block_on(async {
+        let host = client.endpoints()[0].clone();
+        let r = client
+            .send_to(
+                &host,
+                http::Method::GET,
+                "/v1/health/metrics",
+                bytes::Bytes::new(),
+            )
+            .await
+            .unwrap();
+        String::from_utf8(r.body.to_vec()).unwrap()
+    })
+}
+
+/// The samples of the series `name` (with any labels): (labels, value).
+fn samples(text: &str, name: &str) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Some(labels) = series.strip_prefix(name) else {
+            continue;
+        };
+        if let (true, Ok(v)) = (labels.is_empty() || labels.starts_with('{'), value.parse()) {
+            out.push((labels.to_string(), v));
+        }
+    }
+    out
+}
+
+/// Every member sees the others up, one leader, one term, no write stuck.
+fn cluster_metrics(nodes: &[&Node], root: &str) -> Result<(), String> {
+    let mut terms = Vec::new();
+    let mut leaders = 0.0;
+    let mut writable = 0.0;
+    for node in nodes {
+        let text = metrics(node, root);
+        let leading = samples(&text, "minkms_node_role")
+            .iter()
+            .any(|(l, v)| l == "{role=\"Leader\"}" && *v == 1.0);
+        leaders += f64::from(u8::from(leading));
+        // The leader talks to every member, a follower to its leader only.
+        let up = samples(&text, "minkms_peer_up");
+        let expected = if leading { nodes.len() - 1 } else { 1 };
+        if up.len() != expected || up.iter().any(|(_, v)| *v != 1.0) {
+            return Err(format!("peers of {}: {up:?}", node.endpoint));
+        }
+        terms.push(samples(&text, "minkms_term"));
+        writable += samples(&text, "minkms_writable")
+            .first()
+            .map_or(0.0, |(_, v)| *v);
+        let age = samples(&text, "minkms_open_slot_age_seconds");
+        if age.len() != 1 || age[0].1 > 5.0 {
+            return Err(format!("slot age on {}: {age:?}", node.endpoint));
+        }
+        let hsm = samples(&text, "minkms_hsm_up");
+        if hsm.len() != 1 || hsm[0].1 != 1.0 {
+            return Err(format!("HSM probe on {}: {hsm:?}", node.endpoint));
+        }
+    }
+    if leaders != 1.0
+        || writable != 1.0
+        || terms.windows(2).any(|w| w[0] != w[1])
+        || terms[0].is_empty()
+    {
+        return Err(format!(
+            "leaders {leaders}, writable {writable}, terms {terms:?}"
+        ));
+    }
+    Ok(())
+}
+
 fn writable(node: &Node, root: &str, key: &str) -> Result<(), String> {
     let out = cli(node, root, &["add-key", "--enclave", "enclave-1", key]);
     if out.status.success() {
@@ -102,6 +179,9 @@ fn seed_002_three_nodes_lose_two_keep_reading_refuse_writes_and_recover() {
         assert!(ls.contains(&member.addr), "{ls}");
     }
     eventually("three healthy nodes", || healthy(&n0, &root, 3));
+    eventually("cluster metrics", || {
+        cluster_metrics(&[&n0, &n1, &n2], &root)
+    });
     // The key created before the join is on the new nodes.
     for node in [&n1, &n2] {
         let out = ok(
@@ -139,6 +219,14 @@ fn seed_002_three_nodes_lose_two_keep_reading_refuse_writes_and_recover() {
     );
     let out = stat(&n0, &root);
     assert!(out.contains("[1/3] nodes are up"), "{out}");
+    eventually("the survivor's metrics see both down", || {
+        // Leader or not, it has no leader to follow now: it reports both members, down.
+        let up = samples(&metrics(&n0, &root), "minkms_peer_up");
+        match up.iter().all(|(_, v)| *v == 0.0) && up.len() == 2 {
+            true => Ok(()),
+            false => Err(format!("{up:?}")),
+        }
+    });
     // Ready to serve, not to write.
     assert_eq!(get(&n0, "/v1/health/ready"), 200);
     assert_eq!(get(&n0, "/v1/health/ready?write"), 503);

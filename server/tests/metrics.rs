@@ -75,6 +75,24 @@ fn metrics_count_requests_and_show_node_gauges() {
         1.0
     );
     assert_eq!(sample(&text, r#"minkms_keys{enclave="tenant"}"#), 1.0);
+    assert!(sample(&text, "minkms_term ") >= 1.0, "{text}");
+    assert_eq!(sample(&text, "minkms_writable "), 1.0);
+    assert_eq!(sample(&text, "minkms_open_slot_age_seconds "), 0.0);
+    assert!(
+        !text.contains("minkms_peer_up{"),
+        "a single node has no peers"
+    );
+    // The HSM probe runs at start-up, off the request path: wait for its first report.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        let text = scrape(&root);
+        if text.contains("minkms_hsm_up{") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(sample(&text, r#"minkms_hsm_up{hsm="hsm:minio:soft"}"#), 1.0);
+    assert!(sample(&text, r#"minkms_hsm_probe_seconds{hsm="hsm:minio:soft"}"#) < 5.0);
 
     // Anyone may scrape, but enclave names are for the root only.
     let public = scrape(&node.client(None));
@@ -92,4 +110,96 @@ fn metrics_count_requests_and_show_node_gauges() {
         1,
         "one family, once"
     );
+}
+
+/// `packaging/grafana/minkms.json` is a Grafana dashboard (the fields Grafana's schema needs,
+/// panels on its 24-column grid, unique ids) whose every query names a metric a node serves.
+#[test]
+fn the_grafana_dashboard_parses_and_queries_only_served_metrics() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../packaging/grafana/minkms.json"
+    );
+    let dash: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert!(dash["title"].is_string() && dash["uid"].is_string());
+    assert!(dash["schemaVersion"].as_u64().is_some_and(|v| v >= 30));
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    let var_names: Vec<&str> = vars.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    let panels = dash["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10);
+    let mut ids = std::collections::HashSet::new();
+    let mut exprs = Vec::new();
+    for p in panels {
+        assert!(
+            ids.insert(p["id"].as_u64().unwrap()),
+            "duplicate panel id: {p}"
+        );
+        assert!(
+            ["timeseries", "stat", "table", "gauge"].contains(&p["type"].as_str().unwrap()),
+            "{p}"
+        );
+        let g = &p["gridPos"];
+        let (x, w, h) = (
+            g["x"].as_u64().unwrap(),
+            g["w"].as_u64().unwrap(),
+            g["h"].as_u64().unwrap(),
+        );
+        assert!(g["y"].is_u64() && w > 0 && h > 0 && x + w <= 24, "{p}");
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "{p}");
+        for t in targets {
+            assert!(t["refId"].is_string(), "{t}");
+            let expr = t["expr"].as_str().unwrap().to_string();
+            // Every $variable a query uses is defined ($__rate_interval is Grafana's own).
+            for var in expr.split('$').skip(1) {
+                let name: String = var
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    name.starts_with("__") || var_names.contains(&name.as_str()),
+                    "{expr}"
+                );
+            }
+            exprs.push(expr);
+        }
+    }
+
+    // The metrics the queries name, against what a node serves to the root after a request.
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms"), &soft_hsm_key());
+    let root = node.root();
+    runtime().block_on(async {
+        root.create_enclave("e").await.unwrap();
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        let text = scrape(&root);
+        if text.contains("minkms_hsm_up{") || std::time::Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let served: std::collections::HashSet<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let mut named = 0;
+    for expr in &exprs {
+        for (i, _) in expr.match_indices("minkms_") {
+            let name: String = expr[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let family = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            assert!(served.contains(family), "{name} is not served:\n{text}");
+            named += 1;
+        }
+    }
+    assert!(named >= exprs.len());
 }

@@ -239,6 +239,58 @@ fn completions_and_man_page_are_generated() {
     );
 }
 
+/// The completions and man pages shipped in `packaging/` are what this binary generates
+/// (`admin/gen-docs.sh` regenerates them).
+#[test]
+fn the_shipped_completions_and_man_pages_are_current() {
+    let packaging = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging");
+    let stale = "stale: run ./admin/gen-docs.sh and commit packaging/";
+    for (shell, file) in [
+        ("bash", "minkms.bash"),
+        ("zsh", "_minkms"),
+        ("fish", "minkms.fish"),
+    ] {
+        let out = Command::new(bin())
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let shipped = std::fs::read(packaging.join("completions").join(file)).unwrap();
+        assert!(out.stdout == shipped, "completions/{file} {stale}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(bin())
+        .args(["man", "--dir"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names = |dir: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let generated = names(tmp.path());
+    assert_eq!(
+        generated,
+        names(&packaging.join("man")),
+        "man pages {stale}"
+    );
+    assert!(generated.contains(&"minkms-add-enclave.1".to_string()) && generated.len() > 30);
+    for name in &generated {
+        let page = std::fs::read(tmp.path().join(name)).unwrap();
+        let shipped = std::fs::read(packaging.join("man").join(name)).unwrap();
+        assert!(page == shipped, "man/{name} {stale}");
+    }
+}
+
 #[test]
 fn dev_mode_refuses_an_existing_database() {
     let tmp = tempfile::tempdir().unwrap();

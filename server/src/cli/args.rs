@@ -451,8 +451,12 @@ pub(crate) enum Cmd {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (roff) of minkms.
-    Man,
+    /// Print the manual page (roff) of minkms, or write one page per command into a directory.
+    Man {
+        /// Write minkms.1 and minkms-COMMAND.1 for every command into this directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Print the version of this binary and of the server.
     Version {
         #[command(flatten)]

@@ -67,13 +67,33 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             std::io::Write::write_all(&mut std::io::stdout(), &script)?;
             Ok(())
         }
-        Cmd::Man => {
-            let cmd = <Cli as clap::CommandFactory>::command();
-            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
-            Ok(())
-        }
+        Cmd::Man { dir } => man_pages(dir.as_deref()),
         cmd => client_command(cmd).await,
     }
+}
+
+/// `minkms man`: the top page on stdout, or every page (`minkms.1`, `minkms-COMMAND.1`) into
+/// `dir`. `admin/gen-docs.sh` keeps the copies in `packaging/man/` current.
+fn man_pages(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = dir else {
+        clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
+    std::fs::write(dir.join("minkms.1"), &page)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("minkms-{}", sub.get_name());
+        let usage = format!("minkms {}", sub.get_name());
+        let mut page = Vec::new();
+        clap_mangen::Man::new(sub.clone().bin_name(usage))
+            .title(name.clone())
+            .render(&mut page)?;
+        std::fs::write(dir.join(format!("{name}.1")), &page)?;
+    }
+    Ok(())
 }
 
 fn identity(key: Option<&str>, as_json: bool) -> anyhow::Result<()> {
@@ -183,7 +203,7 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Server { .. }
         | Cmd::Identity { .. }
         | Cmd::Completion { .. }
-        | Cmd::Man
+        | Cmd::Man { .. }
         | Cmd::Bench(_)
         | Cmd::BenchBaseline { .. } => {
             anyhow::bail!("internal error: command dispatched twice")

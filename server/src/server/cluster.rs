@@ -6,7 +6,7 @@
 //! `Persist` or `Apply` is durable before the messages after it leave.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -109,7 +109,12 @@ pub(crate) struct Cluster {
     blocked: watch::Receiver<Blocked>,
     removed: Arc<AtomicBool>,
     started: Instant,
+    /// When (core clock, ms) this node's open slot was prepared; [`NO_SLOT`] when none is.
+    slot_opened: Arc<AtomicU64>,
 }
+
+/// [`Cluster::slot_opened`] when no slot is open.
+const NO_SLOT: u64 = u64::MAX;
 
 impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -194,6 +199,7 @@ impl Cluster {
         let (status_tx, status) = watch::channel(core.status(0));
         let (blocked_tx, blocked) = watch::channel(blocked_by(&hard.slot));
         let removed = Arc::new(AtomicBool::new(false));
+        let slot_opened = Arc::new(AtomicU64::new(NO_SLOT));
         (
             Self {
                 inbox,
@@ -201,6 +207,7 @@ impl Cluster {
                 blocked,
                 removed: removed.clone(),
                 started,
+                slot_opened: slot_opened.clone(),
             },
             Pending {
                 rx,
@@ -210,6 +217,7 @@ impl Cluster {
                 blocked: blocked_tx,
                 removed,
                 started,
+                slot_opened,
             },
         )
     }
@@ -222,6 +230,13 @@ impl Cluster {
     /// Milliseconds since start, on the core's clock.
     pub(crate) fn now(&self) -> u64 {
         now_ms(self.started)
+    }
+
+    /// How long this node has held a prepared, uncommitted slot at the same index: a write in
+    /// flight, or one stuck on a node that does not answer. `None` when no slot is open.
+    pub(crate) fn open_slot_age(&self) -> Option<Duration> {
+        let opened = self.slot_opened.load(Ordering::Acquire);
+        (opened != NO_SLOT).then(|| Duration::from_millis(self.now().saturating_sub(opened)))
     }
 
     /// Whether this node left its cluster (it serves nothing then).
@@ -603,6 +618,7 @@ pub(crate) struct Pending {
     blocked: watch::Sender<Blocked>,
     removed: Arc<AtomicBool>,
     started: Instant,
+    slot_opened: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -629,6 +645,9 @@ impl Pending {
             joining_hosts: HashMap::new(),
         };
         let mut rx = self.rx;
+        let slot_opened = self.slot_opened;
+        // The slot the driver last saw open: its age counts from when it appeared.
+        let mut open_slot = None;
         tokio::spawn(async move {
             // The membership probe: learn what peers committed since this node stopped.
             driver.core.probe_all();
@@ -647,6 +666,16 @@ impl Pending {
                     }
                 }
                 driver.flush();
+                let slot = driver.core.hard().slot.as_ref().map(|s| s.index);
+                if slot != open_slot {
+                    let opened = if slot.is_some() {
+                        driver.now()
+                    } else {
+                        NO_SLOT
+                    };
+                    slot_opened.store(opened, Ordering::Release);
+                    open_slot = slot;
+                }
             }
         });
     }

@@ -12,6 +12,10 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::node::Node;
 
+/// A member that answered within this many seconds counts as up: twice the heartbeat
+/// interval, so one lost heartbeat does not flap the gauge.
+const PEER_FRESH: f64 = 3.0;
+
 /// Request latency buckets, in seconds: from a fast read (tens of µs) to a slow HSM call.
 const BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -34,6 +38,8 @@ fn handle() -> &'static Option<PrometheusHandle> {
 /// Installs the recorder (once per process).
 pub(crate) fn install() {
     let _ = handle();
+    // Served from the start, so a dashboard shows 0 rather than "no data".
+    metrics::counter!("minkms_audit_events_dropped_total").increment(0);
 }
 
 /// Counts one API request and its latency.
@@ -110,6 +116,57 @@ pub(crate) fn render(node: Option<&Node>, detailed: bool) -> String {
         "Nodes in this node's cluster definition.",
         &[(String::new(), status.nodes.len() as f64)],
     );
+    let core = node.cluster.status();
+    gauge(
+        &mut out,
+        "minkms_term",
+        "The replication term this node is in (grows with every election).",
+        &[(String::new(), core.term as f64)],
+    );
+    gauge(
+        &mut out,
+        "minkms_writable",
+        "1 on the leader while it takes writes (every member answered lately), 0 on other nodes.",
+        &[(String::new(), f64::from(u8::from(status.write_ready)))],
+    );
+    let peers: Vec<(String, Option<f64>)> = peer_ages(&core, node.cluster.now())
+        .into_iter()
+        .map(|(id, age)| (label("node", &id.to_string()), age))
+        .collect();
+    gauge(
+        &mut out,
+        "minkms_peer_up",
+        "1 for each member this node exchanges messages with that answered within 3 s.",
+        &peers
+            .iter()
+            .map(|(l, age)| {
+                (
+                    l.clone(),
+                    f64::from(u8::from(age.is_some_and(|a| a < PEER_FRESH))),
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        &mut out,
+        "minkms_peer_last_answer_seconds",
+        "Seconds since each member this node exchanges messages with last answered.",
+        &peers
+            .iter()
+            .filter_map(|(l, age)| age.map(|a| (l.clone(), a)))
+            .collect::<Vec<_>>(),
+    );
+    gauge(
+        &mut out,
+        "minkms_open_slot_age_seconds",
+        "How long this node has held a prepared, uncommitted write at the same index (0: none).",
+        &[(
+            String::new(),
+            node.cluster
+                .open_slot_age()
+                .map_or(0.0, |age| age.as_secs_f64()),
+        )],
+    );
     let state = node.keystore.state();
     gauge(
         &mut out,
@@ -130,6 +187,27 @@ pub(crate) fn render(node: Option<&Node>, detailed: bool) -> String {
             "Whether a configured HSM holds a sealed copy of the root key.",
             &sealed,
         );
+        let probes = node.hsm_probes.lock().clone();
+        let mut probes: Vec<_> = probes.into_iter().collect();
+        probes.sort_by(|a, b| a.0.cmp(&b.0));
+        gauge(
+            &mut out,
+            "minkms_hsm_up",
+            "1 if the HSM's last probe (a seal and unseal round trip, once a minute) worked.",
+            &probes
+                .iter()
+                .map(|(h, p)| (label("hsm", h), f64::from(u8::from(p.up))))
+                .collect::<Vec<_>>(),
+        );
+        gauge(
+            &mut out,
+            "minkms_hsm_probe_seconds",
+            "How long the HSM's last probe took.",
+            &probes
+                .iter()
+                .map(|(h, p)| (label("hsm", h), p.seconds))
+                .collect::<Vec<_>>(),
+        );
         let keys: Vec<(String, f64)> = state
             .enclave_key_counts()
             .into_iter()
@@ -138,4 +216,26 @@ pub(crate) fn render(node: Option<&Node>, detailed: bool) -> String {
         gauge(&mut out, "minkms_keys", "Master keys per enclave.", &keys);
     }
     out
+}
+
+/// Seconds since each member this node talks to last answered it (`None`: not since start).
+/// A leader talks to every member, a follower only to its leader (followers never message
+/// each other), a node without a leader to every member it asked for votes.
+fn peer_ages(
+    core: &minkms_replication::Status,
+    now: u64,
+) -> Vec<(minkms_replication::NodeId, Option<f64>)> {
+    let age = |t: Option<u64>| t.map(|t| now.saturating_sub(t) as f64 / 1000.0);
+    match (core.role, core.leader) {
+        (minkms_replication::Role::Follower, Some(leader)) if leader != core.id => {
+            vec![(leader, age(core.last_heartbeat))]
+        }
+        _ => core
+            .config
+            .members
+            .keys()
+            .filter(|id| **id != core.id)
+            .map(|id| (*id, age(core.peers.get(id).and_then(|p| p.last_ack))))
+            .collect(),
+    }
 }

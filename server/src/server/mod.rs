@@ -316,6 +316,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         peer: unsealed.peer,
         left_out_hsms: unsealed.left_out,
         hsm_health: Default::default(),
+        hsm_probes: Default::default(),
         cluster,
     });
     driver.spawn(node.clone());

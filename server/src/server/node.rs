@@ -11,6 +11,18 @@ pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The API version of the wire protocol.
 pub(crate) const API_VERSION: &str = "v1";
 
+/// Context of the HSM probe's seals: no other seal of the node opens under it.
+const PROBE_CONTEXT: &[u8] = b"minkms/v1/hsm-probe";
+
+/// How an HSM answered its last probe.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HsmProbe {
+    /// Whether the round trip worked and gave the value back.
+    pub(crate) up: bool,
+    /// How long it took.
+    pub(crate) seconds: f64,
+}
+
 /// A running node.
 #[derive(Debug)]
 pub(crate) struct Node {
@@ -29,6 +41,9 @@ pub(crate) struct Node {
     /// The last health report of each HSM that gives one (refreshed in the background: it
     /// may take a network call).
     pub(crate) hsm_health: parking_lot::Mutex<std::collections::HashMap<String, String>>,
+    /// The last probe of each configured HSM: a seal and unseal round trip of a throwaway
+    /// value, so a token that stopped answering shows before the next restart needs it.
+    pub(crate) hsm_probes: parking_lot::Mutex<std::collections::HashMap<String, HsmProbe>>,
     /// Replication: membership, leader, the write path.
     pub(crate) cluster: super::cluster::Cluster,
 }
@@ -108,16 +123,22 @@ impl Node {
     pub(crate) async fn watch_hsm_health(self: std::sync::Arc<Self>) {
         loop {
             let node = self.clone();
-            let report = tokio::task::spawn_blocking(move || {
-                node.hsms
-                    .backends()
+            let (report, probes) = tokio::task::spawn_blocking(move || {
+                let backends = node.hsms.backends();
+                let report = backends
                     .iter()
                     .filter_map(|b| b.health().map(|h| (b.id().to_string(), h)))
-                    .collect()
+                    .collect();
+                let probes = backends
+                    .iter()
+                    .map(|b| (b.id().to_string(), probe(b.as_ref())))
+                    .collect();
+                (report, probes)
             })
             .await
             .unwrap_or_default();
             *self.hsm_health.lock() = report;
+            *self.hsm_probes.lock() = probes;
             tokio::time::sleep(Duration::from_secs(60)).await;
         }
     }
@@ -149,5 +170,27 @@ impl Node {
             }
         }
         out
+    }
+}
+
+/// Seals 32 random bytes with `hsm` and unseals them again.
+fn probe(hsm: &dyn minkms_hsm::SealingBackend) -> HsmProbe {
+    use secrecy::ExposeSecret as _;
+    let mut value = zeroize::Zeroizing::new([0u8; 32]);
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), value.as_mut());
+    let started = Instant::now();
+    let up = hsm
+        .seal(value.as_ref(), PROBE_CONTEXT)
+        .and_then(|blob| hsm.unseal(&blob, PROBE_CONTEXT))
+        .is_ok_and(|back| back.expose_secret() == value.as_ref());
+    if !up {
+        tracing::warn!(
+            hsm = hsm.id(),
+            "HSM probe failed: seal and unseal did not round-trip"
+        );
+    }
+    HsmProbe {
+        up,
+        seconds: started.elapsed().as_secs_f64(),
     }
 }
