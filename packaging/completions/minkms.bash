@@ -1434,7 +1434,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__identity)
-            opts="-h --json --help"
+            opts="-h --json --pem --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

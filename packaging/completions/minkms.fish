@@ -80,6 +80,7 @@ json\t'One JSON object per line, for log shippers'"
 complete -c minkms -n "__fish_minkms_using_subcommand server" -l dev -d 'Development mode: loopback, self-signed TLS, a generated HSM key and a temporary data directory unless given'
 complete -c minkms -n "__fish_minkms_using_subcommand server" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c minkms -n "__fish_minkms_using_subcommand identity" -l json -d 'Print JSON'
+complete -c minkms -n "__fish_minkms_using_subcommand identity" -l pem -d 'Print the key\'s client certificate and private key (PEM) instead, for tools that present it themselves: `curl --cert FILE`, Prometheus\' `tls_config`'
 complete -c minkms -n "__fish_minkms_using_subcommand identity" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand ls" -s s -l server -d 'Server(s), comma-separated; https:// is optional' -r
 complete -c minkms -n "__fish_minkms_using_subcommand ls" -s a -l api-key -d 'API key (k1:...)' -r

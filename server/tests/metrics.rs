@@ -203,3 +203,37 @@ fn the_grafana_dashboard_parses_and_queries_only_served_metrics() {
     }
     assert!(named >= exprs.len());
 }
+
+/// `minkms identity KEY --pem` gives curl the root's view: the root-only series appear with
+/// its certificate and not without.
+#[test]
+fn curl_with_the_pem_of_the_root_key_sees_the_root_series() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms"), &soft_hsm_key());
+    runtime().block_on(async { node.root().create_enclave("tenant").await.unwrap() });
+    let pem = std::process::Command::new(minkms_testkit::bin())
+        .args(["identity", &node.root_api_key, "--pem"])
+        .output()
+        .unwrap();
+    assert!(pem.status.success());
+    let text = String::from_utf8(pem.stdout).unwrap();
+    assert!(text.starts_with("-----BEGIN CERTIFICATE-----\n"), "{text}");
+    assert!(text.contains("-----BEGIN PRIVATE KEY-----\n"));
+    let file = tmp.path().join("root.pem");
+    std::fs::write(&file, &text).unwrap();
+    let curl = |cert: bool| {
+        let mut c = std::process::Command::new("curl");
+        c.args(["-sk", "--fail"]);
+        if cert {
+            c.arg("--cert").arg(&file);
+        }
+        let out = c
+            .arg(format!("https://{}/v1/health/metrics", node.endpoint))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(curl(true).contains(r#"minkms_keys{enclave="tenant"} 0"#));
+    assert!(!curl(false).contains("tenant"));
+}

@@ -86,6 +86,10 @@ pub(crate) enum Cmd {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Print the key's client certificate and private key (PEM) instead, for tools that
+        /// present it themselves: `curl --cert FILE`, Prometheus' `tls_config`.
+        #[arg(long, conflicts_with = "json")]
+        pem: bool,
     },
     /// List the nodes of the cluster.
     Ls {

@@ -56,7 +56,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
-        Cmd::Identity { key, json } => identity(key.as_deref(), json),
+        Cmd::Identity { key, json, pem } => identity(key.as_deref(), json, pem),
         Cmd::Bench(args) => bench::run(args).await,
         Cmd::BenchBaseline { addr } => server::run_baseline(addr).await,
         Cmd::Completion { shell } => {
@@ -96,7 +96,7 @@ fn man_pages(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn identity(key: Option<&str>, as_json: bool) -> anyhow::Result<()> {
+fn identity(key: Option<&str>, as_json: bool, as_pem: bool) -> anyhow::Result<()> {
     let (api_key, shown_key) = match key {
         None => {
             let k = ApiKey::generate();
@@ -112,6 +112,13 @@ fn identity(key: Option<&str>, as_json: bool) -> anyhow::Result<()> {
         }
         Some(k) => (ApiKey::parse(k)?, None),
     };
+    if as_pem {
+        let key = api_key.private_key_der();
+        let cert = output::pem("CERTIFICATE", &api_key.self_signed_certificate());
+        let key = output::pem("PRIVATE KEY", key.secret_der());
+        print!("{}{}", cert.as_str(), key.as_str());
+        return Ok(());
+    }
     if as_json {
         let mut v = json!({ "identity": api_key.identity().as_str() });
         if let Some(k) = &shown_key {

@@ -103,3 +103,16 @@ pub(crate) fn bytes(n: u64) -> String {
         format!("{v:.1} {}", UNITS[unit])
     }
 }
+
+/// `der` as a PEM block. Zeroized on drop: it may hold a private key.
+pub(crate) fn pem(label: &str, der: &[u8]) -> zeroize::Zeroizing<String> {
+    use base64::Engine as _;
+    let b64 = zeroize::Zeroizing::new(base64::prelude::BASE64_STANDARD.encode(der));
+    let mut out = zeroize::Zeroizing::new(format!("-----BEGIN {label}-----\n"));
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
