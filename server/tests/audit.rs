@@ -64,6 +64,16 @@ fn one_event_per_request_none_with_a_secret_and_none_lost_on_shutdown() {
             .await
             .is_err());
         requests += 1;
+        // Backups are audited too: the root's, and a stranger's refused one.
+        let mut backup = Vec::new();
+        root.backup(|chunk| {
+            backup.extend_from_slice(chunk);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert!(as_stranger.backup(|_| Ok(())).await.is_err());
+        requests += 2;
         (requests, secrets)
     });
     assert_eq!(node.terminate(), Some(0), "a clean shutdown exits 0");
@@ -88,6 +98,8 @@ fn one_event_per_request_none_with_a_secret_and_none_lost_on_shutdown() {
     assert_eq!(count("KEY:DECRYPT", 200), 20);
     assert_eq!(count("KEY:STATUS", 404), 1);
     assert_eq!(count("KEY:GENERATE", 403), 1);
+    assert_eq!(count("BACKUP", 200), 1);
+    assert_eq!(count("BACKUP", 403), 1);
     let denied = events.iter().find(|e| e["status"] == 403).unwrap();
     assert_eq!(denied["identity"], stranger.identity().as_str());
     assert_eq!(denied["enclave"], "tenant");

@@ -171,6 +171,32 @@ struct RequestInfo {
     names: Option<Vec<String>>,
 }
 
+/// One audit event for a request (when an audit log is configured). Backups, restores and
+/// log follows are audited like API commands, as `BACKUP`, `RESTORE` and `LOG`.
+fn audit(
+    gate: &Gate,
+    conn: &Connection,
+    enclave: &str,
+    info: RequestInfo,
+    status: u16,
+    elapsed: Duration,
+) {
+    let Some(audit) = &gate.audit else { return };
+    audit.log(&super::audit::Event {
+        time: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        node: &gate.host,
+        remote: conn.remote.to_string(),
+        identity: conn.identity.as_ref().map_or("", |i| i.as_str()),
+        enclave,
+        command: info.command,
+        names: info.names.unwrap_or_default(),
+        status,
+        latency_us: elapsed.as_micros(),
+    });
+}
+
 /// The node, or 503 while it is sealed.
 fn open(gate: &Gate) -> Result<&Arc<Node>, ApiError> {
     gate.node().ok_or_else(|| {
@@ -192,7 +218,16 @@ async fn route(
 ) -> Result<Response<Body>, Infallible> {
     let protobuf = wants_protobuf(&req);
     if req.uri().path() == "/v1/debug/log" {
+        let started = std::time::Instant::now();
         let streamed = Box::pin(follow_log(&gate, &conn, req)).await;
+        let status = streamed
+            .as_ref()
+            .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
+        let info = RequestInfo {
+            command: "LOG",
+            names: None,
+        };
+        audit(&gate, &conn, "", info, status, started.elapsed());
         return Ok(streamed.unwrap_or_else(|e| e.into_response(protobuf).map(Either::Left)));
     }
     let kms = |enclave: String, req: Request<Incoming>| {
@@ -222,21 +257,7 @@ async fn route(
                 .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
             let elapsed = started.elapsed();
             super::metrics::record(info.command, status, elapsed);
-            if let Some(audit) = &gate.audit {
-                audit.log(&super::audit::Event {
-                    time: time::OffsetDateTime::now_utc()
-                        .format(&time::format_description::well_known::Rfc3339)
-                        .unwrap_or_default(),
-                    node: &gate.host,
-                    remote: conn.remote.to_string(),
-                    identity: conn.identity.as_ref().map_or("", |i| i.as_str()),
-                    enclave: &enclave,
-                    command: info.command,
-                    names: info.names.unwrap_or_default(),
-                    status,
-                    latency_us: elapsed.as_micros(),
-                });
-            }
+            audit(&gate, &conn, &enclave, info, status, elapsed);
             result
         }
     };
@@ -287,7 +308,24 @@ async fn route(
                 Err(e) => Err(e),
             }
         }
-        (&Method::GET | &Method::PUT, "/v1/db") => Box::pin(db(&gate, &conn, req)).await,
+        (&Method::GET | &Method::PUT, "/v1/db") => {
+            let command = if req.method() == Method::GET {
+                "BACKUP"
+            } else {
+                "RESTORE"
+            };
+            let started = std::time::Instant::now();
+            let result = Box::pin(db(&gate, &conn, req)).await;
+            let status = result
+                .as_ref()
+                .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
+            let info = RequestInfo {
+                command,
+                names: None,
+            };
+            audit(&gate, &conn, "", info, status, started.elapsed());
+            result
+        }
         (&Method::POST, "/v1/kms") => kms(String::new(), req).await,
         (&Method::POST, path) if path.starts_with("/v1/kms/") => {
             match percent_decode(&path["/v1/kms/".len()..]) {
