@@ -231,7 +231,11 @@ fn curl_with_the_pem_of_the_root_key_sees_the_root_series() {
             .arg(format!("https://{}/v1/health/metrics", node.endpoint))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     assert!(curl(true).contains(r#"minkms_keys{enclave="tenant"} 0"#));

@@ -272,7 +272,10 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
                 }
                 _ => anyhow::bail!("usage: minkms add [SERVER] HOST:PORT"),
             };
-            client(&conn)?.add_node(&node).await?;
+            let bar = output::progress(conn.json, format!("Adding node {node}"), false);
+            let added = client(&conn)?.add_node(&node).await;
+            output::finish(&bar);
+            added?;
             done(
                 &conn,
                 &format!("Added node {node}"),
@@ -319,7 +322,14 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
             let bytes = std::fs::read(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let size = bytes.len();
-            client(&conn)?.restore(bytes.into()).await?;
+            let bar = output::progress(
+                conn.json,
+                format!("Restoring {} onto {target}", output::bytes(size as u64)),
+                false,
+            );
+            let restored = client(&conn)?.restore(bytes.into()).await;
+            output::finish(&bar);
+            restored?;
             done(
                 &conn,
                 &format!(
@@ -986,20 +996,15 @@ async fn backup(conn: &Conn, file: &std::path::Path) -> anyhow::Result<()> {
         std::fs::File::create(&part)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", part.display()))?,
     );
-    let tty = output::tty();
     let started = std::time::Instant::now();
-    let mut seen = 0u64;
-    let mut shown = 0u64;
+    let bar = output::progress(conn.json, "Backup".into(), true);
     let result = client(conn)?
         .backup(|chunk| {
-            seen += chunk.len() as u64;
-            if tty && seen >= shown + (8 << 20) {
-                shown = seen;
-                eprint!("\rBackup: {} ", output::bytes(seen));
-            }
+            bar.inc(chunk.len() as u64);
             out.write_all(chunk)
         })
         .await;
+    output::finish(&bar);
     let total = match result {
         Ok(total) => total,
         Err(e) => {
@@ -1008,9 +1013,6 @@ async fn backup(conn: &Conn, file: &std::path::Path) -> anyhow::Result<()> {
             return Err(e.into());
         }
     };
-    if tty && shown > 0 {
-        eprintln!();
-    }
     let file_handle = out.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
     file_handle.sync_all()?;
     std::fs::rename(&part, file)?;
@@ -1042,7 +1044,6 @@ async fn stat(conn: &Conn) -> anyhow::Result<()> {
         output::json(&json!({ "nodes": nodes, "up": status.nodes_up.len(), "total": total }));
         return Ok(());
     }
-    let tty = output::tty();
     let mut ids: Vec<u32> = status
         .nodes_up
         .keys()
@@ -1052,8 +1053,8 @@ async fn stat(conn: &Conn) -> anyhow::Result<()> {
     ids.sort();
     for id in ids {
         if let Some(s) = status.nodes_up.get(&id) {
-            let dot = if tty { "\x1b[32m●\x1b[0m  " } else { "●  " };
-            println!("{dot}Node {id} at {}", s.host);
+            let dot = output::paint(32, "●");
+            println!("{dot}  Node {id} at {}", s.host);
             let leader = if s.leader_id >= 0 {
                 format!("Node {}", s.leader_id)
             } else {
@@ -1077,8 +1078,8 @@ async fn stat(conn: &Conn) -> anyhow::Result<()> {
                 println!("   {:<12}{hsm}{health}", if i == 0 { "HSM" } else { "" });
             }
         } else {
-            let dot = if tty { "\x1b[31m●\x1b[0m  " } else { "●  " };
-            println!("{dot}Node {id} at {}", status.nodes_down[&id]);
+            let dot = output::paint(31, "●");
+            println!("{dot}  Node {id} at {}", status.nodes_down[&id]);
             println!("   {:<12}down", "State");
         }
         println!();
@@ -1087,10 +1088,13 @@ async fn stat(conn: &Conn) -> anyhow::Result<()> {
     if up == total {
         println!(
             "All [{up}/{total}] nodes are up{}",
-            if tty { " ✔" } else { "" }
+            if output::tty() { " ✔" } else { "" }
         );
     } else {
-        println!("[{up}/{total}] nodes are up{}", if tty { " ✗" } else { "" });
+        println!(
+            "[{up}/{total}] nodes are up{}",
+            if output::tty() { " ✗" } else { "" }
+        );
     }
     Ok(())
 }

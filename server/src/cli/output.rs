@@ -5,18 +5,53 @@ use std::io::IsTerminal as _;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-/// Whether stdout is a terminal: symbols and colour only then (CLI.md).
+/// Whether stdout is a terminal: symbols only then (CLI.md).
 pub(crate) fn tty() -> bool {
     std::io::stdout().is_terminal()
+}
+
+/// `text` in colour (an ANSI SGR code: 31 red, 32 green) on a terminal, unless `NO_COLOR` is
+/// set (no-color.org); plain otherwise.
+pub(crate) fn paint(code: u8, text: &str) -> String {
+    if tty() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
 }
 
 /// `✔ text` on a terminal, `text` otherwise.
 pub(crate) fn ok(text: &str) {
     if tty() {
-        println!("\x1b[32m✔\x1b[0m {text}");
+        println!("{} {text}", paint(32, "✔"));
     } else {
         println!("{text}");
     }
+}
+
+/// A progress line on stderr for a long operation, shown only when stderr is a terminal and
+/// the output is not JSON: a spinner with the time so far, and the bytes moved when
+/// `bytes` (then `inc` the bar by bytes). Finish it with [`finish`].
+pub(crate) fn progress(json: bool, message: String, bytes: bool) -> indicatif::ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let template = if bytes {
+        "{spinner} {msg} {bytes} ({bytes_per_sec}, {elapsed})"
+    } else {
+        "{spinner} {msg} ({elapsed})"
+    };
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// Removes a progress line before the command prints its result.
+pub(crate) fn finish(bar: &indicatif::ProgressBar) {
+    bar.finish_and_clear();
 }
 
 /// Prints aligned `label  value` lines.
