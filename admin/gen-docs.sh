@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the shell completions (packaging/completions/) and man pages (packaging/man/)
-# from the CLI's definition. A test (server/tests/restart.rs) fails when they are stale.
+# from the CLI's definition, and the configuration reference (docs/config.md) from the config
+# file's parser. A test (server/tests/restart.rs) fails when any of them is stale.
 #
 #   ./admin/gen-docs.sh [path/to/minkms]
 set -euo pipefail
@@ -16,4 +17,5 @@ mkdir -p packaging/completions
 "$bin" completion fish > packaging/completions/minkms.fish
 rm -rf packaging/man
 "$bin" man --dir packaging/man
-echo "gen-docs: packaging/completions and packaging/man are current"
+"$bin" config-reference > docs/config.md
+echo "gen-docs: packaging/completions, packaging/man and docs/config.md are current"

@@ -19,13 +19,15 @@ step() { printf '\n==> %s\n' "$*"; }
 # SoftHSM2: the PKCS#11 tests run against a real token. Under CI=true a missing module fails
 # those tests instead of skipping them. nftables: the cluster fault tests partition nodes with
 # nft rules inside a network namespace they create (server/tests/chaos.rs). curl: the metrics
-# tests scrape a node as an operator would (server/tests/metrics.rs).
+# tests scrape a node as an operator would (server/tests/metrics.rs). systemd: its offline
+# unit checker (`systemd-analyze verify`, server/tests/packaging.rs); nothing is started.
 missing=()
 [ -e /usr/lib/softhsm/libsofthsm2.so ] || missing+=(softhsm2)
 command -v nft >/dev/null || missing+=(nftables)
 command -v curl >/dev/null || missing+=(curl)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
-  step "installing ${missing[*]} (PKCS#11, partition and metrics tests)"
+  step "installing ${missing[*]} (PKCS#11, partition, metrics and packaging tests)"
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq

@@ -46,6 +46,9 @@ _minkms() {
             minkms,completion)
                 cmd="minkms__subcmd__completion"
                 ;;
+            minkms,config-reference)
+                cmd="minkms__subcmd__config__subcmd__reference"
+                ;;
             minkms,decrypt)
                 cmd="minkms__subcmd__decrypt"
                 ;;
@@ -181,6 +184,9 @@ _minkms() {
             minkms__subcmd__help,completion)
                 cmd="minkms__subcmd__help__subcmd__completion"
                 ;;
+            minkms__subcmd__help,config-reference)
+                cmd="minkms__subcmd__help__subcmd__config__subcmd__reference"
+                ;;
             minkms__subcmd__help,decrypt)
                 cmd="minkms__subcmd__help__subcmd__decrypt"
                 ;;
@@ -284,7 +290,7 @@ _minkms() {
 
     case "${cmd}" in
         minkms)
-            opts="-h -V --soft-hsm --help --version server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen generate encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity stat-identity ls-identity rm-identity log logs bench bench-baseline completion man version help"
+            opts="-h -V --soft-hsm --help --version server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen generate encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity stat-identity ls-identity rm-identity log logs bench config-reference bench-baseline completion man version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -637,6 +643,20 @@ _minkms() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        minkms__subcmd__config__subcmd__reference)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         minkms__subcmd__decrypt)
             opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -832,7 +852,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__help)
-            opts="server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity ls-identity rm-identity log bench bench-baseline completion man version help"
+            opts="server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity ls-identity rm-identity log bench config-reference bench-baseline completion man version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -972,6 +992,20 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__help__subcmd__completion)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        minkms__subcmd__help__subcmd__config__subcmd__reference)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

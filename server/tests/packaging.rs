@@ -87,6 +87,27 @@ fn the_systemd_unit_starts_a_node_with_its_environment_file() {
         tmp.path().join("kms").join("kms.db").exists(),
         "state in MINIO_KMS_VOLUME"
     );
+
+    // systemd's own checker, offline, on the unit pointed at this binary and env file
+    // (admin/test.sh installs it; the user need not exist for `verify`).
+    let verified = tmp.path().join("minkms.service");
+    std::fs::write(
+        &verified,
+        unit.replace("/usr/local/bin/minkms", bin().to_str().unwrap())
+            .replace("/etc/default/minkms", env_file.to_str().unwrap()),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&verified)
+        .output()
+        .expect("systemd-analyze (admin/test.sh installs systemd)");
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -289,6 +289,30 @@ fn the_shipped_completions_and_man_pages_are_current() {
         let shipped = std::fs::read(packaging.join("man").join(name)).unwrap();
         assert!(page == shipped, "man/{name} {stale}");
     }
+    let reference = Command::new(bin())
+        .arg("config-reference")
+        .output()
+        .unwrap();
+    assert!(reference.status.success());
+    let shipped = std::fs::read(packaging.join("../docs/config.md")).unwrap();
+    assert!(
+        reference.stdout == shipped,
+        "docs/config.md stale: run ./admin/gen-docs.sh"
+    );
+    let text = String::from_utf8(reference.stdout).unwrap();
+    for key in [
+        "`tls.certs[].cert`",
+        "`hsm.pkcs11[].pin.env`",
+        "`hsm.minio.minkms.auth.file`",
+        "`limits.request_timeout`",
+        "`audit.path`",
+        "`log.format`",
+    ] {
+        assert!(
+            text.contains(key),
+            "{key} missing from the reference:\n{text}"
+        );
+    }
 }
 
 #[test]
@@ -305,4 +329,21 @@ fn dev_mode_refuses_an_existing_database() {
         "{}",
         err.stderr
     );
+}
+
+/// Output into a pipe that is already closed (`minkms ... | head`) ends the command quietly,
+/// with status 0, instead of a panic.
+#[test]
+fn a_closed_stdout_pipe_is_not_a_panic() {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -o pipefail; (sleep 0.3; {} identity) | true",
+            bin().display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }

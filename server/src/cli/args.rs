@@ -443,6 +443,9 @@ pub(crate) enum Cmd {
     },
     /// Load-test a server: ops/s, latency percentiles, server CPU per operation.
     Bench(super::bench::BenchArgs),
+    /// Print the configuration file's reference (Markdown; docs/config.md).
+    #[command(hide = true)]
+    ConfigReference,
     /// Serve the benchmark baseline (a bare hyper + rustls `KEY:GENERATE`; BENCHMARKING.md).
     #[command(hide = true)]
     BenchBaseline {

@@ -25,7 +25,7 @@ use crate::server::{self, ServerOptions, VERSION};
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.soft_hsm {
-        println!("{}", &*SoftHsm::generate_key());
+        output::outln!("{}", &*SoftHsm::generate_key());
         return Ok(());
     }
     let Some(cmd) = cli.command else {
@@ -59,6 +59,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Identity { key, json, pem } => identity(key.as_deref(), json, pem),
         Cmd::Bench(args) => bench::run(args).await,
         Cmd::BenchBaseline { addr } => server::run_baseline(addr).await,
+        Cmd::ConfigReference => {
+            output::out!("{}", server::config::reference());
+            Ok(())
+        }
         Cmd::Completion { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             // Into a buffer first: clap_complete panics when its writer fails (a closed pipe).
@@ -116,7 +120,7 @@ fn identity(key: Option<&str>, as_json: bool, as_pem: bool) -> anyhow::Result<()
         let key = api_key.private_key_der();
         let cert = output::pem("CERTIFICATE", &api_key.self_signed_certificate());
         let key = output::pem("PRIVATE KEY", key.secret_der());
-        print!("{}{}", cert.as_str(), key.as_str());
+        output::out!("{}{}", cert.as_str(), key.as_str());
         return Ok(());
     }
     if as_json {
@@ -212,7 +216,8 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
         | Cmd::Completion { .. }
         | Cmd::Man { .. }
         | Cmd::Bench(_)
-        | Cmd::BenchBaseline { .. } => {
+        | Cmd::BenchBaseline { .. }
+        | Cmd::ConfigReference => {
             anyhow::bail!("internal error: command dispatched twice")
         }
         Cmd::Version { conn } => {
@@ -388,12 +393,12 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
                     _ => "DEBUG",
                 };
                 if conn.json {
-                    println!(
+                    output::outln!(
                         "{}",
                         json!({ "time": time(&record.time), "level": name, "message": record.message })
                     );
                 } else {
-                    println!("{} {name:<5} {}", time(&record.time), record.message);
+                    output::outln!("{} {name:<5} {}", time(&record.time), record.message);
                 }
             }
         }
@@ -665,7 +670,7 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
             if conn.json {
                 output::json(&json!({ "version": r.version, "ciphertext": b64(&r.ciphertext) }));
             } else {
-                println!("{}", b64(&r.ciphertext));
+                output::outln!("{}", b64(&r.ciphertext));
             }
         }
         Cmd::Decrypt {
@@ -685,7 +690,7 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
             if conn.json {
                 output::json(&json!({ "plaintext": pt.as_str() }));
             } else {
-                println!("{}", pt.as_str());
+                output::outln!("{}", pt.as_str());
             }
         }
         Cmd::Mac {
@@ -700,7 +705,7 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
             if conn.json {
                 output::json(&json!({ "version": r.version, "mac": b64(&r.mac) }));
             } else {
-                println!("{}", b64(&r.mac));
+                output::outln!("{}", b64(&r.mac));
             }
         }
         Cmd::AddPolicy {
@@ -776,7 +781,7 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
             } else {
                 for (i, r) in rows.iter().enumerate() {
                     if i > 0 {
-                        println!();
+                        output::outln!();
                     }
                     let s = |k: &str| r[k].as_str().unwrap_or_default().to_string();
                     fields(&[
@@ -911,7 +916,7 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
             } else {
                 for (n, i) in all.iter().enumerate() {
                     if n > 0 {
-                        println!();
+                        output::outln!();
                     }
                     let mut rows = vec![
                         ("Identity", i.identity.clone()),
@@ -1054,7 +1059,7 @@ async fn stat(conn: &Conn) -> anyhow::Result<()> {
     for id in ids {
         if let Some(s) = status.nodes_up.get(&id) {
             let dot = output::paint(32, "●");
-            println!("{dot}  Node {id} at {}", s.host);
+            output::outln!("{dot}  Node {id} at {}", s.host);
             let leader = if s.leader_id >= 0 {
                 format!("Node {}", s.leader_id)
             } else {
@@ -1067,7 +1072,7 @@ async fn stat(conn: &Conn) -> anyhow::Result<()> {
                 ("Leader", leader),
                 ("Commit", s.commit.to_string()),
             ] {
-                println!("   {l:<12}{v}");
+                output::outln!("   {l:<12}{v}");
             }
             for (i, hsm) in s.hsm_active.iter().enumerate() {
                 let health = s
@@ -1075,23 +1080,23 @@ async fn stat(conn: &Conn) -> anyhow::Result<()> {
                     .get(hsm)
                     .map(|h| format!(" ({h})"))
                     .unwrap_or_default();
-                println!("   {:<12}{hsm}{health}", if i == 0 { "HSM" } else { "" });
+                output::outln!("   {:<12}{hsm}{health}", if i == 0 { "HSM" } else { "" });
             }
         } else {
             let dot = output::paint(31, "●");
-            println!("{dot}  Node {id} at {}", status.nodes_down[&id]);
-            println!("   {:<12}down", "State");
+            output::outln!("{dot}  Node {id} at {}", status.nodes_down[&id]);
+            output::outln!("   {:<12}down", "State");
         }
-        println!();
+        output::outln!();
     }
     let up = status.nodes_up.len();
     if up == total {
-        println!(
+        output::outln!(
             "All [{up}/{total}] nodes are up{}",
             if output::tty() { " ✔" } else { "" }
         );
     } else {
-        println!(
+        output::outln!(
             "[{up}/{total}] nodes are up{}",
             if output::tty() { " ✗" } else { "" }
         );

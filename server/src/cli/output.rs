@@ -5,6 +5,33 @@ use std::io::IsTerminal as _;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
+/// Writes to stdout like `print!`, but a closed pipe (`minkms ls-key | head`) ends the process
+/// quietly with status 0 where `print!` would panic, and another write error ends it with 1.
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("Error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `println!` through [`write_out`].
+macro_rules! outln {
+    () => { $crate::cli::output::write_out(format_args!("\n")) };
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+/// `print!` through [`write_out`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::output::write_out(format_args!($($arg)*)) };
+}
+pub(crate) use {out, outln};
+
 /// Whether stdout is a terminal: symbols only then (CLI.md).
 pub(crate) fn tty() -> bool {
     std::io::stdout().is_terminal()
@@ -23,9 +50,9 @@ pub(crate) fn paint(code: u8, text: &str) -> String {
 /// `✔ text` on a terminal, `text` otherwise.
 pub(crate) fn ok(text: &str) {
     if tty() {
-        println!("{} {text}", paint(32, "✔"));
+        outln!("{} {text}", paint(32, "✔"));
     } else {
-        println!("{text}");
+        outln!("{text}");
     }
 }
 
@@ -58,7 +85,7 @@ pub(crate) fn finish(bar: &indicatif::ProgressBar) {
 pub(crate) fn fields(rows: &[(&str, String)]) {
     let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0) + 2;
     for (label, value) in rows {
-        println!("{label:<width$}{value}");
+        outln!("{label:<width$}{value}");
     }
 }
 
@@ -79,7 +106,7 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
                 s.push_str(&format!("{c:<w$}  ", w = widths[i]));
             }
         }
-        println!("{}", s.trim_end());
+        outln!("{}", s.trim_end());
     };
     line(header.iter().map(|h| h.to_string()).collect());
     for row in rows {
@@ -89,7 +116,7 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
 
 /// Prints a JSON value, pretty.
 pub(crate) fn json(value: &serde_json::Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );

@@ -17,25 +17,31 @@ use anyhow::Context as _;
 use serde::Deserialize;
 
 /// The configuration file. Unknown keys are errors: a typo must not silently drop a setting.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Config {
+    /// The file format's version: `v1` (the only one), or unset.
     #[serde(default)]
     pub(crate) version: Option<String>,
+    /// The certificate the node serves to clients.
     #[serde(default)]
     pub(crate) tls: TlsSection,
+    /// The node's own log (stderr).
     #[serde(default)]
     pub(crate) log: LogSection,
+    /// HSMs besides the soft HSM of `MINIO_KMS_HSM_KEY`.
     #[serde(default)]
     pub(crate) hsm: HsmSection,
+    /// What one client may cost the server.
     #[serde(default)]
     pub(crate) limits: Limits,
+    /// The audit log: one JSON line per API request.
     #[serde(default)]
     pub(crate) audit: AuditSection,
 }
 
 /// `audit:`: the audit log.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditSection {
     /// File to append JSON lines to (`-` for stdout); no audit log when unset.
@@ -44,7 +50,7 @@ pub(crate) struct AuditSection {
 }
 
 /// `limits:`: what one client may cost the server.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Limits {
     /// Connections served at once; further clients wait in the listen backlog.
@@ -70,67 +76,89 @@ impl Default for Limits {
 /// tries them in this order, and the first is the communication HSM unless `communication`
 /// names another): the soft HSM, `pkcs11` entries in order, `cloudhsm`, `yubihsm`,
 /// `minio.minkms`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HsmSection {
     /// Id of the HSM that derives the communication secret and root API key.
     #[serde(default)]
     pub(crate) communication: Option<String>,
+    /// PKCS#11 tokens (a hardware HSM, SoftHSM2), in order of priority.
     #[serde(default)]
     pub(crate) pkcs11: Vec<Pkcs11Section>,
+    /// An AWS CloudHSM cluster, through AWS's PKCS#11 library.
     #[serde(default)]
     pub(crate) cloudhsm: Option<CloudHsmSection>,
+    /// A YubiHSM 2, through yubihsm-connector.
     #[serde(default)]
     pub(crate) yubihsm: Option<YubiHsmSection>,
+    /// Another minkms cluster holding the sealing key ("HSM on MinIO KMS").
     #[serde(default)]
     pub(crate) minio: Option<MinioSection>,
 }
 
 /// Where a secret (PIN, password) comes from: an environment variable or a file, never the
 /// config file itself.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SecretSource {
+    /// Name of the environment variable that holds it.
     #[serde(default)]
     pub(crate) env: Option<String>,
+    /// File that holds it (trailing newline ignored).
     #[serde(default)]
     pub(crate) file: Option<PathBuf>,
 }
 
 /// `hsm.pkcs11[]`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Pkcs11Section {
+    /// Path of the PKCS#11 module (`/usr/lib/softhsm/libsofthsm2.so` for SoftHSM2).
     pub(crate) module: PathBuf,
+    /// Label of the token.
     pub(crate) token: String,
+    /// Serial number of the token, when several have the same label.
     #[serde(default)]
     pub(crate) serial: Option<String>,
+    /// The user PIN.
     pub(crate) pin: SecretSource,
+    /// Label of the AES-256 key that seals the root key.
     pub(crate) key: String,
+    /// Label of the HMAC key that derives the root API key and the peer key; without it this
+    /// token can unseal but not be the communication HSM.
     #[serde(default)]
     pub(crate) hmac_key: Option<String>,
+    /// Create the keys on the token at start-up when they are missing.
     #[serde(default)]
     pub(crate) generate_key: bool,
 }
 
 /// `hsm.cloudhsm`: the PKCS#11 fields pointed at AWS's library, plus the cluster to check.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CloudHsmSection {
+    /// The cluster (`cluster-…`), whose state is checked at start-up and for `stat`.
     pub(crate) cluster_id: String,
+    /// AWS region of the cluster; `AWS_REGION` when unset.
     #[serde(default)]
     pub(crate) region: Option<String>,
     /// Another CloudHSM API endpoint than AWS's (a VPC endpoint).
     #[serde(default)]
     pub(crate) endpoint: Option<String>,
+    /// Path of AWS's PKCS#11 library.
     #[serde(default = "default_cloudhsm_module")]
     pub(crate) module: PathBuf,
+    /// Label of the token.
     #[serde(default = "default_cloudhsm_token")]
     pub(crate) token: String,
+    /// The crypto user's PIN, `USER:PASSWORD` as AWS's library expects it.
     pub(crate) pin: SecretSource,
+    /// Label of the AES-256 key that seals the root key.
     pub(crate) key: String,
+    /// Label of the HMAC key that derives the root API key and the peer key.
     #[serde(default)]
     pub(crate) hmac_key: Option<String>,
+    /// Create the keys at start-up when they are missing.
     #[serde(default)]
     pub(crate) generate_key: bool,
 }
@@ -144,31 +172,40 @@ fn default_cloudhsm_token() -> String {
 }
 
 /// `hsm.yubihsm`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct YubiHsmSection {
     /// `http://HOST:PORT` of yubihsm-connector.
     pub(crate) connector: String,
+    /// Object id of the authentication key.
     pub(crate) auth_key: u16,
+    /// Password of the authentication key.
     pub(crate) password: SecretSource,
+    /// Object id of the HMAC-SHA256 key: the only key used, for sealing (a key derived per
+    /// seal) and for the root API key.
     pub(crate) hmac_key: u16,
 }
 
 /// `hsm.minio`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MinioSection {
+    /// The remote minkms cluster.
     #[serde(default)]
     pub(crate) minkms: Option<RemoteSection>,
 }
 
 /// `hsm.minio.minkms`, as seed 004 writes it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RemoteSection {
+    /// Its nodes, `HOST:PORT` (`https://` optional).
     pub(crate) server: Vec<String>,
+    /// The enclave on it that holds the key.
     pub(crate) enclave: String,
+    /// The key that seals this node's root key.
     pub(crate) key: String,
+    /// The API key of an identity that may encrypt and decrypt with that key.
     pub(crate) auth: RemoteAuth,
     /// PEM file of CA certificates for the remote servers (default: the system's roots).
     #[serde(default)]
@@ -180,19 +217,22 @@ pub(crate) struct RemoteSection {
 
 /// `hsm.minio.minkms.auth`: the remote API key inline (`key`, seed 004's form) or, better,
 /// from an environment variable or a file.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RemoteAuth {
+    /// The `k1:` API key itself.
     #[serde(default)]
     pub(crate) key: Option<String>,
+    /// Name of the environment variable that holds it.
     #[serde(default)]
     pub(crate) env: Option<String>,
+    /// File that holds it.
     #[serde(default)]
     pub(crate) file: Option<PathBuf>,
 }
 
 /// `tls:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TlsSection {
     /// Server certificates; the first is used.
@@ -205,15 +245,17 @@ pub(crate) struct TlsSection {
 }
 
 /// One certificate and its key.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CertPair {
+    /// PEM file of the private key.
     pub(crate) key: PathBuf,
+    /// PEM file of the certificate chain, the node's certificate first.
     pub(crate) cert: PathBuf,
 }
 
 /// `log:`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LogSection {
     /// `text` or `json`.
@@ -248,6 +290,150 @@ impl Config {
             );
         }
         Ok(config)
+    }
+}
+
+/// The configuration reference (docs/config.md): every key of the file, generated from these
+/// structs' JSON schema, so the reference cannot drift from what the parser accepts.
+pub(crate) fn reference() -> String {
+    let schema = schemars::schema_for!(Config);
+    let root = schema.as_value();
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         Every key of the YAML file given with `minkms server --config FILE`. Generated from \
+         the parser's own definitions by `minkms config-reference` (`admin/gen-docs.sh`); a \
+         test fails when this file is stale. Unknown keys are errors. Secrets (PINs, \
+         passwords, API keys) are never written in the file: `env` names an environment \
+         variable, `file` a file that holds them.\n",
+    );
+    let Some(props) = root.get("properties").and_then(|p| p.as_object()) else {
+        return out;
+    };
+    for (name, prop) in props {
+        let (schema, description) = resolve(root, prop);
+        out.push_str(&format!("\n## `{name}`\n\n{description}\n"));
+        let mut rows = Vec::new();
+        section_rows(root, schema, name, &mut rows);
+        if rows.is_empty() {
+            rows.push(row(root, name, prop, false));
+        }
+        out.push_str("\n| key | type | required | default | meaning |\n|---|---|---|---|---|\n");
+        for r in rows {
+            out.push_str(&r);
+        }
+    }
+    out
+}
+
+type Json = serde_json::Value;
+
+/// A property's own schema (through `$ref`, `allOf`, and `anyOf` with null) and its description
+/// (the field's, else its type's).
+fn resolve<'a>(root: &'a Json, prop: &'a Json) -> (&'a Json, String) {
+    let mut schema = prop;
+    let mut description = prop.get("description").and_then(|d| d.as_str());
+    for _ in 0..4 {
+        let next = if let Some(r) = schema.get("$ref").and_then(|r| r.as_str()) {
+            r.strip_prefix("#/$defs/")
+                .and_then(|n| root.get("$defs").and_then(|d| d.get(n)))
+        } else if let Some(list) = schema
+            .get("allOf")
+            .or_else(|| schema.get("anyOf"))
+            .and_then(|l| l.as_array())
+        {
+            list.iter()
+                .find(|s| s.get("type") != Some(&Json::from("null")))
+        } else {
+            None
+        };
+        let Some(next) = next else { break };
+        schema = next;
+        description = description.or_else(|| schema.get("description").and_then(|d| d.as_str()));
+    }
+    (schema, description.unwrap_or("").replace('\n', " "))
+}
+
+/// The rows of every key under the object `schema`, at `path`.
+fn section_rows(root: &Json, schema: &Json, path: &str, rows: &mut Vec<String>) {
+    let Some(props) = schema.get("properties").and_then(|p| p.as_object()) else {
+        return;
+    };
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    for (name, prop) in props {
+        let key = format!("{path}.{name}");
+        let (inner, _) = resolve(root, prop);
+        let items = inner.get("items").map(|i| resolve(root, i).0);
+        if inner.get("properties").is_some() {
+            rows.push(row(root, &key, prop, required.contains(&name.as_str())));
+            section_rows(root, inner, &key, rows);
+        } else if let Some(items) = items.filter(|i| i.get("properties").is_some()) {
+            rows.push(row(root, &key, prop, required.contains(&name.as_str())));
+            section_rows(root, items, &format!("{key}[]"), rows);
+        } else {
+            rows.push(row(root, &key, prop, required.contains(&name.as_str())));
+        }
+    }
+}
+
+/// One table row: key, type, required, default, meaning.
+fn row(root: &Json, key: &str, prop: &Json, required: bool) -> String {
+    let (schema, description) = resolve(root, prop);
+    let kind = type_of(root, schema);
+    let default = match prop.get("default") {
+        None | Some(Json::Null) => String::new(),
+        Some(Json::Object(o)) if o.is_empty() => String::new(),
+        Some(Json::Array(a)) if a.is_empty() => String::new(),
+        Some(v) => format!("`{}`", v.to_string().trim_matches('"')),
+    };
+    let required = if required { "yes" } else { "" };
+    format!("| `{key}` | {kind} | {required} | {default} | {description} |\n")
+}
+
+fn type_of(root: &Json, schema: &Json) -> String {
+    if let Some(values) = schema.get("enum").and_then(|e| e.as_array()) {
+        return values
+            .iter()
+            .map(|v| format!("`{}`", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(" or ");
+    }
+    if let Some(alts) = schema.get("oneOf").and_then(|e| e.as_array()) {
+        return alts
+            .iter()
+            .filter_map(|a| {
+                a.get("const")
+                    .or_else(|| a.get("enum").and_then(|e| e.get(0)))
+            })
+            .map(|v| format!("`{}`", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(" or ");
+    }
+    let kind = match schema.get("type") {
+        Some(Json::String(t)) => t.clone(),
+        Some(Json::Array(ts)) => ts
+            .iter()
+            .filter_map(|t| t.as_str())
+            .find(|t| *t != "null")
+            .unwrap_or("any")
+            .to_string(),
+        _ => "any".into(),
+    };
+    match kind.as_str() {
+        "array" => {
+            let items = schema.get("items").map(|i| resolve(root, i).0);
+            match items {
+                Some(i) if i.get("properties").is_some() => "list of sections".into(),
+                Some(i) => format!("list of {}", type_of(root, i)),
+                None => "list".into(),
+            }
+        }
+        "object" => "section".into(),
+        "integer" => "integer".into(),
+        other => other.to_string(),
     }
 }
 
