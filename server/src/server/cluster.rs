@@ -318,6 +318,7 @@ impl Cluster {
         if self.is_removed() {
             return Err(unavailable("server not part of cluster"));
         }
+        node.volume.check()?;
         let leader = self.status().leader;
         if leader != Some(node_id(self)) {
             return self.forward(node, leader, &Forwarded::Write(cmd)).await;

@@ -60,6 +60,9 @@ pub(crate) struct Limits {
     pub(crate) request_timeout: u64,
     /// Concurrent HTTP/2 streams per connection.
     pub(crate) max_concurrent_streams: u32,
+    /// MiB that must be free on the data volume for a write to be taken; below it (or on a
+    /// read-only volume) writes get 507 and reads are still served. 0 turns the check off.
+    pub(crate) min_free_mib: u64,
 }
 
 impl Default for Limits {
@@ -68,6 +71,7 @@ impl Default for Limits {
             max_connections: 4096,
             request_timeout: 30,
             max_concurrent_streams: 256,
+            min_free_mib: 64,
         }
     }
 }
@@ -260,10 +264,31 @@ pub(crate) struct CertPair {
 pub(crate) struct LogSection {
     /// `text` or `json`.
     #[serde(default)]
-    pub(crate) format: Option<crate::logging::LogFormat>,
+    pub(crate) format: Option<LogFormat>,
     /// `error`, `warn`, `info`, `debug` or `trace`.
     #[serde(default)]
     pub(crate) level: Option<String>,
+}
+
+/// How log lines look.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 impl Config {
@@ -274,20 +299,19 @@ impl Config {
             "config file {} does not exist",
             path.display()
         );
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
+    }
+
+    /// Parses and checks the text of a config file (fuzzed: `fuzz/fuzz_targets/config_file.rs`).
+    pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
         let config: Config = config::Config::builder()
-            .add_source(config::File::new(
-                &path.to_string_lossy(),
-                config::FileFormat::Yaml,
-            ))
+            .add_source(config::File::from_str(text, config::FileFormat::Yaml))
             .build()
-            .and_then(|c| c.try_deserialize())
-            .with_context(|| format!("invalid config file {}", path.display()))?;
+            .and_then(|c| c.try_deserialize())?;
         if let Some(v) = &config.version {
-            anyhow::ensure!(
-                v == "v1",
-                "invalid config file {}: unknown version '{v}', expected 'v1'",
-                path.display()
-            );
+            anyhow::ensure!(v == "v1", "unknown version '{v}', expected 'v1'");
         }
         Ok(config)
     }

@@ -15,6 +15,7 @@ mod node;
 mod peer;
 mod rpc;
 mod tls;
+mod volume;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -130,6 +131,14 @@ fn try_unseal(
                 "{e}; unreachable: {}",
                 connected.unavailable.join("; ")
             )));
+        }
+        Err(OpenError::Storage(why)) => {
+            // Say where: "Read-only file system" alone does not tell the operator which one.
+            return Err(OpenError::Storage(format!(
+                "cannot open the database in {}: {why}",
+                dir.display()
+            ))
+            .into());
         }
         Err(e) => return Err(e.into()),
     };
@@ -317,6 +326,10 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         left_out_hsms: unsealed.left_out,
         hsm_health: Default::default(),
         hsm_probes: Default::default(),
+        volume: volume::Volume {
+            dir: dir.clone(),
+            min_free: config.limits.min_free_mib.saturating_mul(1 << 20),
+        },
         cluster,
     });
     driver.spawn(node.clone());

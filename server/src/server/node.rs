@@ -44,6 +44,8 @@ pub(crate) struct Node {
     /// The last probe of each configured HSM: a seal and unseal round trip of a throwaway
     /// value, so a token that stopped answering shows before the next restart needs it.
     pub(crate) hsm_probes: parking_lot::Mutex<std::collections::HashMap<String, HsmProbe>>,
+    /// The data volume, checked before a write is taken.
+    pub(crate) volume: super::volume::Volume,
     /// Replication: membership, leader, the write path.
     pub(crate) cluster: super::cluster::Cluster,
 }

@@ -53,6 +53,8 @@ pub(crate) async fn handle(
         "/v1/rpc/forward" => match postcard::from_bytes(&body).map_err(bad)? {
             Forwarded::Write(cmd) => {
                 node.keystore.check(&cmd)?;
+                // The leader persists first: its volume must have room too.
+                node.volume.check()?;
                 node.cluster.write_here(cmd).await?;
             }
             Forwarded::Add(host) => node.cluster.add(&node, &host).await?,
