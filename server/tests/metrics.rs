@@ -16,6 +16,19 @@ fn scrape(client: &minkms_client::Client) -> String {
     })
 }
 
+/// A scrape taken once the HSM probe, which runs at start-up off the request path, has
+/// reported (or after 20 s).
+fn scrape_after_hsm_probe(client: &minkms_client::Client) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = scrape(client);
+        if text.contains("minkms_hsm_up{") || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// The value of the first sample line starting with `prefix`.
 fn sample(text: &str, prefix: &str) -> f64 {
     text.lines()
@@ -82,15 +95,7 @@ fn metrics_count_requests_and_show_node_gauges() {
         !text.contains("minkms_peer_up{"),
         "a single node has no peers"
     );
-    // The HSM probe runs at start-up, off the request path: wait for its first report.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let text = loop {
-        let text = scrape(&root);
-        if text.contains("minkms_hsm_up{") || std::time::Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let text = scrape_after_hsm_probe(&root);
     assert_eq!(sample(&text, r#"minkms_hsm_up{hsm="hsm:minio:soft"}"#), 1.0);
     assert!(sample(&text, r#"minkms_hsm_probe_seconds{hsm="hsm:minio:soft"}"#) < 5.0);
 
@@ -173,14 +178,7 @@ fn the_grafana_dashboard_parses_and_queries_only_served_metrics() {
     runtime().block_on(async {
         root.create_enclave("e").await.unwrap();
     });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let text = loop {
-        let text = scrape(&root);
-        if text.contains("minkms_hsm_up{") || std::time::Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let text = scrape_after_hsm_probe(&root);
     let served: std::collections::HashSet<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))

@@ -171,6 +171,13 @@ struct RequestInfo {
     names: Option<Vec<String>>,
 }
 
+/// The HTTP status a handler's result is answered with.
+fn status_of<B>(result: &Result<Response<B>, ApiError>) -> u16 {
+    result
+        .as_ref()
+        .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16())
+}
+
 /// One audit event for a request (when an audit log is configured). Backups, restores and
 /// log follows are audited like API commands, as `BACKUP`, `RESTORE` and `LOG`.
 fn audit(
@@ -220,9 +227,7 @@ async fn route(
     if req.uri().path() == "/v1/debug/log" {
         let started = std::time::Instant::now();
         let streamed = Box::pin(follow_log(&gate, &conn, req)).await;
-        let status = streamed
-            .as_ref()
-            .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
+        let status = status_of(&streamed);
         let info = RequestInfo {
             command: "LOG",
             names: None,
@@ -252,9 +257,7 @@ async fn route(
                 &mut info,
             )
             .await;
-            let status = result
-                .as_ref()
-                .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
+            let status = status_of(&result);
             let elapsed = started.elapsed();
             super::metrics::record(info.command, status, elapsed);
             audit(&gate, &conn, &enclave, info, status, elapsed);
@@ -316,9 +319,7 @@ async fn route(
             };
             let started = std::time::Instant::now();
             let result = Box::pin(db(&gate, &conn, req)).await;
-            let status = result
-                .as_ref()
-                .map_or_else(|e| e.status.as_u16(), |r| r.status().as_u16());
+            let status = status_of(&result);
             let info = RequestInfo {
                 command,
                 names: None,
