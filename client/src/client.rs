@@ -137,6 +137,33 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// A transport error with its whole chain of causes (hyper's own message says little).
+fn transport(e: hyper_util::client::legacy::Error) -> Error {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    Error::Transport(msg)
+}
+
+/// A response with its whole body read.
+async fn collect(resp: http::Response<hyper::body::Incoming>) -> Result<RawResponse, Error> {
+    let (parts, body) = resp.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| Error::Transport(e.to_string()))?
+        .to_bytes();
+    Ok(RawResponse {
+        version: parts.version,
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
+
 fn escape_path_segment(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -222,26 +249,25 @@ impl Client {
     /// Sends a request as given (any URI, any headers) over this client's connections: for
     /// tools, such as `minkms bench` loading another server for comparison.
     pub async fn request(&self, req: Request<Full<Bytes>>) -> Result<RawResponse, Error> {
-        let resp = self.http.request(req).await.map_err(|e| {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg = format!("{msg}: {s}");
-                src = s.source();
-            }
-            Error::Transport(msg)
-        })?;
-        let (parts, body) = resp.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| Error::Transport(e.to_string()))?
-            .to_bytes();
-        Ok(RawResponse {
-            version: parts.version,
-            status: parts.status,
-            headers: parts.headers,
-            body,
+        let resp = self.http.request(req).await.map_err(transport)?;
+        collect(resp).await
+    }
+
+    /// Sends `req` and hands back the response with its body still to be read as it arrives
+    /// (backups, the log); any status but 200 becomes the error the server sent.
+    async fn streaming(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, Error> {
+        let resp = self.http.request(req).await.map_err(transport)?;
+        if resp.status() == StatusCode::OK {
+            return Ok(resp);
+        }
+        let raw = collect(resp).await?;
+        let status = raw.status;
+        Err(match check(raw) {
+            Err(e) => e,
+            Ok(_) => Error::Decode(format!("unexpected status {status}")),
         })
     }
 
@@ -342,31 +368,7 @@ impl Client {
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .body(Full::new(Bytes::from(filter.encode_to_vec())))
             .map_err(|e| Error::Config(e.to_string()))?;
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(|e| Error::Transport(e.to_string()))?;
-        if resp.status() != StatusCode::OK {
-            let (parts, body) = resp.into_parts();
-            let body = body
-                .collect()
-                .await
-                .map_err(|e| Error::Transport(e.to_string()))?
-                .to_bytes();
-            let status = parts.status;
-            return Err(
-                match check(RawResponse {
-                    version: parts.version,
-                    status,
-                    headers: parts.headers,
-                    body,
-                }) {
-                    Err(e) => e,
-                    Ok(_) => Error::Decode(format!("unexpected status {status}")),
-                },
-            );
-        }
+        let resp = self.streaming(req).await?;
         Ok(LogReader {
             body: resp.into_body(),
             buffer: bytes::BytesMut::new(),
@@ -396,26 +398,7 @@ impl Client {
             .header(header::ACCEPT, "application/*")
             .body(Full::new(Bytes::new()))
             .map_err(|e| Error::Config(e.to_string()))?;
-        let resp = self
-            .http
-            .request(req)
-            .await
-            .map_err(|e| Error::Transport(e.to_string()))?;
-        let (parts, mut body) = resp.into_parts();
-        if parts.status != StatusCode::OK {
-            let body = body
-                .collect()
-                .await
-                .map_err(|e| Error::Transport(e.to_string()))?
-                .to_bytes();
-            return check(RawResponse {
-                version: parts.version,
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            })
-            .map(|_| 0);
-        }
+        let mut body = self.streaming(req).await?.into_body();
         let mut total = 0u64;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| Error::Transport(e.to_string()))?;

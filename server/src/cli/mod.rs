@@ -68,7 +68,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             // Into a buffer first: clap_complete panics when its writer fails (a closed pipe).
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut cmd, "minkms", &mut script);
-            std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+            output::out!("{}", String::from_utf8_lossy(&script));
             Ok(())
         }
         Cmd::Man { dir } => man_pages(dir.as_deref()),
@@ -81,7 +81,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
 fn man_pages(dir: Option<&std::path::Path>) -> anyhow::Result<()> {
     let cmd = <Cli as clap::CommandFactory>::command();
     let Some(dir) = dir else {
-        clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page)?;
+        output::out!("{}", String::from_utf8_lossy(&page));
         return Ok(());
     };
     std::fs::create_dir_all(dir)?;

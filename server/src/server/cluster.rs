@@ -267,11 +267,11 @@ impl Cluster {
     ) -> Result<(), ApiError> {
         // The common case answers without building the waiting future below: that future
         // is large, and every read would otherwise carry (and copy) it.
-        if self.status.borrow().probed
-            && !self.is_removed()
-            && !self.status.borrow().joining
-            && !blocks(&self.blocked.borrow(), enclave, keys)
-        {
+        let ready = {
+            let status = self.status.borrow();
+            status.probed && !status.joining
+        };
+        if ready && !self.is_removed() && !blocks(&self.blocked.borrow(), enclave, keys) {
             return Ok(());
         }
         Box::pin(self.readable_after_wait(enclave, keys)).await
