@@ -13,6 +13,7 @@
 
 mod cli;
 mod logging;
+mod procfs;
 mod server;
 
 use std::process::ExitCode;

@@ -72,3 +72,38 @@ fn the_root_follows_the_log_and_others_may_not() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("access denied"));
 }
+
+/// A follower that goes away is forgotten at once, even when its filter matches nothing: it
+/// used to leave a task (and the formatting of every log event) behind until a record matched.
+#[test]
+fn followers_that_leave_leave_no_task_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms"), &soft_hsm_key());
+    let tasks = || minkms_testkit::metric(&node.scrape(), "minkms_tokio_tasks").unwrap();
+    let before = tasks();
+    let root = node.root();
+    let filter = minkms_client::wire::LogRequest {
+        level: 8,
+        message: "a message no record has".into(),
+        ..Default::default()
+    };
+    minkms_testkit::runtime().block_on(async {
+        for _ in 0..20 {
+            let reader = root.follow_log(&filter).await.unwrap();
+            drop(reader);
+        }
+    });
+    drop(root);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = tasks();
+        if now <= before + 3.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{now} tasks after 20 followers left, {before} before"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -238,6 +238,24 @@ impl Node {
         b.build().unwrap()
     }
 
+    /// The node's `/v1/health/metrics` as an anonymous scraper sees it.
+    pub fn scrape(&self) -> String {
+        let client = self.client(None);
+        runtime().block_on(async {
+            let r = client
+                .send_to(
+                    &self.endpoint,
+                    http::Method::GET,
+                    "/v1/health/metrics",
+                    Default::default(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(r.status, 200);
+            String::from_utf8(r.body.to_vec()).unwrap()
+        })
+    }
+
     /// A client authenticated as the cluster's root.
     pub fn root(&self) -> Client {
         self.client(Some(&self.root_api_key))
@@ -349,6 +367,13 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// The value of the unlabelled series `name` in a metrics text.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The value of `label` in `minkms` human output (`Label   value`).

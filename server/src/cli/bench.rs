@@ -13,6 +13,8 @@ use minkms_client::wire::{DecryptRequest, EncryptRequest, GenerateKeyRequest, Ma
 use minkms_client::{ApiKey, Client, Command, HttpVersion, ServerTrust};
 use serde_json::json;
 
+use crate::procfs::Pid;
+
 /// What each request does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Op {
@@ -55,9 +57,23 @@ pub(crate) struct BenchArgs {
     /// HTTP version: 1 or 2.
     #[arg(long, default_value_t = 2)]
     pub(crate) http: u8,
-    /// The server's pid on this machine, to report its CPU time per operation.
+    /// The server's pid on this machine, to report its CPU time per operation (repeat it for
+    /// several nodes: their CPU time is added up; a soak samples each).
     #[arg(long)]
-    pub(crate) server_pid: Option<u32>,
+    pub(crate) server_pid: Vec<u32>,
+    /// Instead of one operation, a mixed load for --duration seconds (generate, decrypt,
+    /// encrypt, MAC, keys created and deleted, reconnecting clients, a quiet 10 s each
+    /// minute) that samples every node's memory, open files and tasks and reports their
+    /// trend after the warm-up.
+    #[arg(long)]
+    pub(crate) soak: bool,
+    /// Seconds between two samples of a soak.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) sample: u64,
+    /// A soak reads the nodes only through /proc (--server-pid), never their metrics: a node
+    /// nobody scrapes must stay bounded too.
+    #[arg(long)]
+    pub(crate) no_scrape: bool,
     /// Enclave and key to use (created if missing, with the root API key).
     #[arg(long, default_value = "bench")]
     pub(crate) enclave: String,
@@ -73,21 +89,40 @@ fn histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).context("latency histogram")
 }
 
-/// utime + stime of a process, in microseconds (`/proc` counts in USER_HZ = 100 ticks/s).
-fn cpu_us(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after ')'.
-    Ok((ticks(11) + ticks(12)) * 10_000)
+/// The servers' CPU time together, in microseconds.
+fn cpu_us(pids: &[u32]) -> anyhow::Result<Option<u64>> {
+    if pids.is_empty() {
+        return Ok(None);
+    }
+    pids.iter()
+        .map(|&pid| Pid::Other(pid).cpu_us())
+        .sum::<anyhow::Result<u64>>()
+        .map(Some)
+}
+
+/// How to make a client with connections of its own (one per load connection, and one per
+/// reconnect of a soak worker).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientSpec {
+    servers: String,
+    api_key: Option<ApiKey>,
+    insecure: bool,
+    http: HttpVersion,
+}
+
+impl ClientSpec {
+    pub(crate) fn build(&self) -> anyhow::Result<Client> {
+        let mut b = Client::builder()
+            .endpoints([self.servers.as_str()])
+            .http_version(self.http);
+        if let Some(k) = &self.api_key {
+            b = b.api_key(k.clone());
+        }
+        if self.insecure {
+            b = b.trust(ServerTrust::Insecure);
+        }
+        Ok(b.build()?)
+    }
 }
 
 /// One `generate` against OpenBao's transit engine: what it answers MinIO's KES-style request
@@ -226,18 +261,13 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         (None, Some(_)) => None,
         (None, None) => anyhow::bail!("an API key is needed: --api-key or MINIO_KMS_API_KEY"),
     };
-    let make = || -> anyhow::Result<Client> {
-        let mut b = Client::builder()
-            .endpoints([args.conn.server.as_str()])
-            .http_version(http);
-        if let Some(k) = &api_key {
-            b = b.api_key(k.clone());
-        }
-        if args.conn.insecure {
-            b = b.trust(ServerTrust::Insecure);
-        }
-        Ok(b.build()?)
+    let spec = ClientSpec {
+        servers: args.conn.server.clone(),
+        api_key,
+        insecure: args.conn.insecure,
+        http,
     };
+    let make = || spec.build();
     // Set-up: the enclave and key (ignoring "already exists"), and a ciphertext to decrypt.
     let setup = make()?;
     let key = "bench-key";
@@ -263,6 +293,13 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     };
 
+    if args.soak {
+        anyhow::ensure!(
+            args.openbao_token.is_none(),
+            "a soak loads minkms nodes only"
+        );
+        return super::soak::run(args, spec, key, ciphertext).await;
+    }
     let clients: Vec<Arc<Client>> = (0..args.connections)
         .map(|_| make().map(Arc::new))
         .collect::<anyhow::Result<_>>()?;
@@ -299,13 +336,13 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
-    let cpu_before = args.server_pid.map(cpu_us).transpose()?;
+    let cpu_before = cpu_us(&args.server_pid)?;
     let started = Instant::now();
     measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
     measuring.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed();
-    let cpu_after = args.server_pid.map(cpu_us).transpose()?;
+    let cpu_after = cpu_us(&args.server_pid)?;
     stop.store(true, Ordering::Relaxed);
 
     let mut hist = histogram()?;

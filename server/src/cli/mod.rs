@@ -4,6 +4,7 @@
 mod args;
 mod bench;
 mod output;
+mod soak;
 
 use std::sync::Arc;
 

@@ -3,11 +3,14 @@
 //! in their field 1 (key, policy, identity, enclave or host), never plaintexts, ciphertexts
 //! or keys.
 //!
-//! Events go through a bounded channel to a writer task, off the request's critical path. A
-//! clean shutdown drains the channel before the process exits.
+//! Events go through a bounded channel to a writer thread, off the request's critical path. A
+//! clean shutdown drains the channel before the process exits. `SIGHUP` reopens the file at its
+//! path (log rotation without `copytruncate`): every event queued before the signal goes to the
+//! old file, every later one to the new. A disk that refuses writes never stops the node:
+//! what cannot be written is counted and dropped.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -61,7 +64,63 @@ pub(crate) struct Event<'a> {
 
 enum Msg {
     Line(String),
+    Reopen(oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
+}
+
+/// The writer's file (or stdout), counting what it could not write.
+struct Output {
+    out: std::io::BufWriter<Box<dyn std::io::Write + Send>>,
+    /// Bytes handed to `out` since its last successful flush: lost if the flush fails.
+    pending: u64,
+}
+
+impl Output {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        let out: Box<dyn std::io::Write + Send> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            Box::new(options.open(path).map_err(|e| {
+                anyhow::anyhow!("cannot open the audit log {}: {e}", path.display())
+            })?)
+        };
+        Ok(Self {
+            out: std::io::BufWriter::new(out),
+            pending: 0,
+        })
+    }
+
+    fn write(&mut self, line: &[u8]) {
+        self.pending += 1;
+        if self.out.write_all(line).is_err() {
+            self.failed();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.out.flush().is_err() {
+            self.failed();
+        }
+        self.pending = 0;
+    }
+
+    /// A full or failing disk: the events in the buffer are lost. They are counted (the log
+    /// could be on the same disk), and the buffer is emptied, or every later write would
+    /// fail on the same bytes; the next event tries the file again.
+    fn failed(&mut self) {
+        metrics::counter!("minkms_audit_events_dropped_total").increment(self.pending);
+        self.pending = 0;
+        let old = std::mem::replace(
+            &mut self.out,
+            std::io::BufWriter::new(Box::new(std::io::sink())),
+        );
+        let (file, _lost) = old.into_parts();
+        self.out = std::io::BufWriter::new(file);
+    }
 }
 
 /// Where events go.
@@ -79,18 +138,7 @@ impl std::fmt::Debug for Msg {
 impl AuditLog {
     /// Starts the writer for `path` (`-` = stdout), appending.
     pub(crate) fn start(path: PathBuf) -> anyhow::Result<Self> {
-        let mut out: Box<dyn std::io::Write + Send> = if path.as_os_str() == "-" {
-            Box::new(std::io::stdout())
-        } else {
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| {
-                    anyhow::anyhow!("cannot open the audit log {}: {e}", path.display())
-                })?;
-            Box::new(std::io::BufWriter::new(file))
-        };
+        let mut out = Output::open(&path)?;
         let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
         // A thread, not a task: writes block, and a slow disk must not stall a runtime worker.
         std::thread::Builder::new()
@@ -99,22 +147,42 @@ impl AuditLog {
                 while let Some(msg) = rx.blocking_recv() {
                     match msg {
                         Msg::Line(line) => {
-                            let _ = out.write_all(line.as_bytes());
+                            out.write(line.as_bytes());
                             if rx.is_empty() {
-                                let _ = out.flush();
+                                out.flush();
                             }
+                        }
+                        Msg::Reopen(done) => {
+                            // Everything queued before the signal goes to the old file.
+                            out.flush();
+                            match Output::open(&path) {
+                                Ok(new) => out = new,
+                                Err(e) => tracing::error!(
+                                    "{e:#}; audit events keep going to the file that was open"
+                                ),
+                            }
+                            let _ = done.send(());
                         }
                         Msg::Close(done) => {
                             // Everything sent before Close is already written: the channel is FIFO.
-                            let _ = out.flush();
+                            out.flush();
                             let _ = done.send(());
                             return;
                         }
                     }
                 }
-                let _ = out.flush();
+                out.flush();
             })?;
         Ok(Self { tx })
+    }
+
+    /// Reopens the file at its path (after `SIGHUP`): waits until every event queued before
+    /// the call is written to the old file.
+    pub(crate) async fn reopen(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Reopen(done)).await.is_ok() {
+            let _ = wait.await;
+        }
     }
 
     /// Queues an event; never waits. A full queue drops the event and counts it.

@@ -425,7 +425,13 @@ async fn follow_log(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
     tokio::spawn(async move {
         loop {
-            let record = match records.recv().await {
+            // A filter that rarely matches must not keep the task (and every log event's
+            // formatting) alive after the follower is gone: watch for that too.
+            let received = tokio::select! {
+                r = records.recv() => r,
+                () = tx.closed() => return,
+            };
+            let record = match received {
                 Ok(r) => r,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,

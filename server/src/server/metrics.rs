@@ -22,6 +22,13 @@ const BUCKETS: &[f64] = &[
     1.0, 2.5,
 ];
 
+/// How often recorded latencies are folded into their histograms' buckets.
+///
+/// The recorder keeps every sample until upkeep (or a scrape) folds it in: a node that nobody
+/// scrapes would grow by every request it serves. Between two upkeeps it holds at most this
+/// long's samples, about 8 bytes each.
+const UPKEEP: Duration = Duration::from_secs(5);
+
 fn handle() -> &'static Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE.get_or_init(|| {
@@ -31,11 +38,20 @@ fn handle() -> &'static Option<PrometheusHandle> {
             .build_recorder();
         let handle = recorder.handle();
         metrics::set_global_recorder(recorder).ok()?;
+        let upkeep = handle.clone();
+        // A thread, not a task: it needs no runtime and outlives none.
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(UPKEEP);
+                upkeep.run_upkeep();
+            })
+            .ok()?;
         Some(handle)
     })
 }
 
-/// Installs the recorder (once per process).
+/// Installs the recorder and starts its upkeep (once per process).
 pub(crate) fn install() {
     let _ = handle();
     // Served from the start, so a dashboard shows 0 rather than "no data".
@@ -84,6 +100,7 @@ fn label(key: &str, value: &str) -> String {
 /// The metrics text. `node` is `None` while sealed; `detailed` (the root) adds series that name enclaves and HSMs.
 pub(crate) fn render(node: Option<&Node>, detailed: bool) -> String {
     let mut out = handle().as_ref().map(|h| h.render()).unwrap_or_default();
+    process_gauges(&mut out);
     gauge(
         &mut out,
         "minkms_sealed",
@@ -216,6 +233,45 @@ pub(crate) fn render(node: Option<&Node>, detailed: bool) -> String {
         gauge(&mut out, "minkms_keys", "Master keys per enclave.", &keys);
     }
     out
+}
+
+/// What a node that runs for days must keep bounded: resident memory, open files, live tasks
+/// (the names of Prometheus's process collector where it has one).
+fn process_gauges(out: &mut String) {
+    use crate::procfs::Pid;
+    let reading = |r: anyhow::Result<u64>| r.ok().map(|v| vec![(String::new(), v as f64)]);
+    if let Some(rss) = reading(Pid::Current.resident_bytes()) {
+        gauge(
+            out,
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            &rss,
+        );
+    }
+    if let Some(fds) = reading(Pid::Current.open_fds()) {
+        gauge(
+            out,
+            "process_open_fds",
+            "Number of open file descriptors.",
+            &fds,
+        );
+    }
+    if let Some(threads) = reading(Pid::Current.threads()) {
+        gauge(
+            out,
+            "process_threads",
+            "Number of OS threads in the process.",
+            &threads,
+        );
+    }
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        gauge(
+            out,
+            "minkms_tokio_tasks",
+            "Tasks alive in the node's async runtime (connections, requests, peer links).",
+            &[(String::new(), runtime.metrics().num_alive_tasks() as f64)],
+        );
+    }
 }
 
 /// Seconds since each member this node talks to last answered it (`None`: not since start).

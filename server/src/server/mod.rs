@@ -201,6 +201,8 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         config.log.level.as_deref(),
         opts.log_format.or(config.log.format).unwrap_or_default(),
     );
+    // Registered first: from here on SIGHUP (log rotation) never ends the process.
+    let hangups = hangups();
 
     let (hsm_key, generated_key) = match (opts.hsm_key, opts.dev) {
         (Some(k), _) => (Some(k), false),
@@ -290,6 +292,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         .clone()
         .map(audit::AuditLog::start)
         .transpose()?;
+    tokio::spawn(reopen_on_hangup(hangups, audit.clone()));
     let gate = Arc::new(Gate::new(host.clone(), audit.clone()));
     let server = tokio::spawn(http::serve(
         listener,
@@ -405,6 +408,35 @@ impl Banner<'_> {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(out.as_bytes());
         let _ = stdout.flush();
+    }
+}
+
+/// `SIGHUP`s from now on (none where there are no signals, or the handler cannot be set).
+fn hangups() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!("cannot handle SIGHUP ({e}): log rotation must use copytruncate");
+            None
+        }
+    }
+}
+
+/// On every `SIGHUP`, reopens the audit log at its path: `logrotate` moves the file away and
+/// signals, and the next event lands in a new file.
+async fn reopen_on_hangup(
+    hangups: Option<tokio::signal::unix::Signal>,
+    audit: Option<audit::AuditLog>,
+) {
+    let Some(mut hangups) = hangups else { return };
+    while hangups.recv().await.is_some() {
+        match &audit {
+            Some(audit) => {
+                audit.reopen().await;
+                tracing::info!("SIGHUP: audit log reopened");
+            }
+            None => tracing::info!("SIGHUP: no audit log to reopen"),
+        }
     }
 }
 
