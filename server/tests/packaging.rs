@@ -76,9 +76,24 @@ fn the_systemd_unit_starts_a_node_with_its_environment_file() {
             _ => break,
         }
     }
+    // `systemctl reload` (log rotation) runs ExecReload: the node keeps running.
+    let reload = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecReload="))
+        .expect("an ExecReload line")
+        .replace("$MAINPID", &child.id().to_string());
+    let reloaded = Command::new("bash")
+        .arg("-c")
+        .arg(&reload)
+        .status()
+        .unwrap();
+    assert!(reloaded.success(), "{reload}");
+    std::thread::sleep(Duration::from_millis(300));
+    let after_reload = child.try_wait().unwrap();
     let _ = child.kill();
     let _ = child.wait();
     assert!(banner.contains("=> Server is up"), "{banner}");
+    assert_eq!(after_reload, None, "the node exited on reload");
     assert!(
         banner.contains(&format!("Node 0: localhost:{port} <-")),
         "--host from MINIO_KMS_OPTS:\n{banner}"

@@ -104,7 +104,7 @@ enum Waiter {
 /// A node's handle on its replication task.
 #[derive(Debug)]
 pub(crate) struct Cluster {
-    inbox: mpsc::UnboundedSender<Event>,
+    inbox: mpsc::Sender<Event>,
     status: watch::Receiver<Status>,
     blocked: watch::Receiver<Blocked>,
     removed: Arc<AtomicBool>,
@@ -112,6 +112,18 @@ pub(crate) struct Cluster {
     /// When (core clock, ms) this node's open slot was prepared; [`NO_SLOT`] when none is.
     slot_opened: Arc<AtomicU64>,
 }
+
+/// Events the driver has not taken yet before peers' messages are dropped (the protocol
+/// resends them) and clients' requests wait: a stalled disk must not grow the queue without
+/// end.
+const INBOX: usize = 4096;
+/// Messages queued for one peer before new ones are dropped (the protocol resends them): a
+/// peer that answers slowly must not hold a thousand prepares of megabytes each.
+const LINK_QUEUE: usize = 64;
+
+/// How long a member that the committed config dropped is still sent messages: long enough to
+/// learn of its removal from the commit, and no longer.
+const DEPARTED_GRACE: Duration = Duration::from_secs(60);
 
 /// [`Cluster::slot_opened`] when no slot is open.
 const NO_SLOT: u64 = u64::MAX;
@@ -136,9 +148,14 @@ struct Driver {
     apply_errors: HashMap<u64, ks::Error>,
     links: HashMap<NodeId, (String, mpsc::Sender<Envelope>)>,
     /// For links to report a peer they cannot reach.
-    inbox: mpsc::UnboundedSender<Event>,
-    /// Hosts of nodes being added (not in the config yet).
-    joining_hosts: HashMap<NodeId, String>,
+    inbox: mpsc::Sender<Event>,
+    /// Hosts of nodes being added (not in the config yet), with the request adding each:
+    /// forgotten when that request is answered.
+    joining_hosts: HashMap<NodeId, (String, u64)>,
+    /// Hosts of members the committed config dropped, and since when: they are still sent
+    /// what tells them of their removal, for [`DEPARTED_GRACE`], then forgotten with their
+    /// link.
+    departed: HashMap<NodeId, (String, Instant)>,
 }
 
 /// Loads this node's replication state, or makes the one of a fresh single-node cluster; a
@@ -192,7 +209,7 @@ fn now_ms(started: Instant) -> u64 {
 impl Cluster {
     /// Starts the driver for `node` (whose `cluster` is this handle's pair).
     pub(crate) fn channel(hard: &Hard) -> (Self, Pending) {
-        let (inbox, rx) = mpsc::unbounded_channel();
+        let (inbox, rx) = mpsc::channel(INBOX);
         let driver_inbox = inbox.clone();
         let started = Instant::now();
         let core = Core::new(hard.clone(), TIMING, rand::random(), 0);
@@ -246,13 +263,16 @@ impl Cluster {
 
     /// Hands a message from a peer to the core.
     pub(crate) fn deliver(&self, env: Envelope) {
-        let _ = self.inbox.send(Event::Receive(Box::new(env)));
+        if self.inbox.try_send(Event::Receive(Box::new(env))).is_err() {
+            metrics::counter!("minkms_peer_messages_dropped_total").increment(1);
+        }
     }
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Event) -> Result<T, ApiError> {
         let (tx, rx) = oneshot::channel();
         self.inbox
             .send(make(tx))
+            .await
             .map_err(|_| unavailable("replication stopped"))?;
         rx.await.map_err(|_| unavailable("replication stopped"))
     }
@@ -537,7 +557,7 @@ impl Cluster {
             tokio::spawn(async move {
                 tokio::time::sleep(LEAVE_GRACE).await;
                 let (tx, rx) = oneshot::channel();
-                if inbox.send(Event::Leave(tx)).is_ok() {
+                if inbox.send(Event::Leave(tx)).await.is_ok() {
                     if let Ok(Err(e)) = rx.await {
                         tracing::error!(error = %e, "cannot start over as a new cluster");
                     }
@@ -612,8 +632,8 @@ fn blocked_by(slot: &Option<Slot>) -> Blocked {
 
 /// The half of [`Cluster::channel`] that becomes the driver once the node exists.
 pub(crate) struct Pending {
-    rx: mpsc::UnboundedReceiver<Event>,
-    inbox: mpsc::UnboundedSender<Event>,
+    rx: mpsc::Receiver<Event>,
+    inbox: mpsc::Sender<Event>,
     core: Core,
     status: watch::Sender<Status>,
     blocked: watch::Sender<Blocked>,
@@ -644,6 +664,7 @@ impl Pending {
             links: HashMap::new(),
             inbox: self.inbox,
             joining_hosts: HashMap::new(),
+            departed: HashMap::new(),
         };
         let mut rx = self.rx;
         let slot_opened = self.slot_opened;
@@ -705,7 +726,7 @@ impl Driver {
             Event::Add(id, host, tx) => {
                 let req = self.req();
                 self.waiters.insert(req, Waiter::Admin(tx));
-                self.joining_hosts.insert(id, host.clone());
+                self.joining_hosts.insert(id, (host.clone(), req));
                 self.core.propose_add(now, req, id, host);
             }
             Event::Remove(id, tx) => {
@@ -847,6 +868,12 @@ impl Driver {
                     }
                     if let Payload::Config(c) = &value.payload {
                         tracing::info!(index, epoch = c.epoch, members = ?c.members, "cluster membership changed");
+                        let now = Instant::now();
+                        for (id, (host, _)) in &self.links {
+                            if !c.members.contains_key(id) && !self.joining_hosts.contains_key(id) {
+                                self.departed.entry(*id).or_insert((host.clone(), now));
+                            }
+                        }
                     }
                     if !hard.joining && !hard.config.contains(hard.id) {
                         // Removed: stop serving before the gate opens, or a read waiting on
@@ -858,19 +885,10 @@ impl Driver {
                     }
                 }
                 Output::Send(env) => self.send(env),
-                Output::Respond { req, result } => match self.waiters.remove(&req) {
-                    Some(Waiter::Write(tx)) => {
-                        let result = result.map(|index| match self.apply_errors.remove(&index) {
-                            Some(e) => Err(e),
-                            None => Ok(()),
-                        });
-                        let _ = tx.send(result);
-                    }
-                    Some(Waiter::Admin(tx)) => {
-                        let _ = tx.send(result.map(|_| ()));
-                    }
-                    None => {}
-                },
+                Output::Respond { req, result } => {
+                    self.joining_hosts.retain(|_, (_, adding)| *adding != req);
+                    self.respond(req, result);
+                }
                 Output::Removed => {
                     tracing::warn!(
                         "this node is not part of the cluster any more: it serves nothing now"
@@ -881,8 +899,45 @@ impl Driver {
         }
         self.apply_errors
             .retain(|i, _| *i + 64 > self.core.hard().commit);
+        self.forget_departed();
         let now = self.now();
         self.status.send_replace(self.core.status(now));
+    }
+
+    /// Drops what is kept of members removed more than [`DEPARTED_GRACE`] ago: their hosts,
+    /// and their links (whose tasks end with them).
+    fn forget_departed(&mut self) {
+        let before = self.departed.len();
+        self.departed
+            .retain(|_, (_, since)| since.elapsed() < DEPARTED_GRACE);
+        if self.departed.len() == before {
+            return;
+        }
+        let (config, joining, departed) = (
+            &self.core.hard().config,
+            &self.joining_hosts,
+            &self.departed,
+        );
+        self.links.retain(|id, _| {
+            config.contains(*id) || joining.contains_key(id) || departed.contains_key(id)
+        });
+    }
+
+    /// Answers the client waiting for request `req`.
+    fn respond(&mut self, req: u64, result: minkms_replication::WriteResult) {
+        match self.waiters.remove(&req) {
+            Some(Waiter::Write(tx)) => {
+                let result = result.map(|index| match self.apply_errors.remove(&index) {
+                    Some(e) => Err(e),
+                    None => Ok(()),
+                });
+                let _ = tx.send(result);
+            }
+            Some(Waiter::Admin(tx)) => {
+                let _ = tx.send(result.map(|_| ()));
+            }
+            None => {}
+        }
     }
 
     fn send(&mut self, env: Envelope) {
@@ -892,7 +947,8 @@ impl Driver {
             .config
             .members
             .get(&env.to)
-            .or_else(|| self.joining_hosts.get(&env.to))
+            .or_else(|| self.joining_hosts.get(&env.to).map(|(host, _)| host))
+            .or_else(|| self.departed.get(&env.to).map(|(host, _)| host))
             .or_else(|| {
                 // A node being added, named by the config entry in the slot (a new leader that
                 // recovers that entry never saw the `add` request).
@@ -928,9 +984,9 @@ fn spawn_link(
     node: Arc<Node>,
     id: NodeId,
     host: String,
-    inbox: mpsc::UnboundedSender<Event>,
+    inbox: mpsc::Sender<Event>,
 ) -> mpsc::Sender<Envelope> {
-    let (tx, mut rx) = mpsc::channel::<Envelope>(1024);
+    let (tx, mut rx) = mpsc::channel::<Envelope>(LINK_QUEUE);
     tokio::spawn(async move {
         let mut sender = None;
         let mut backoff_until: Option<Instant> = None;
@@ -943,7 +999,7 @@ fn spawn_link(
                     Ok(s) => sender = Some(s),
                     Err(e) => {
                         tracing::debug!(peer = %host, error = %e, "peer unreachable");
-                        let _ = inbox.send(Event::Unreachable(id));
+                        let _ = inbox.try_send(Event::Unreachable(id));
                         backoff_until = Some(Instant::now() + Duration::from_millis(200));
                         continue;
                     }
@@ -965,7 +1021,7 @@ fn spawn_link(
                 }
                 Err(e) => {
                     tracing::debug!(peer = %host, error = %e, "peer link failed");
-                    let _ = inbox.send(Event::Unreachable(id));
+                    let _ = inbox.try_send(Event::Unreachable(id));
                     sender = None;
                 }
             }

@@ -199,6 +199,13 @@ impl Peer {
     /// Keeps a connection that just got an answer for the next call to `host`.
     pub(crate) fn keep_idle(&self, host: &str, sender: PeerSender) {
         let mut idle = self.idle.lock();
+        // Connections too old to reuse are closed here, for every host: after a burst of
+        // forwarded writes they would otherwise stay open (a socket each, on both nodes)
+        // until the next write to the same host, or for good to a host that left.
+        idle.retain(|_, list| {
+            list.retain(|(sender, since)| since.elapsed() < IDLE_REUSE && sender.is_ready());
+            !list.is_empty()
+        });
         let list = idle.entry(host.to_string()).or_default();
         if list.len() < MAX_IDLE_PER_HOST {
             list.push((sender, Instant::now()));
