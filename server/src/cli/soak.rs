@@ -258,7 +258,7 @@ pub(super) async fn run(
                     continue;
                 }
                 if let Some(spec) = &reconnects {
-                    if sent > 0 && sent % CHURN_EVERY == 0 {
+                    if sent > 0 && sent.is_multiple_of(CHURN_EVERY) {
                         if let Ok(c) = spec.build() {
                             client = c;
                         }
