@@ -542,7 +542,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__bench)
-            opts="-s -a -k -h --server --api-key --insecure --json --op --duration --warmup --connections --concurrency --batch --http --server-pid --enclave --openbao-token --help"
+            opts="-s -a -k -h --server --api-key --insecure --json --op --duration --warmup --connections --concurrency --batch --http --server-pid --soak --sample --no-scrape --enclave --openbao-token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -593,6 +593,10 @@ _minkms() {
                     return 0
                     ;;
                 --server-pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sample)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -323,11 +323,14 @@ complete -c minkms -n "__fish_minkms_using_subcommand bench" -l connections -d '
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l concurrency -d 'Requests in flight per connection (HTTP/2 streams; for HTTP/1.1 more in-flight requests open more connections)' -r
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l batch -d 'Operations per request (frames of one batch)' -r
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l http -d 'HTTP version: 1 or 2' -r
-complete -c minkms -n "__fish_minkms_using_subcommand bench" -l server-pid -d 'The server\'s pid on this machine, to report its CPU time per operation' -r
+complete -c minkms -n "__fish_minkms_using_subcommand bench" -l server-pid -d 'The server\'s pid on this machine, to report its CPU time per operation (repeat it for several nodes: their CPU time is added up; a soak samples each)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand bench" -l sample -d 'Seconds between two samples of a soak' -r
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l enclave -d 'Enclave and key to use (created if missing, with the root API key)' -r
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l openbao-token -d 'Load an OpenBao (or Vault) server\'s transit engine instead, with this token: `generate` is `POST /v1/transit/datakey/plaintext/bench-key`, for comparison (BENCHMARKING.md). The transit engine and the key must exist' -r
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l json -d 'Print JSON instead of human-readable output'
+complete -c minkms -n "__fish_minkms_using_subcommand bench" -l soak -d 'Instead of one operation, a mixed load for --duration seconds (generate, decrypt, encrypt, MAC, keys created and deleted, reconnecting clients, a quiet 10 s each minute) that samples every node\'s memory, open files and tasks and reports their trend after the warm-up'
+complete -c minkms -n "__fish_minkms_using_subcommand bench" -l no-scrape -d 'A soak reads the nodes only through /proc (--server-pid), never their metrics: a node nobody scrapes must stay bounded too'
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c minkms -n "__fish_minkms_using_subcommand config-reference" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand bench-baseline" -l addr -d 'Address to listen on' -r
