@@ -243,10 +243,18 @@ pub(super) async fn run(
     let stop = Arc::new(AtomicBool::new(false));
     let idle = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
+    let mut shared = Arc::new(spec.build()?);
     for worker in 0..args.connections * args.concurrency {
-        // Every fourth worker reconnects every few requests; the others keep their connection.
+        if worker % args.concurrency == 0 {
+            shared = Arc::new(spec.build()?);
+        }
+        // Every fourth worker reconnects every few requests on a connection of its own; the
+        // others share their connection's.
         let reconnects = (worker % 4 == 0).then(|| spec.clone());
-        let mut client = spec.build()?;
+        let mut client = match &reconnects {
+            Some(spec) => Arc::new(spec.build()?),
+            None => shared.clone(),
+        };
         let (counters, stop, idle) = (counters.clone(), stop.clone(), idle.clone());
         let (enclave, key, ciphertext) =
             (args.enclave.clone(), key.to_string(), ciphertext.clone());
@@ -260,7 +268,7 @@ pub(super) async fn run(
                 if let Some(spec) = &reconnects {
                     if sent > 0 && sent.is_multiple_of(CHURN_EVERY) {
                         if let Ok(c) = spec.build() {
-                            client = c;
+                            client = Arc::new(c);
                         }
                     }
                 }
