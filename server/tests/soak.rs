@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use minkms_testkit::{bin, runtime, soft_hsm_key, Member, Node};
+use minkms_testkit::{bin, metric, runtime, soft_hsm_key, Member, Node};
 
 /// Runs `minkms bench --soak` against `servers` and returns its JSON report. One soak at a
 /// time: two would share the machine's cores and each see too few requests to measure.
@@ -297,24 +296,7 @@ fn a_full_audit_disk_does_not_stop_the_node() {
     node.signal("HUP");
     rt.block_on(root.generate_key("tenant", "k", b"{}", 32))
         .unwrap();
-    let dropped = || {
-        let text = rt.block_on(async {
-            let r = root
-                .send_to(
-                    &node.endpoint,
-                    http::Method::GET,
-                    "/v1/health/metrics",
-                    Bytes::new(),
-                )
-                .await
-                .unwrap();
-            String::from_utf8(r.body.to_vec()).unwrap()
-        });
-        text.lines()
-            .find_map(|l| l.strip_prefix("minkms_audit_events_dropped_total "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
+    let dropped = || metric(&node.scrape(), "minkms_audit_events_dropped_total").unwrap_or(0.0);
     // The writer drops in the background: all 203 events, eventually.
     wait_for("the dropped events counted", || dropped() >= 203.0);
     assert_eq!(node.terminate(), Some(0));
