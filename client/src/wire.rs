@@ -98,6 +98,7 @@ pub struct CreateKeyRequest {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub struct ImportKeyRequest {
     #[prost(string, tag = "1")]
     pub name: String,
@@ -126,6 +127,7 @@ pub struct KeyStatusRequest {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub struct EncryptRequest {
     #[prost(string, tag = "1")]
     pub name: String,
@@ -336,12 +338,14 @@ pub struct EncryptResponse {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub struct DecryptResponse {
     #[prost(bytes = "vec", tag = "1")]
     pub plaintext: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
 pub struct GenerateKeyResponse {
     #[prost(uint32, tag = "1")]
     pub version: u32,
@@ -442,4 +446,71 @@ pub struct LogRecord {
     pub time: Option<Timestamp>,
     #[prost(string, tag = "3")]
     pub message: String,
+}
+
+/// `Debug` that shows a message's names and numbers and only the length of its secret fields
+/// (key material, plaintexts): messages end up in logs and panics.
+macro_rules! debug_without_secrets {
+    ($($ty:ident { $($shown:ident),* } hides { $($hidden:ident),+ })*) => {$(
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($shown), &self.$shown))*
+                    $(.field(stringify!($hidden), &format_args!("<{} bytes>", self.$hidden.len())))+
+                    .finish()
+            }
+        }
+    )*};
+}
+
+debug_without_secrets! {
+    ImportKeyRequest { name, r#type } hides { key }
+    EncryptRequest { name, version, associated_data } hides { plaintext }
+    DecryptResponse { } hides { plaintext }
+    GenerateKeyResponse { version, ciphertext } hides { plaintext }
+}
+
+#[cfg(test)]
+mod debug_tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_shows_no_key_material_or_plaintext() {
+        let secret = vec![0xA5u8; 32];
+        let shown = [
+            format!(
+                "{:?}",
+                ImportKeyRequest {
+                    name: "k".into(),
+                    r#type: String::new(),
+                    key: secret.clone()
+                }
+            ),
+            format!(
+                "{:?}",
+                EncryptRequest {
+                    name: "k".into(),
+                    plaintext: secret.clone(),
+                    ..Default::default()
+                }
+            ),
+            format!(
+                "{:?}",
+                DecryptResponse {
+                    plaintext: secret.clone()
+                }
+            ),
+            format!(
+                "{:?}",
+                GenerateKeyResponse {
+                    plaintext: secret.clone(),
+                    ..Default::default()
+                }
+            ),
+        ];
+        for text in shown {
+            assert!(!text.contains("165"), "{text}");
+            assert!(text.contains("<32 bytes>"), "{text}");
+        }
+    }
 }

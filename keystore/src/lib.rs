@@ -23,6 +23,7 @@ mod command;
 mod error;
 mod model;
 mod names;
+pub mod private_files;
 mod state;
 mod storage;
 mod store;

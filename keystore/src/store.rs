@@ -73,6 +73,14 @@ impl Keystore {
         let created = !path.exists();
         if created {
             create(dir, &path, hsms)?;
+        } else {
+            // Made by an older version, or restored by hand, with the umask's modes. Best
+            // effort: a directory owned by someone else is the operator's choice.
+            if let Err(e) = crate::private_files::create_dir(dir)
+                .and_then(|()| crate::private_files::restrict_file(&path))
+            {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot make the data directory owner-only");
+            }
         }
         let blobs = read_blobs(&path)?;
         let unsealed = hsms.unseal(&blobs, REK_CONTEXT)?;
@@ -495,7 +503,7 @@ fn unseal_snapshot(snapshot: &Snapshot, hsms: &BackendSet) -> Result<(KeyMateria
 }
 
 fn create(dir: &Path, path: &Path, hsms: &BackendSet) -> Result<(), OpenError> {
-    std::fs::create_dir_all(dir)?;
+    crate::private_files::create_dir(dir)?;
     let rek = KeyMaterial::generate();
     let mut blobs = Vec::new();
     for backend in hsms.backends() {
@@ -511,6 +519,8 @@ fn create(dir: &Path, path: &Path, hsms: &BackendSet) -> Result<(), OpenError> {
     // creation leaves no half-made kms.db behind.
     let tmp: PathBuf = path.with_extension("db.tmp");
     let _ = std::fs::remove_file(&tmp);
+    // redb creates files with the umask's mode: the file exists, owner-only, before it opens it.
+    crate::private_files::create_new(&tmp)?;
     {
         let db = Database::create(&tmp)?;
         let txn = db.begin_write()?;
@@ -544,7 +554,10 @@ fn read_blobs(path: &Path) -> Result<Vec<SealedBlob>, OpenError> {
         Ok(db) => blobs_of(&db, path),
         Err(redb::DatabaseError::RepairAborted) => {
             let copy = std::env::temp_dir().join(format!("minkms-unseal-{}.db", Uuid::new_v4()));
-            std::fs::copy(path, &copy)?;
+            std::io::copy(
+                &mut std::fs::File::open(path)?,
+                &mut crate::private_files::create_new(&copy)?,
+            )?;
             let blobs = Database::open(&copy)
                 .map_err(OpenError::from)
                 .and_then(|db| blobs_of(&db, path));

@@ -512,7 +512,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__backup)
-            opts="-s -a -k -h --server --api-key --insecure --json --help"
+            opts="-s -a -k -h --server --api-key --insecure --json --force --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

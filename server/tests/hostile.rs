@@ -1,10 +1,41 @@
-//! Hostile clients: slow-loris, slow bodies, huge headers, too many connections, too many
-//! HTTP/2 streams. Limits come from the config's `limits:` section (small values here).
+//! Hostile clients: slow-loris, slow bodies, huge headers, idle connections, too many
+//! connections (in all and from one address), too many HTTP/2 streams, bodies sent by callers
+//! who may not act. Limits come from the config's `limits:` section (small values here).
 
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use minkms_testkit::{runtime, soft_hsm_key, tls_connect, Node};
+use minkms_client::{ApiKey, LogReader};
+use minkms_testkit::{runtime, soft_hsm_key, tls_connect, tls_connect_as, Node};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn loopback(last: u8) -> Option<IpAddr> {
+    Some(IpAddr::from([127, 0, 0, last]))
+}
+
+fn root_key(node: &Node) -> ApiKey {
+    ApiKey::parse(&node.root_api_key).unwrap()
+}
+
+/// `GET /v1/health/live` over a fresh connection, and how long it took.
+async fn live(node: &Node) -> Duration {
+    let started = Instant::now();
+    let client = node.client(None);
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        client.send_to(
+            &node.endpoint,
+            http::Method::GET,
+            "/v1/health/live",
+            Default::default(),
+        ),
+    )
+    .await
+    .expect("/v1/health/live answers while the slots are held")
+    .unwrap();
+    assert_eq!(answer.status, 200);
+    started.elapsed()
+}
 
 fn node_with_limits(dir: &std::path::Path, limits: &str) -> Node {
     let config = dir.join("config.yaml");
@@ -48,8 +79,9 @@ fn slow_loris_and_slow_bodies_are_cut_off() {
         assert!(read_to_close(&mut tls, Duration::from_secs(10)).await.is_some(), "the server must close a slow-loris connection");
         assert!(started.elapsed() < Duration::from_secs(5));
 
-        // A body that never arrives.
-        let mut tls = tls_connect(&node.endpoint, &[b"http/1.1"]).await.unwrap();
+        // A body that never arrives, from a caller who may send one.
+        let root = root_key(&node);
+        let mut tls = tls_connect_as(&node.endpoint, &[b"http/1.1"], Some(&root), None).await.unwrap();
         tls.write_all(b"POST /v1/kms/e HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n0123456789").await.unwrap();
         let answer = read_to_close(&mut tls, Duration::from_secs(10)).await.expect("an answer, then close");
         let answer = String::from_utf8_lossy(&answer);
@@ -80,14 +112,23 @@ fn huge_headers_are_refused() {
     assert!(runtime().block_on(node.client(None).version(None)).is_ok());
 }
 
+/// A streamed log: a request that lasts, keeping its connection busy.
+async fn follower(node: &Node) -> LogReader {
+    node.root().follow_log(&Default::default()).await.unwrap()
+}
+
 #[test]
-fn connections_beyond_the_limit_wait_for_a_free_slot() {
+fn when_every_connection_is_busy_newcomers_wait_for_a_free_slot() {
     let tmp = tempfile::tempdir().unwrap();
-    let node = node_with_limits(tmp.path(), "  max_connections: 2\n");
+    let node = node_with_limits(
+        tmp.path(),
+        "  max_connections: 2
+",
+    );
     runtime().block_on(async {
-        let a = tls_connect(&node.endpoint, &[b"http/1.1"]).await.unwrap();
-        let _b = tls_connect(&node.endpoint, &[b"http/1.1"]).await.unwrap();
-        // The third TCP connection lands in the backlog; its handshake is not served.
+        let a = follower(&node).await;
+        let _b = follower(&node).await;
+        // The third TCP connection is held; its handshake is not served.
         let third = tokio::time::timeout(
             Duration::from_millis(700),
             tls_connect(&node.endpoint, &[b"http/1.1"]),
@@ -110,6 +151,112 @@ fn connections_beyond_the_limit_wait_for_a_free_slot() {
     });
 }
 
+/// Connections that complete the handshake and send nothing (HTTP/1.1 and h2 by ALPN) hold no
+/// slot that a working client needs, and are closed after `request_timeout`.
+#[test]
+fn connections_that_send_nothing_give_way_and_are_closed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = node_with_limits(
+        tmp.path(),
+        "  max_connections: 8\n  request_timeout: 2\n  idle_timeout: 3\n",
+    );
+    runtime().block_on(async {
+        let mut held = Vec::new();
+        for i in 0..8 {
+            let alpn: &[&[u8]] = if i % 2 == 0 { &[b"http/1.1"] } else { &[b"h2"] };
+            held.push(
+                tls_connect_as(&node.endpoint, alpn, None, loopback(2 + i % 4))
+                    .await
+                    .unwrap(),
+            );
+        }
+        // Every slot is taken: a newcomer still gets an answer, in the slot of an idle one.
+        live(&node).await;
+        let started = Instant::now();
+        for tls in &mut held {
+            assert!(
+                read_to_close(tls, Duration::from_secs(6)).await.is_some(),
+                "a connection that sent nothing was kept open"
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+}
+
+/// An HTTP/2 connection that answers pings but opens no stream is idle: closed after
+/// `request_timeout` when it never asked anything, after `idle_timeout` between requests.
+#[test]
+fn http2_connections_without_streams_are_closed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = node_with_limits(tmp.path(), "  request_timeout: 2\n  idle_timeout: 3\n");
+    runtime().block_on(async {
+        for ask_first in [false, true] {
+            let tls = tls_connect(&node.endpoint, &[b"h2"]).await.unwrap();
+            let (client, connection) = h2::client::handshake(tls).await.unwrap();
+            // The connection task answers the server's pings and SETTINGS; it ends when the
+            // server closes.
+            let connection = tokio::spawn(connection);
+            let started = Instant::now();
+            // Held until the end: a client without a handle closes its side itself.
+            let mut client = client.ready().await.unwrap();
+            if ask_first {
+                let request = http::Request::get("https://localhost/version")
+                    .body(())
+                    .unwrap();
+                let (response, _) = client.send_request(request, true).unwrap();
+                assert_eq!(response.await.unwrap().status(), 200);
+            }
+            let ended = tokio::time::timeout(Duration::from_secs(8), connection).await;
+            assert!(
+                ended.is_ok(),
+                "an h2 connection with no stream was kept open"
+            );
+            let took = started.elapsed();
+            let limit = if ask_first { 3 } else { 2 };
+            assert!(
+                took >= Duration::from_millis(limit * 1000 - 200),
+                "{took:?}"
+            );
+            assert!(took < Duration::from_secs(limit + 3), "{took:?}");
+            drop(client);
+        }
+    });
+}
+
+/// One address holding all of its slots cannot take more: its own idle connections give way,
+/// and the other addresses are served.
+#[test]
+fn one_address_cannot_hold_every_slot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = node_with_limits(
+        tmp.path(),
+        "  max_connections: 16\n  max_connections_per_address: 4\n",
+    );
+    runtime().block_on(async {
+        let mut held = Vec::new();
+        for _ in 0..6 {
+            held.push(
+                tls_connect_as(&node.endpoint, &[b"http/1.1"], None, loopback(9))
+                    .await
+                    .unwrap(),
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The two oldest of that address are closed; the four newest are open.
+        for (i, tls) in held.iter_mut().enumerate() {
+            let closed = read_to_close(tls, Duration::from_millis(500))
+                .await
+                .is_some();
+            assert_eq!(closed, i < 2, "connection {i} of 6 from one address");
+        }
+        live(&node).await;
+    });
+}
+
 #[test]
 fn http2_announces_the_stream_limit() {
     let tmp = tempfile::tempdir().unwrap();
@@ -127,5 +274,73 @@ fn http2_announces_the_stream_limit() {
         let (response, _) = client.send_request(request, true).unwrap();
         assert_eq!(response.await.unwrap().status(), 200);
         assert_eq!(client.current_max_send_streams(), 7);
+    });
+}
+
+/// A caller without a certificate, or with one the enclave does not know, is refused before
+/// its body is read: announcing 4 MiB and sending nothing costs the server nothing.
+#[test]
+fn callers_who_may_not_act_are_refused_before_their_body() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = node_with_limits(tmp.path(), "  request_timeout: 10\n");
+    runtime().block_on(async {
+        node.root().create_enclave("tenant").await.unwrap();
+        let stranger = ApiKey::generate();
+        for (who, key) in [("no certificate", None), ("a stranger", Some(&stranger))] {
+            for path in ["/v1/kms/tenant", "/v1/kms"] {
+                let mut tls = tls_connect_as(&node.endpoint, &[b"http/1.1"], key, None).await.unwrap();
+                let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 4194304\r\n\r\n");
+                tls.write_all(head.as_bytes()).await.unwrap();
+                let started = Instant::now();
+                let mut buf = vec![0u8; 4096];
+                let n = tokio::time::timeout(Duration::from_secs(3), tls.read(&mut buf))
+                    .await
+                    .unwrap_or_else(|_| panic!("{who} on {path}: no answer before the body"))
+                    .unwrap();
+                let answer = String::from_utf8_lossy(&buf[..n]);
+                assert!(answer.starts_with("HTTP/1.1 403"), "{who} on {path}: {answer}");
+                assert!(started.elapsed() < Duration::from_secs(2));
+            }
+        }
+        // The same through the client library: API.md's exact error.
+        let stranger = node.client(Some(&stranger.to_secret_string()));
+        let err = stranger.create_key("tenant", "k", "", false).await.unwrap_err();
+        assert!(err.to_string().contains("access denied: insufficient permissions"), "{err}");
+    });
+}
+
+/// While 64 connections that send nothing are held from four addresses (every slot), an
+/// authenticated client keeps working.
+#[test]
+fn a_flood_of_idle_connections_does_not_stop_authenticated_clients() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = node_with_limits(
+        tmp.path(),
+        "  max_connections: 64\n  max_connections_per_address: 16\n",
+    );
+    runtime().block_on(async {
+        let root = node.root();
+        root.create_enclave("tenant").await.unwrap();
+        root.create_key("tenant", "k", "", false).await.unwrap();
+        let mut held = Vec::new();
+        for i in 0..64u8 {
+            let alpn: &[&[u8]] = if i % 2 == 0 { &[b"http/1.1"] } else { &[b"h2"] };
+            held.push(
+                tls_connect_as(&node.endpoint, alpn, None, loopback(20 + i % 4))
+                    .await
+                    .unwrap(),
+            );
+        }
+        for _ in 0..20 {
+            let fresh = node.root();
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                fresh.generate_key("tenant", "k", b"", 32),
+            )
+            .await
+            .expect("KEY:GENERATE answers while idle connections hold every slot")
+            .unwrap();
+            live(&node).await;
+        }
     });
 }

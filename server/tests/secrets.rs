@@ -85,3 +85,29 @@ fn kms_db_and_logs_hold_no_key_material_and_no_api_key() {
         );
     }
 }
+
+/// A PIN written inline in the config file stops the node with an error that says what to
+/// write instead, and the PIN appears nowhere in what the node prints.
+#[test]
+fn an_inline_secret_in_the_config_is_refused_without_being_repeated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config.yaml");
+    let pin = "Sup3rSecretPin-4242";
+    std::fs::write(
+        &config,
+        format!("version: v1\nhsm:\n  pkcs11:\n    - module: /usr/lib/softhsm/libsofthsm2.so\n      token: t\n      pin: {pin}\n      key: k\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(minkms_testkit::bin())
+        .args(["server", "--addr", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg(tmp.path().join("kms"))
+        .env("MINIO_KMS_HSM_KEY", soft_hsm_key())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let printed = [out.stdout, out.stderr].concat();
+    let printed = String::from_utf8_lossy(&printed);
+    assert!(!printed.contains(pin), "{printed}");
+    assert!(printed.contains("env: VARIABLE"), "{printed}");
+}

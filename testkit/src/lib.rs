@@ -441,10 +441,29 @@ pub async fn tls_connect(
     endpoint: &str,
     alpn: &[&[u8]],
 ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-    let mut config = minkms_client::client_config(None, &ServerTrust::Insecure)
+    tls_connect_as(endpoint, alpn, None, None).await
+}
+
+/// [`tls_connect`] with the client certificate of `api_key`, from the loopback address `from`
+/// (`127.0.0.x`: a test plays several clients).
+pub async fn tls_connect_as(
+    endpoint: &str,
+    alpn: &[&[u8]],
+    api_key: Option<&ApiKey>,
+    from: Option<std::net::IpAddr>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let mut config = minkms_client::client_config(api_key, &ServerTrust::Insecure)
         .map_err(std::io::Error::other)?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = tokio::net::TcpStream::connect(endpoint).await?;
+    let target: std::net::SocketAddr = tokio::net::lookup_host(endpoint)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::other("no address"))?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(ip) = from {
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+    }
+    let tcp = socket.connect(target).await?;
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid name");
     tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)

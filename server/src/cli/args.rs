@@ -123,7 +123,7 @@ pub(crate) enum Cmd {
         delete_cluster: bool,
     },
     /// Force-remove dead nodes from SERVER's cluster definition, without write quorum. Only for
-    /// nodes that are permanently lost and wiped; one at a time (seed 003).
+    /// nodes that are permanently lost and wiped; one at a time.
     Edit {
         #[command(flatten)]
         conn: Conn,
@@ -142,9 +142,12 @@ pub(crate) enum Cmd {
         /// [SERVER] FILE.
         #[arg(num_args = 1..=2, required = true, value_name = "[SERVER] FILE")]
         targets: Vec<String>,
+        /// Replace FILE when it exists (without it, an existing file is never overwritten).
+        #[arg(long)]
+        force: bool,
     },
     /// Restore a backup onto SERVER, a fresh single node started with one of the backup's HSM
-    /// keys; then add nodes back (seed 003).
+    /// keys; then add nodes back.
     Restore {
         #[command(flatten)]
         conn: Conn,

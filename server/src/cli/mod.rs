@@ -310,7 +310,11 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
                 json!({ "node": node }),
             );
         }
-        Cmd::Backup { mut conn, targets } => {
+        Cmd::Backup {
+            mut conn,
+            targets,
+            force,
+        } => {
             let file = match targets.as_slice() {
                 [file] => std::path::PathBuf::from(file),
                 [server, file] => {
@@ -319,7 +323,7 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
                 }
                 _ => anyhow::bail!("usage: minkms backup [SERVER] FILE"),
             };
-            backup(&conn, &file).await?;
+            backup(&conn, &file, force).await?;
         }
         Cmd::Restore {
             mut conn,
@@ -996,12 +1000,20 @@ fn done(conn: &Conn, text: &str, value: serde_json::Value) {
 }
 
 /// Streams a backup into `FILE.part`, fsyncs it and renames it into place: a failed backup
-/// never leaves a file that looks whole. Progress goes to stderr on a terminal.
-async fn backup(conn: &Conn, file: &std::path::Path) -> anyhow::Result<()> {
+/// never leaves a file that looks whole. The file is owner-only, and an existing one is only
+/// replaced with `--force`. Progress goes to stderr on a terminal.
+async fn backup(conn: &Conn, file: &std::path::Path, force: bool) -> anyhow::Result<()> {
     use std::io::Write as _;
+    anyhow::ensure!(
+        force || !file.exists(),
+        "{} exists: choose another file, or replace it with --force",
+        file.display()
+    );
     let part = file.with_extension("part");
+    // A `.part` file is what an interrupted backup left: never a whole backup.
+    let _ = std::fs::remove_file(&part);
     let mut out = std::io::BufWriter::new(
-        std::fs::File::create(&part)
+        minkms_keystore::private_files::create_new(&part)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", part.display()))?,
     );
     let started = std::time::Instant::now();

@@ -11,6 +11,8 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -20,6 +22,35 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Events waiting for the writer before new ones are dropped (and counted).
 const QUEUE: usize = 1 << 16;
+/// Bytes of events waiting for the writer before new ones are dropped (and counted): events
+/// are small, but the bound must not depend on it.
+const QUEUE_BYTES: usize = 16 << 20;
+/// What an event shows in place of a name that breaks the naming rule: such names come from
+/// requests the node refuses, possibly unauthenticated ones, and must not cost log space.
+pub(crate) const INVALID_NAME: &str = "(invalid name)";
+/// Longest host name (`HOST:PORT`, with or without `https://`) an event shows.
+const MAX_HOST_LEN: usize = 255;
+
+/// Whether `name` may appear in an event as it is: a key, policy or enclave name by the
+/// naming rule, an identity (`h1:…`), or a node's address.
+pub(crate) fn loggable(name: &str) -> bool {
+    minkms_keystore::validate_name(minkms_keystore::NameKind::Key, name).is_ok()
+        || minkms_keystore::validate_identity(name).is_ok()
+        || (name.len() <= MAX_HOST_LEN
+            && name.contains(':')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._:/[]".contains(&b)))
+}
+
+/// `name` when it is [`loggable`], else [`INVALID_NAME`].
+pub(crate) fn shown(name: &str) -> &str {
+    if loggable(name) {
+        name
+    } else {
+        INVALID_NAME
+    }
+}
 /// At most this many names per event (batches of the same command can be large).
 const MAX_NAMES: usize = 16;
 
@@ -37,12 +68,13 @@ pub(crate) fn names(payloads: &[Bytes]) -> Vec<String> {
         let Ok(f) = FirstField::decode(p.clone()) else {
             continue;
         };
-        if !f.name.is_empty() && !out.contains(&f.name) {
+        let name = shown(&f.name);
+        if !name.is_empty() && !out.iter().any(|n| n == name) {
             if out.len() == MAX_NAMES {
                 out.push("…".into());
                 break;
             }
-            out.push(f.name);
+            out.push(name.to_string());
         }
     }
     out
@@ -80,13 +112,15 @@ impl Output {
         let out: Box<dyn std::io::Write + Send> = if path.as_os_str() == "-" {
             Box::new(std::io::stdout())
         } else {
-            let mut options = std::fs::OpenOptions::new();
-            options.create(true).append(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            Box::new(options.open(path).map_err(|e| {
-                anyhow::anyhow!("cannot open the audit log {}: {e}", path.display())
-            })?)
+            Box::new(
+                minkms_keystore::private_files::options()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot open the audit log {}: {e}", path.display())
+                    })?,
+            )
         };
         Ok(Self {
             out: std::io::BufWriter::new(out),
@@ -127,6 +161,8 @@ impl Output {
 #[derive(Debug, Clone)]
 pub(crate) struct AuditLog {
     tx: mpsc::Sender<Msg>,
+    /// Bytes of the events in `tx`.
+    queued: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for Msg {
@@ -140,6 +176,8 @@ impl AuditLog {
     pub(crate) fn start(path: PathBuf) -> anyhow::Result<Self> {
         let mut out = Output::open(&path)?;
         let (tx, mut rx) = mpsc::channel::<Msg>(QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let written = queued.clone();
         // A thread, not a task: writes block, and a slow disk must not stall a runtime worker.
         std::thread::Builder::new()
             .name("audit".into())
@@ -147,6 +185,7 @@ impl AuditLog {
                 while let Some(msg) = rx.blocking_recv() {
                     match msg {
                         Msg::Line(line) => {
+                            written.fetch_sub(line.len(), Ordering::Relaxed);
                             out.write(line.as_bytes());
                             if rx.is_empty() {
                                 out.flush();
@@ -173,7 +212,7 @@ impl AuditLog {
                 }
                 out.flush();
             })?;
-        Ok(Self { tx })
+        Ok(Self { tx, queued })
     }
 
     /// Reopens the file at its path (after `SIGHUP`): waits until every event queued before
@@ -191,7 +230,11 @@ impl AuditLog {
             return;
         };
         line.push('\n');
-        if self.tx.try_send(Msg::Line(line)).is_err() {
+        let len = line.len();
+        if self.queued.fetch_add(len, Ordering::Relaxed) + len > QUEUE_BYTES
+            || self.tx.try_send(Msg::Line(line)).is_err()
+        {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
             metrics::counter!("minkms_audit_events_dropped_total").increment(1);
         }
     }

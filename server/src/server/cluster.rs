@@ -159,7 +159,7 @@ struct Driver {
 }
 
 /// Loads this node's replication state, or makes the one of a fresh single-node cluster; a
-/// node whose config does not name it under `host` cannot start (seed 001).
+/// node whose config does not name it under `host` cannot start.
 pub(crate) fn load_state(keystore: &ks::Keystore, host: &str) -> anyhow::Result<Hard> {
     let mut hard = match keystore.replication()? {
         Some(bytes) => postcard::from_bytes::<Hard>(&bytes).map_err(|e| {

@@ -53,11 +53,21 @@ pub(crate) struct AuditSection {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Limits {
-    /// Connections served at once; further clients wait in the listen backlog.
+    /// Connections served at once. When all are taken, a new client takes the slot of the
+    /// connection idle the longest; only while every connection is in a request does it wait
+    /// in the listen backlog.
     pub(crate) max_connections: usize,
+    /// Connections one client address may hold; beyond it, the address's own idle connection
+    /// gives way, or the new one is closed. A load balancer in front of the nodes reaches
+    /// them from one address: raise it to what the balancer opens.
+    pub(crate) max_connections_per_address: usize,
     /// Seconds a client has to send a request's headers, and again its body (slow clients,
-    /// slow-loris).
+    /// slow-loris); a new connection has this long for its first request (TLS handshake and
+    /// protocol detection included).
     pub(crate) request_timeout: u64,
+    /// Seconds a connection may stay open between requests (HTTP/1.1 keep-alive; HTTP/2 with
+    /// no open stream, pings do not count).
+    pub(crate) idle_timeout: u64,
     /// Concurrent HTTP/2 streams per connection.
     pub(crate) max_concurrent_streams: u32,
     /// MiB that must be free on the data volume for a write to be taken; below it (or on a
@@ -69,7 +79,9 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 4096,
+            max_connections_per_address: 1024,
             request_timeout: 30,
+            idle_timeout: 120,
             max_concurrent_streams: 256,
             min_free_mib: 64,
         }
@@ -113,6 +125,79 @@ pub(crate) struct SecretSource {
     pub(crate) file: Option<PathBuf>,
 }
 
+/// Deserializes the section of a secret (`{env: …}`, `{file: …}`) and refuses anything else
+/// without repeating it: serde's own "invalid type" error quotes the value, and a PIN written
+/// inline (`pin: 1234`) would end up in the error, the terminal and the service's journal.
+fn secret_section<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    use serde::de::{Error, MapAccess, Visitor};
+
+    struct Section<T>(std::marker::PhantomData<T>);
+
+    fn inline<E: Error>() -> E {
+        E::custom(
+            "a secret is not written in the config file: give `env: VARIABLE` (an environment \
+             variable that holds it) or `file: PATH` (a file that holds it)",
+        )
+    }
+
+    /// Every kind of value but a map: the same error, which names no value.
+    macro_rules! refuse {
+        ($($method:ident($($arg:ty)?)),* $(,)?) => {$(
+            fn $method<E: Error>(self $(, _: $arg)?) -> Result<T, E> {
+                Err(inline())
+            }
+        )*};
+    }
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for Section<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a section with `env` or `file`")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+            Err(inline())
+        }
+
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<T, D2::Error> {
+            d.deserialize_map(self)
+        }
+
+        fn visit_newtype_struct<D2: serde::Deserializer<'de>>(self, _: D2) -> Result<T, D2::Error> {
+            Err(inline())
+        }
+
+        fn visit_enum<A: serde::de::EnumAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+            Err(inline())
+        }
+
+        refuse!(
+            visit_bool(bool),
+            visit_i64(i64),
+            visit_i128(i128),
+            visit_u64(u64),
+            visit_u128(u128),
+            visit_f64(f64),
+            visit_char(char),
+            visit_str(&str),
+            visit_bytes(&[u8]),
+            visit_none(),
+            visit_unit(),
+        );
+    }
+
+    deserializer.deserialize_map(Section(std::marker::PhantomData))
+}
+
 /// `hsm.pkcs11[]`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -125,6 +210,8 @@ pub(crate) struct Pkcs11Section {
     #[serde(default)]
     pub(crate) serial: Option<String>,
     /// The user PIN.
+    #[serde(deserialize_with = "secret_section")]
+    #[schemars(with = "SecretSource")]
     pub(crate) pin: SecretSource,
     /// Label of the AES-256 key that seals the root key.
     pub(crate) key: String,
@@ -156,6 +243,8 @@ pub(crate) struct CloudHsmSection {
     #[serde(default = "default_cloudhsm_token")]
     pub(crate) token: String,
     /// The crypto user's PIN, `USER:PASSWORD` as AWS's library expects it.
+    #[serde(deserialize_with = "secret_section")]
+    #[schemars(with = "SecretSource")]
     pub(crate) pin: SecretSource,
     /// Label of the AES-256 key that seals the root key.
     pub(crate) key: String,
@@ -184,6 +273,8 @@ pub(crate) struct YubiHsmSection {
     /// Object id of the authentication key.
     pub(crate) auth_key: u16,
     /// Password of the authentication key.
+    #[serde(deserialize_with = "secret_section")]
+    #[schemars(with = "SecretSource")]
     pub(crate) password: SecretSource,
     /// Object id of the HMAC-SHA256 key: the only key used, for sealing (a key derived per
     /// seal) and for the root API key.
@@ -199,7 +290,7 @@ pub(crate) struct MinioSection {
     pub(crate) minkms: Option<RemoteSection>,
 }
 
-/// `hsm.minio.minkms`, as seed 004 writes it.
+/// `hsm.minio.minkms`: another minkms cluster that seals this node's root key.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RemoteSection {
@@ -210,6 +301,8 @@ pub(crate) struct RemoteSection {
     /// The key that seals this node's root key.
     pub(crate) key: String,
     /// The API key of an identity that may encrypt and decrypt with that key.
+    #[serde(deserialize_with = "secret_section")]
+    #[schemars(with = "RemoteAuth")]
     pub(crate) auth: RemoteAuth,
     /// PEM file of CA certificates for the remote servers (default: the system's roots).
     #[serde(default)]
@@ -219,7 +312,7 @@ pub(crate) struct RemoteSection {
     pub(crate) insecure: bool,
 }
 
-/// `hsm.minio.minkms.auth`: the remote API key inline (`key`, seed 004's form) or, better,
+/// `hsm.minio.minkms.auth`: the remote API key inline (`key`, MinIO's documented form) or, better,
 /// from an environment variable or a file.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -242,8 +335,10 @@ pub(crate) struct TlsSection {
     /// Server certificates; the first is used.
     #[serde(default)]
     pub(crate) certs: Vec<CertPair>,
-    /// CA certificates (a directory or file) for verifying peers. Client API requests are
-    /// never chain-verified (API.md §1); this is kept for inter-node TLS.
+    /// Accepted so that MinIO's configuration files work unchanged, and not used: client
+    /// certificates are never chain-verified (a client's identity is the hash of its public
+    /// key), and nodes authenticate each other with keys derived from the communication HSM,
+    /// not with certificates from a CA.
     #[serde(default)]
     pub(crate) ca: Option<PathBuf>,
 }
@@ -493,6 +588,50 @@ mod tests {
         let remote = c.hsm.minio.unwrap().minkms.unwrap();
         assert_eq!(remote.server, ["kms0:7373", "kms1:7373"]);
         assert_eq!(remote.auth.key.as_deref(), Some("k1:abc"));
+    }
+
+    /// A secret written inline where a section is expected: the error says what to write
+    /// instead and never repeats the value, whatever its YAML type.
+    #[test]
+    fn errors_about_secret_fields_never_contain_the_secret() {
+        let secret = "Sup3rSecretPin-4242";
+        let pkcs11 = |pin: &str| {
+            format!("hsm:\n  pkcs11:\n    - module: /m.so\n      token: t\n      pin: {pin}\n      key: k\n")
+        };
+        let cloudhsm = |pin: &str| {
+            format!("hsm:\n  cloudhsm:\n    cluster_id: cluster-1\n    pin: {pin}\n    key: k\n")
+        };
+        let yubihsm = |pw: &str| {
+            format!("hsm:\n  yubihsm:\n    connector: http://127.0.0.1:1\n    auth_key: 1\n    password: {pw}\n    hmac_key: 2\n")
+        };
+        let remote = |auth: &str| {
+            format!("hsm:\n  minio:\n    minkms:\n      server: [a:7373]\n      enclave: e\n      key: k\n      auth: {auth}\n")
+        };
+        let values = [
+            secret.to_string(),
+            format!("\"{secret}\""),
+            format!("[{secret}]"),
+            "424242424242".into(),
+            "4242.4242".into(),
+            "true".into(),
+        ];
+        for make in [
+            &pkcs11 as &dyn Fn(&str) -> String,
+            &cloudhsm,
+            &yubihsm,
+            &remote,
+        ] {
+            for value in &values {
+                let text = make(value);
+                let err = format!("{:#}", Config::parse(&text).unwrap_err());
+                let bare = value.trim_matches(|c| c == '"' || c == '[' || c == ']');
+                assert!(!err.contains(bare), "{err}");
+                assert!(err.contains("env: VARIABLE"), "{err}");
+            }
+        }
+        // The sections themselves still parse.
+        assert!(Config::parse(&pkcs11("{env: PIN}")).is_ok());
+        assert!(Config::parse(&remote("{key: k1:abc}")).is_ok());
     }
 
     #[test]

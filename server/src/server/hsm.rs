@@ -44,7 +44,7 @@ fn pkcs11(section: &Pkcs11Section, id_prefix: &str) -> Result<Pkcs11Hsm, HsmErro
     Pkcs11Hsm::open(config, id_prefix)
 }
 
-/// The remote cluster's API key: `auth.key` inline (seed 004's form), or from `auth.env` /
+/// The remote cluster's API key: `auth.key` inline (MinIO's documented form), or from `auth.env` /
 /// `auth.file` to keep it out of the config file.
 fn remote_api_key(r: &super::config::RemoteSection) -> Result<ApiKey, HsmError> {
     let text = match (&r.auth.key, &r.auth.env, &r.auth.file) {
@@ -69,7 +69,8 @@ fn remote_api_key(r: &super::config::RemoteSection) -> Result<ApiKey, HsmError> 
 fn read_ca(path: &Path) -> Result<ServerTrust, HsmError> {
     let pem = std::fs::read(path)
         .map_err(|e| HsmError::Config(format!("cannot read {}: {e}", path.display())))?;
-    let certs = rustls_pemfile::certs(&mut pem.as_slice())
+    use rustls::pki_types::pem::PemObject as _;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| HsmError::Config(format!("invalid CA file {}: {e}", path.display())))?;
     if certs.is_empty() {

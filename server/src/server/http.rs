@@ -23,6 +23,7 @@ use minkms_client::{Command, Identity};
 
 use super::auth::Caller;
 use super::config::Limits;
+use super::connections::{Refused, Slot, Slots, Tracked};
 use super::error::ApiError;
 use super::gate::Gate;
 use super::kms::{self, Batch};
@@ -31,13 +32,15 @@ use super::tls::identity_of;
 
 /// Largest request body accepted.
 pub(crate) const MAX_BODY: usize = 4 << 20;
-/// How long a client has to finish its TLS handshake.
+/// How long a client has to finish its TLS handshake (and less if `request_timeout` is less).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection closed for idling has to finish its side of the close.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Largest request head (line and headers) accepted over HTTP/1.1, and header list over h2.
 const MAX_HEADER_BYTES: usize = 64 << 10;
 
-/// Accepts connections until `shutdown` resolves, at most `limits.max_connections` at once.
+/// Accepts connections until `shutdown` resolves, within `limits` (see [`Slots`]).
 pub(crate) async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -46,18 +49,12 @@ pub(crate) async fn serve(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let slots = Arc::new(Slots::new(
+        limits.max_connections,
+        limits.max_connections_per_address,
+    ));
     let limits = Arc::new(limits);
     loop {
-        // Wait for a free slot before accepting: excess clients wait in the kernel's backlog
-        // instead of costing a task and a TLS handshake each.
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-            () = &mut shutdown => return,
-        };
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -69,32 +66,59 @@ pub(crate) async fn serve(
             },
             () = &mut shutdown => return,
         };
+        // Every slot busy with a request: hold this client (and the rest in the kernel's
+        // backlog) until one is free, instead of costing a task and a handshake each.
+        let slot = loop {
+            match slots.admit(peer.ip()) {
+                Ok(slot) => break Some(slot),
+                Err(Refused::AddressFull) => break None,
+                Err(Refused::Full) => tokio::select! {
+                    () = slots.freed(Duration::from_millis(100)) => {}
+                    () = &mut shutdown => return,
+                },
+            }
+        };
+        let Some(slot) = slot else {
+            metrics::counter!("minkms_connections_refused_total").increment(1);
+            tracing::debug!(%peer, "connection refused: its address holds all of its slots");
+            continue;
+        };
         let (acceptor, gate, limits) = (acceptor.clone(), gate.clone(), limits.clone());
         tokio::spawn(async move {
-            connection(tcp, peer, acceptor, gate, limits).await;
-            drop(permit);
+            connection(tcp, peer, acceptor, gate, limits, &slot).await;
+            drop(slot);
         });
     }
 }
 
+/// Serves one connection until it ends, idles too long or is evicted (see [`Slots`]).
 async fn connection(
     tcp: tokio::net::TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     gate: Arc<Gate>,
     limits: Arc<Limits>,
+    slot: &Slot,
 ) {
     let _ = tcp.set_nodelay(true);
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "TLS handshake timed out");
-            return;
-        }
+    let request_timeout = Duration::from_secs(limits.request_timeout.max(1));
+    let idle_timeout = Duration::from_secs(limits.idle_timeout.max(1));
+    let activity = slot.activity.clone();
+    let handshake =
+        tokio::time::timeout(HANDSHAKE_TIMEOUT.min(request_timeout), acceptor.accept(tcp));
+    let tls = tokio::select! {
+        accepted = handshake => match accepted {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+        () = activity.expired(request_timeout, idle_timeout) => return,
     };
     let identity = tls
         .get_ref()
@@ -107,8 +131,17 @@ async fn connection(
         identity,
         caller: OnceLock::new(),
     });
-    let request_timeout = Duration::from_secs(limits.request_timeout.max(1));
-    let service = service_fn(move |req| route(gate.clone(), conn.clone(), request_timeout, req));
+    let service = {
+        let activity = activity.clone();
+        service_fn(move |req| {
+            let busy = activity.begin();
+            let routed = route(gate.clone(), conn.clone(), request_timeout, req);
+            async move {
+                let response = routed.await?;
+                Ok::<_, Infallible>(response.map(|body| Tracked::new(body, busy)))
+            }
+        })
+    };
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -122,7 +155,25 @@ async fn connection(
         .max_header_list_size(MAX_HEADER_BYTES as u32)
         .keep_alive_interval(Some(request_timeout))
         .keep_alive_timeout(request_timeout);
-    if let Err(e) = builder.serve_connection(TokioIo::new(tls), service).await {
+    let served = builder.serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(served);
+    let ended = tokio::select! {
+        ended = served.as_mut() => Some(ended),
+        () = activity.expired(request_timeout, idle_timeout) => None,
+    };
+    let ended = match ended {
+        Some(ended) => ended,
+        None => {
+            // Idle (or evicted): HTTP/2 gets a GOAWAY, HTTP/1.1 a close; a client that does not
+            // finish its side in time is cut off.
+            served.as_mut().graceful_shutdown();
+            match tokio::time::timeout(CLOSE_GRACE, served.as_mut()).await {
+                Ok(ended) => ended,
+                Err(_) => return,
+            }
+        }
+    };
+    if let Err(e) = ended {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }
@@ -196,7 +247,11 @@ fn audit(
         node: &gate.host,
         remote: conn.remote.to_string(),
         identity: conn.identity.as_ref().map_or("", |i| i.as_str()),
-        enclave,
+        enclave: if enclave.is_empty() {
+            ""
+        } else {
+            super::audit::shown(enclave)
+        },
         command: info.command,
         names: info.names.unwrap_or_default(),
         status,
@@ -486,6 +541,10 @@ async fn handle_kms(
     req: Request<Incoming>,
     info: &mut RequestInfo,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
+    if let Err(e) = admit(&node, &caller, &enclave).await {
+        info.command = "-"; // never read
+        return Err(e);
+    }
     let body = tokio::time::timeout(
         request_timeout,
         Limited::new(req.into_body(), MAX_BODY).collect(),
@@ -528,6 +587,34 @@ async fn handle_kms(
         .await?;
     let out = kms::read(&node, &caller, &enclave, &batch)?;
     Ok(respond(StatusCode::OK, "application/octet-stream", out))
+}
+
+/// Refuses, before a byte of the body is read, a caller that can do nothing at this URL: no
+/// certificate, or an identity that is not in the enclave (only the root acts without an
+/// enclave). A client that announces a large body and never sends it then costs nothing.
+async fn admit(node: &Node, caller: &Caller, enclave: &str) -> Result<(), ApiError> {
+    if caller.is_root {
+        return Ok(());
+    }
+    let Some(identity) = caller.identity.as_ref().filter(|_| !enclave.is_empty()) else {
+        return Err(ApiError::forbidden());
+    };
+    let known = || {
+        matches!(
+            node.keystore.state().principal(enclave, identity.as_str()),
+            Ok(Some(_))
+        )
+    };
+    if known() {
+        return Ok(());
+    }
+    // The identity may be being added right now: decide after that write, as a read would.
+    let _ = node.cluster.readable(enclave, None).await;
+    if known() {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
 }
 
 /// A write or a cluster command.

@@ -56,6 +56,8 @@ pub(crate) fn install() {
     let _ = handle();
     // Served from the start, so a dashboard shows 0 rather than "no data".
     metrics::counter!("minkms_audit_events_dropped_total").increment(0);
+    metrics::counter!("minkms_connections_evicted_total").increment(0);
+    metrics::counter!("minkms_connections_refused_total").increment(0);
 }
 
 /// Counts one API request and its latency.

@@ -5,6 +5,7 @@ mod auth;
 mod baseline;
 mod cluster;
 pub(crate) mod config;
+mod connections;
 mod error;
 mod gate;
 mod hsm;
@@ -270,8 +271,10 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         }
     };
     if let Some(ca) = &config.tls.ca {
-        // Kept for inter-node TLS; API clients are never chain-verified (API.md §1).
-        anyhow::ensure!(ca.exists(), "tls.ca {} does not exist", ca.display());
+        tracing::info!(
+            ca = %ca.display(),
+            "tls.ca is not used: client identities are key hashes, and nodes authenticate each other with keys derived from the HSM"
+        );
     }
     let (tls_config, certificates) = tls::server_config(cert)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
@@ -334,6 +337,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
             min_free: config.limits.min_free_mib.saturating_mul(1 << 20),
         },
         cluster,
+        leader_write_ready: Default::default(),
     });
     driver.spawn(node.clone());
     tokio::spawn(node.clone().watch_hsm_health());
@@ -359,7 +363,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the start-up banner shows (seed 001).
+/// What the start-up banner shows.
 struct Banner<'a> {
     cluster_id: uuid::Uuid,
     hard: &'a minkms_replication::Hard,

@@ -48,7 +48,13 @@ pub(crate) struct Node {
     pub(crate) volume: super::volume::Volume,
     /// Replication: membership, leader, the write path.
     pub(crate) cluster: super::cluster::Cluster,
+    /// A follower's last answer from its leader to `ready?write`, and when: anyone may ask,
+    /// and a flood of asks must not become a flood of peer calls.
+    pub(crate) leader_write_ready: tokio::sync::Mutex<Option<(Instant, bool)>>,
 }
+
+/// How long a follower reuses its leader's answer to `ready?write`.
+const LEADER_READY_FRESH: Duration = Duration::from_secs(1);
 
 impl Node {
     /// This node's status (`stat`, `/v1/rpc/status`).
@@ -115,10 +121,19 @@ impl Node {
         else {
             return false;
         };
-        matches!(
+        // Concurrent askers wait for one call, then share its answer.
+        let mut last = self.leader_write_ready.lock().await;
+        if let Some((at, ready)) = *last {
+            if at.elapsed() < LEADER_READY_FRESH {
+                return ready;
+            }
+        }
+        let ready = matches!(
             tokio::time::timeout(Duration::from_secs(2), self.peer.status(&host)).await,
             Ok(Ok(s)) if s.write_ready
-        )
+        );
+        *last = Some((Instant::now(), ready));
+        ready
     }
 
     /// Refreshes [`Node::hsm_health`] now and then, off the async workers.

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use minkms_client::{provider, Identity, SignatureCheck};
 use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -79,7 +80,7 @@ impl ServerCertificate {
         use anyhow::Context as _;
         let cert_pem = std::fs::read(cert)
             .with_context(|| format!("failed to read TLS certificate {}", cert.display()))?;
-        let chain = rustls_pemfile::certs(&mut cert_pem.as_slice())
+        let chain = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("failed to parse TLS certificate {}", cert.display()))?;
         anyhow::ensure!(
@@ -91,9 +92,8 @@ impl ServerCertificate {
             std::fs::read(key)
                 .with_context(|| format!("failed to read TLS private key {}", key.display()))?,
         );
-        let key = rustls_pemfile::private_key(&mut key_pem.as_slice())
+        let key = PrivateKeyDer::from_pem_slice(&key_pem)
             .ok()
-            .flatten()
             .with_context(|| format!("no valid private key found in {}", key.display()))?;
         Ok(Self { chain, key })
     }
