@@ -1,31 +1,17 @@
 //! The audit log: after a scripted session and a clean shutdown, one event per request, with
 //! who did what to which names, and no secret.
 
-use std::time::Duration;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use minkms_client::wire::EncryptRequest;
 use minkms_client::{encode_frames, ApiKey};
-use minkms_testkit::{runtime, soft_hsm_key, Node};
+use minkms_testkit::{runtime, Node};
 
 #[test]
 fn one_event_per_request_none_with_a_secret_and_none_lost_on_shutdown() {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("audit.log");
-    let config = tmp.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!("version: v1\naudit:\n  path: {}\n", log.display()),
-    )
-    .unwrap();
-    let node = Node::launch(
-        &tmp.path().join("kms"),
-        &["--config", config.to_str().unwrap()],
-        &[("MINIO_KMS_HSM_KEY", &soft_hsm_key())],
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let node = Node::start_with_audit(tmp.path(), &log);
     let stranger = ApiKey::generate();
     let (requests, secrets) = runtime().block_on(async {
         let root = node.root();
@@ -149,19 +135,7 @@ async fn post(
 fn hostile_names_and_bodies_cost_the_audit_log_little() {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("audit.log");
-    let config = tmp.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!("version: v1\naudit:\n  path: {}\n", log.display()),
-    )
-    .unwrap();
-    let node = Node::launch(
-        &tmp.path().join("kms"),
-        &["--config", config.to_str().unwrap()],
-        &[("MINIO_KMS_HSM_KEY", &soft_hsm_key())],
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let node = Node::start_with_audit(tmp.path(), &log);
     let huge = "n".repeat(1 << 20);
     let requests = runtime().block_on(async {
         let root = node.root();

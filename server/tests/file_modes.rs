@@ -4,7 +4,6 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::time::Duration;
 
 use minkms_testkit::{runtime, soft_hsm_key, Node};
 
@@ -27,20 +26,8 @@ fn what_the_node_and_the_cli_create_is_owner_only() {
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
     let tmp = tempfile::tempdir().unwrap();
     let audit = tmp.path().join("audit.log");
-    let config = tmp.path().join("config.yaml");
-    std::fs::write(
-        &config,
-        format!("version: v1\naudit:\n  path: {}\n", audit.display()),
-    )
-    .unwrap();
+    let node = Node::start_with_audit(tmp.path(), &audit);
     let data = tmp.path().join("kms");
-    let node = Node::launch(
-        &data,
-        &["--config", config.to_str().unwrap()],
-        &[("MINIO_KMS_HSM_KEY", &soft_hsm_key())],
-        Duration::from_secs(30),
-    )
-    .unwrap();
     runtime().block_on(async {
         let root = node.root();
         root.create_enclave("tenant").await.unwrap();

@@ -17,6 +17,29 @@ fn root_key(node: &Node) -> ApiKey {
     ApiKey::parse(&node.root_api_key).unwrap()
 }
 
+/// `count` connections that complete the handshake and then send nothing, from `addresses`
+/// loopback addresses starting at `127.0.0.first`, alternately offering http/1.1 and h2, in
+/// order (a few milliseconds apart, so which is oldest is well defined).
+async fn hold_silent(
+    node: &Node,
+    count: usize,
+    first: u8,
+    addresses: u8,
+) -> Vec<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let mut held = Vec::new();
+    for i in 0..count {
+        let alpn: &[&[u8]] = if i % 2 == 0 { &[b"http/1.1"] } else { &[b"h2"] };
+        let from = loopback(first + (i % usize::from(addresses)) as u8);
+        held.push(
+            tls_connect_as(&node.endpoint, alpn, None, from)
+                .await
+                .unwrap(),
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    held
+}
+
 /// `GET /v1/health/live` over a fresh connection, and how long it took.
 async fn live(node: &Node) -> Duration {
     let started = Instant::now();
@@ -161,15 +184,7 @@ fn connections_that_send_nothing_give_way_and_are_closed() {
         "  max_connections: 8\n  request_timeout: 2\n  idle_timeout: 3\n",
     );
     runtime().block_on(async {
-        let mut held = Vec::new();
-        for i in 0..8 {
-            let alpn: &[&[u8]] = if i % 2 == 0 { &[b"http/1.1"] } else { &[b"h2"] };
-            held.push(
-                tls_connect_as(&node.endpoint, alpn, None, loopback(2 + i % 4))
-                    .await
-                    .unwrap(),
-            );
-        }
+        let mut held = hold_silent(&node, 8, 2, 4).await;
         // Every slot is taken: a newcomer still gets an answer, in the slot of an idle one.
         live(&node).await;
         let started = Instant::now();
@@ -237,15 +252,7 @@ fn one_address_cannot_hold_every_slot() {
         "  max_connections: 16\n  max_connections_per_address: 4\n",
     );
     runtime().block_on(async {
-        let mut held = Vec::new();
-        for _ in 0..6 {
-            held.push(
-                tls_connect_as(&node.endpoint, &[b"http/1.1"], None, loopback(9))
-                    .await
-                    .unwrap(),
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let mut held = hold_silent(&node, 6, 9, 1).await;
         // The two oldest of that address are closed; the four newest are open.
         for (i, tls) in held.iter_mut().enumerate() {
             let closed = read_to_close(tls, Duration::from_secs(2)).await.is_some();
@@ -320,15 +327,7 @@ fn a_flood_of_idle_connections_does_not_stop_authenticated_clients() {
         let root = node.root();
         root.create_enclave("tenant").await.unwrap();
         root.create_key("tenant", "k", "", false).await.unwrap();
-        let mut held = Vec::new();
-        for i in 0..64u8 {
-            let alpn: &[&[u8]] = if i % 2 == 0 { &[b"http/1.1"] } else { &[b"h2"] };
-            held.push(
-                tls_connect_as(&node.endpoint, alpn, None, loopback(20 + i % 4))
-                    .await
-                    .unwrap(),
-            );
-        }
+        let _held = hold_silent(&node, 64, 20, 4).await;
         for _ in 0..20 {
             let fresh = node.root();
             tokio::time::timeout(

@@ -175,16 +175,6 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-fn audit_config(dir: &Path, log: &Path) -> std::path::PathBuf {
-    let config = dir.join("config.yaml");
-    std::fs::write(
-        &config,
-        format!("version: v1\naudit:\n  path: {}\n", log.display()),
-    )
-    .unwrap();
-    config
-}
-
 fn events(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -199,14 +189,7 @@ fn events(path: &Path) -> Vec<serde_json::Value> {
 fn sighup_reopens_the_audit_log_and_loses_no_event() {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("audit.log");
-    let config = audit_config(tmp.path(), &log);
-    let node = Node::launch(
-        &tmp.path().join("kms"),
-        &["--config", config.to_str().unwrap()],
-        &[("MINIO_KMS_HSM_KEY", &soft_hsm_key())],
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let node = Node::start_with_audit(tmp.path(), &log);
     let root = Arc::new(node.root());
     let rt = runtime();
     rt.block_on(async {
@@ -276,14 +259,7 @@ fn sighup_reopens_the_audit_log_and_loses_no_event() {
 #[test]
 fn a_full_audit_disk_does_not_stop_the_node() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = audit_config(tmp.path(), Path::new("/dev/full"));
-    let node = Node::launch(
-        &tmp.path().join("kms"),
-        &["--config", config.to_str().unwrap()],
-        &[("MINIO_KMS_HSM_KEY", &soft_hsm_key())],
-        Duration::from_secs(30),
-    )
-    .unwrap();
+    let node = Node::start_with_audit(tmp.path(), Path::new("/dev/full"));
     let root = node.root();
     let rt = runtime();
     rt.block_on(async {

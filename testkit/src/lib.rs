@@ -82,6 +82,24 @@ impl Node {
         )
     }
 
+    /// Starts a node with its state in `dir/kms` and its audit log at `log`, through a
+    /// config file written to `dir/config.yaml`.
+    pub fn start_with_audit(dir: &Path, log: &Path) -> Node {
+        let config = dir.join("config.yaml");
+        std::fs::write(
+            &config,
+            format!("version: v1\naudit:\n  path: {}\n", log.display()),
+        )
+        .unwrap();
+        Self::launch(
+            &dir.join("kms"),
+            &["--config", config.to_str().unwrap()],
+            &[("MINIO_KMS_HSM_KEY", &soft_hsm_key())],
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| panic!("node did not start: {e:?}"))
+    }
+
     /// Starts `minkms server ARGS DIR` (`--addr 127.0.0.1:0` unless ARGS has an `--addr`) with
     /// `env` added (an empty value removes the variable) and waits up to `wait` for the banner.
     pub fn launch(
