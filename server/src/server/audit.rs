@@ -27,13 +27,13 @@ const QUEUE: usize = 1 << 16;
 const QUEUE_BYTES: usize = 16 << 20;
 /// What an event shows in place of a name that breaks the naming rule: such names come from
 /// requests the node refuses, possibly unauthenticated ones, and must not cost log space.
-pub(crate) const INVALID_NAME: &str = "(invalid name)";
+const INVALID_NAME: &str = "(invalid name)";
 /// Longest host name (`HOST:PORT`, with or without `https://`) an event shows.
 const MAX_HOST_LEN: usize = 255;
 
 /// Whether `name` may appear in an event as it is: a key, policy or enclave name by the
 /// naming rule, an identity (`h1:…`), or a node's address.
-pub(crate) fn loggable(name: &str) -> bool {
+fn loggable(name: &str) -> bool {
     minkms_keystore::validate_name(minkms_keystore::NameKind::Key, name).is_ok()
         || minkms_keystore::validate_identity(name).is_ok()
         || (name.len() <= MAX_HOST_LEN
@@ -43,9 +43,9 @@ pub(crate) fn loggable(name: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b"-._:/[]".contains(&b)))
 }
 
-/// `name` when it is [`loggable`], else [`INVALID_NAME`].
+/// `name` when it is empty or [`loggable`], else [`INVALID_NAME`].
 pub(crate) fn shown(name: &str) -> &str {
-    if loggable(name) {
+    if name.is_empty() || loggable(name) {
         name
     } else {
         INVALID_NAME
@@ -244,6 +244,29 @@ impl AuditLog {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Msg::Close(done)).await.is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(10), wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{shown, INVALID_NAME};
+
+    #[test]
+    fn only_valid_names_are_shown() {
+        let identity = format!("h1:{}", "A".repeat(43));
+        for name in [
+            "",
+            "my-key",
+            "127.0.0.1:7373",
+            "https://kms-1.example:7373",
+            &identity,
+        ] {
+            assert_eq!(shown(name), name);
+        }
+        let long_host = format!("{}:7373", "h".repeat(300));
+        for name in ["a b", "ä", "x\ny", "../../etc", &"k".repeat(81), &long_host] {
+            assert_eq!(shown(name), INVALID_NAME, "{name}");
         }
     }
 }

@@ -247,11 +247,7 @@ fn audit(
         node: &gate.host,
         remote: conn.remote.to_string(),
         identity: conn.identity.as_ref().map_or("", |i| i.as_str()),
-        enclave: if enclave.is_empty() {
-            ""
-        } else {
-            super::audit::shown(enclave)
-        },
+        enclave: super::audit::shown(enclave),
         command: info.command,
         names: info.names.unwrap_or_default(),
         status,
