@@ -314,7 +314,7 @@ pub(crate) struct RemoteSection {
 
 /// `hsm.minio.minkms.auth`: the remote API key inline (`key`, MinIO's documented form) or, better,
 /// from an environment variable or a file.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RemoteAuth {
     /// The `k1:` API key itself.
@@ -326,6 +326,17 @@ pub(crate) struct RemoteAuth {
     /// File that holds it.
     #[serde(default)]
     pub(crate) file: Option<PathBuf>,
+}
+
+/// Never shows an inline API key: a config printed for debugging must not carry it.
+impl std::fmt::Debug for RemoteAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteAuth")
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("env", &self.env)
+            .field("file", &self.file)
+            .finish()
+    }
 }
 
 /// `tls:`.
@@ -631,7 +642,11 @@ mod tests {
         }
         // The sections themselves still parse.
         assert!(Config::parse(&pkcs11("{env: PIN}")).is_ok());
-        assert!(Config::parse(&remote("{key: k1:abc}")).is_ok());
+        let parsed = Config::parse(&remote("{key: k1:abc}")).unwrap();
+        assert!(
+            !format!("{parsed:?}").contains("k1:abc"),
+            "Debug shows the API key"
+        );
     }
 
     #[test]
