@@ -146,6 +146,8 @@ pub struct Status {
     /// Whether it has heard from a peer since it started (or is alone): until then, what it
     /// committed may be outdated by a removal it missed (the start-up probe, REPLICATION.md 2.8).
     pub probed: bool,
+    /// The nodes whose messages it takes: see [`Core::admits`].
+    pub admitted: BTreeSet<NodeId>,
 }
 
 #[derive(Debug, Clone)]
@@ -283,6 +285,7 @@ impl Core {
             joining: self.hard.joining,
             removed: self.removed,
             probed: self.probed,
+            admitted: self.admitted(),
             writable: self.role == Role::Leader
                 && self.lead.as_ref().is_some_and(|l| l.recovered)
                 && self.stale_member(now, &self.members()).is_none(),
@@ -305,6 +308,31 @@ impl Core {
 
     fn members(&self) -> BTreeSet<NodeId> {
         self.hard.config.members.keys().copied().collect()
+    }
+
+    /// The nodes whose messages this node takes: the members of its config and those of a
+    /// config entry it holds prepared (a node being added answers before it is a member). Any
+    /// other node is only answered a probe, without the entry that comes with it for members:
+    /// a removed node learns that it was removed and nothing else.
+    pub fn admitted(&self) -> BTreeSet<NodeId> {
+        let mut admitted = self.members();
+        if let Some(Slot {
+            value:
+                SlotValue::Entry(Value {
+                    payload: Payload::Config(next),
+                    ..
+                }),
+            ..
+        }) = &self.hard.slot
+        {
+            admitted.extend(next.members.keys().copied());
+        }
+        admitted
+    }
+
+    /// Whether this node takes messages from `id` (see [`Core::admitted`]).
+    pub fn admits(&self, id: NodeId) -> bool {
+        self.admitted().contains(&id)
     }
 
     fn is_voter(&self) -> bool {
@@ -1123,6 +1151,10 @@ impl Core {
             return;
         }
         let from = env.from;
+        if !matches!(env.msg, Message::Probe) && !self.admits(from) {
+            // A removed node (or one never added) changes nothing here: it may only ask.
+            return;
+        }
         self.probed = true;
         self.max_epoch = self.max_epoch.max(env.epoch);
         if env.epoch > self.hard.config.epoch && now >= self.next_epoch_probe {
@@ -1155,9 +1187,14 @@ impl Core {
                 return;
             }
             Message::Probe => {
+                let last = if self.admits(from) {
+                    self.hard.last.clone()
+                } else {
+                    None
+                };
                 let reply = Message::ProbeReply {
                     report: self.report(),
-                    last: self.hard.last.clone(),
+                    last,
                     config: self.hard.config.clone(),
                 };
                 return self.send(from, reply);
