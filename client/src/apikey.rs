@@ -145,19 +145,29 @@ impl ApiKey {
     /// CN = identity, key usage DigitalSignature, extended key usage ClientAuth. Servers ignore
     /// everything but the public key.
     pub fn self_signed_certificate(&self) -> CertificateDer<'static> {
-        self.certificate(vec![ExtendedKeyUsagePurpose::ClientAuth])
+        self.certificate(
+            self.identity.as_str(),
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
+        )
     }
 
-    /// A self-signed certificate for both ends of a TLS connection (client and server auth):
-    /// what nodes of a cluster present to each other with the key they all derive from the HSM.
-    pub fn peer_certificate(&self) -> CertificateDer<'static> {
-        self.certificate(vec![
-            ExtendedKeyUsagePurpose::ClientAuth,
-            ExtendedKeyUsagePurpose::ServerAuth,
-        ])
+    /// A self-signed certificate for both ends of a TLS connection (client and server auth)
+    /// under `common_name`: what a node presents to its peers (see [`crate::NodeName`]).
+    pub fn peer_certificate(&self, common_name: &str) -> CertificateDer<'static> {
+        self.certificate(
+            common_name,
+            vec![
+                ExtendedKeyUsagePurpose::ClientAuth,
+                ExtendedKeyUsagePurpose::ServerAuth,
+            ],
+        )
     }
 
-    fn certificate(&self, usages: Vec<ExtendedKeyUsagePurpose>) -> CertificateDer<'static> {
+    fn certificate(
+        &self,
+        common_name: &str,
+        usages: Vec<ExtendedKeyUsagePurpose>,
+    ) -> CertificateDer<'static> {
         let PrivateKeyDer::Pkcs8(pkcs8) = self.private_key_der() else {
             unreachable!("built as PKCS#8")
         };
@@ -166,7 +176,7 @@ impl ApiKey {
         let mut params = CertificateParams::default();
         params
             .distinguished_name
-            .push(DnType::CommonName, self.identity.as_str());
+            .push(DnType::CommonName, common_name);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = usages;
         let mut serial = [0u8; 16];

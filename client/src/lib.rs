@@ -8,6 +8,7 @@ mod client;
 mod command;
 mod error;
 mod frame;
+mod node;
 mod tls;
 pub mod wire;
 
@@ -16,6 +17,7 @@ pub use client::{Client, ClientBuilder, HttpVersion, LogReader, RawResponse};
 pub use command::Command;
 pub use error::Error;
 pub use frame::{decode_frames, encode_frames, put_frame, Frame, FrameError, FRAME_HEADER_LEN};
+pub use node::{NodeName, PeerSecret};
 pub use tls::{client_config, provider, ServerTrust, SignatureCheck};
 
 /// The default port of minkms and of MinIO's KMS client.

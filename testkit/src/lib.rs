@@ -487,3 +487,94 @@ pub async fn tls_connect_as(
         .connect(name, tcp)
         .await
 }
+
+/// The certificate and key that node `id` of cluster `cluster` derives from the soft HSM key
+/// `hsm_key` (docs/formats.md §1.3): a test plays that node on the peer channel.
+pub fn node_credentials(hsm_key: &str, cluster: &str, id: u64) -> Arc<rustls::sign::CertifiedKey> {
+    node_credentials_named(hsm_key, cluster, id, id)
+}
+
+/// [`node_credentials`] of node `key_of`, in a certificate that claims to be node `named`.
+pub fn node_credentials_named(
+    hsm_key: &str,
+    cluster: &str,
+    key_of: u64,
+    named: u64,
+) -> Arc<rustls::sign::CertifiedKey> {
+    use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
+    let soft: Arc<dyn SealingBackend> = Arc::new(SoftHsm::parse(hsm_key).expect("a soft HSM key"));
+    let secret = BackendSet::single(soft)
+        .derive_key("minkms/v1/peer-tls")
+        .expect("the soft HSM derives");
+    let secret = minkms_client::PeerSecret::new(secret);
+    let name = |id| minkms_client::NodeName::new(cluster, id).expect("a valid cluster id");
+    let key = secret.node_key(&name(key_of));
+    let cert = key.peer_certificate(&name(named).common_name());
+    Arc::new(
+        rustls::sign::CertifiedKey::from_der(
+            vec![cert],
+            key.private_key_der(),
+            &minkms_client::provider(),
+        )
+        .expect("a valid certificate and key"),
+    )
+}
+
+/// Presents the same certificate to every server.
+#[derive(Debug)]
+struct Presents(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Presents {
+    fn resolve(
+        &self,
+        _: &[&[u8]],
+        _: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// One request over the peer channel of the node at `endpoint`, presenting `credentials`
+/// (see [`node_credentials`]): the answer's status and body.
+pub async fn peer_request(
+    endpoint: &str,
+    credentials: &Arc<rustls::sign::CertifiedKey>,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = minkms_client::client_config(None, &ServerTrust::Insecure)
+        .map_err(std::io::Error::other)?;
+    config.client_auth_cert_resolver = Arc::new(Presents(credentials.clone()));
+    config.alpn_protocols = vec![b"http/1.1".to_vec(), b"minkms-peer/1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(endpoint).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid name");
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {endpoint}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).await?;
+    tls.write_all(body).await?;
+    let mut response = Vec::new();
+    // The server may close without a TLS close_notify after `Connection: close`.
+    let _ = tls.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP answer: {text}")))?;
+    let start = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |i| i + 4);
+    Ok((status, response[start..].to_vec()))
+}

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::error::ApiError;
 use super::node::Node;
 use super::peer::{PeerError, PeerRequest};
+use minkms_client::NodeName;
 
 /// Timers of REPLICATION.md §2.11.
 pub(crate) const TIMING: Timing = Timing {
@@ -68,6 +69,13 @@ pub(crate) struct Join {
     hard: Hard,
 }
 
+impl Join {
+    /// Whether `from` is a member of the cluster this join offers (its leader sends it).
+    pub(crate) fn sent_by_member(&self, from: &NodeName) -> bool {
+        from.cluster == self.snapshot.cluster_id.to_string() && self.hard.config.contains(from.id)
+    }
+}
+
 /// What a removed node is told.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Removed {
@@ -94,6 +102,8 @@ enum Event {
     Install(Box<Join>, Reply<Result<(), ks::Error>>),
     Restore(Bytes, Reply<Result<u64, ks::Error>>),
     Leave(Reply<Result<(), ks::Error>>),
+    /// A member says this node was removed (`delete`: and should start over alone).
+    RemovalNotice(bool),
 }
 
 enum Waiter {
@@ -156,6 +166,9 @@ struct Driver {
     /// what tells them of their removal, for [`DEPARTED_GRACE`], then forgotten with their
     /// link.
     departed: HashMap<NodeId, (String, Instant)>,
+    /// A member said this node was removed: `Some(delete)` until a committed config confirms
+    /// it (then the node leaves, and with `delete` starts over).
+    leave_when_removed: Option<bool>,
 }
 
 /// Loads this node's replication state, or makes the one of a fresh single-node cluster; a
@@ -367,11 +380,9 @@ impl Cluster {
         let host = leader
             .and_then(|l| status.config.members.get(&l).cloned())
             .ok_or_else(|| unavailable("cluster has no leader"))?;
-        let cluster = node.keystore.info().cluster_id.to_string();
         let request = PeerRequest {
             method: Method::POST,
             path: "/v1/rpc/forward",
-            cluster: Some(&cluster),
             body: Bytes::from(encode(req)),
             timeout: Duration::from_secs(30),
         };
@@ -444,7 +455,6 @@ impl Cluster {
         let request = PeerRequest {
             method: Method::POST,
             path: "/v1/rpc/join",
-            cluster: None,
             body: Bytes::from(encode(&join)),
             timeout: super::peer::CALL_TIMEOUT,
         };
@@ -530,18 +540,11 @@ impl Cluster {
             .await?
             .map_err(write_error)?;
         let body = Bytes::from(encode(&Removed { delete }));
-        let cluster = node.keystore.info().cluster_id.to_string();
         if id == status.id {
             let _ = self.leave(delete).await;
         } else if let Err(e) = node
             .peer
-            .call_once(
-                &target,
-                Method::POST,
-                "/v1/rpc/removed",
-                Some(&cluster),
-                body,
-            )
+            .call_once(&target, Method::POST, "/v1/rpc/removed", body)
             .await
         {
             tracing::warn!(node = %target, error = %e, "removed node not told: it learns it when it next talks to the cluster");
@@ -549,20 +552,31 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whether messages from node `id` are taken (`Core::admitted`).
+    pub(crate) fn admits(&self, id: NodeId) -> bool {
+        self.status.borrow().admitted.contains(&id)
+    }
+
+    /// Whether node `id` is a member of this node's config.
+    pub(crate) fn is_member(&self, id: NodeId) -> bool {
+        self.status.borrow().config.contains(id)
+    }
+
+    /// A member says this node was removed. Nothing changes on its word alone: the node asks
+    /// its members, and leaves (and with `delete` starts over) once a committed config
+    /// without it reaches it, or at once if one already has.
+    pub(crate) async fn removal_notice(&self, delete: bool) -> Result<(), ApiError> {
+        self.inbox
+            .send(Event::RemovalNotice(delete))
+            .await
+            .map_err(|_| unavailable("the cluster runtime stopped"))
+    }
+
     /// This node was removed: with `delete`, it starts a new single-node cluster of its own.
     pub(crate) async fn leave(&self, delete: bool) -> Result<(), ApiError> {
         self.removed.store(true, Ordering::Release);
         if delete {
-            let inbox = self.inbox.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(LEAVE_GRACE).await;
-                let (tx, rx) = oneshot::channel();
-                if inbox.send(Event::Leave(tx)).await.is_ok() {
-                    if let Ok(Err(e)) = rx.await {
-                        tracing::error!(error = %e, "cannot start over as a new cluster");
-                    }
-                }
-            });
+            start_over_later(self.inbox.clone());
         }
         Ok(())
     }
@@ -587,6 +601,29 @@ impl Cluster {
         self.ask(|tx| Event::Force(id, tx))
             .await?
             .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))
+    }
+}
+
+/// A removed node told to start over does so after [`LEAVE_GRACE`].
+fn start_over_later(inbox: mpsc::Sender<Event>) {
+    tokio::spawn(async move {
+        tokio::time::sleep(LEAVE_GRACE).await;
+        let (tx, rx) = oneshot::channel();
+        if inbox.send(Event::Leave(tx)).await.is_ok() {
+            if let Ok(Err(e)) = rx.await {
+                tracing::error!(error = %e, "cannot start over as a new cluster");
+            }
+        }
+    });
+}
+
+/// Presents the node under its new name to peers (after it joined or started over).
+fn present_as(node: &Node, cluster: uuid::Uuid, id: NodeId) {
+    let name = NodeName::new(cluster.to_string(), id);
+    match name.map(|name| node.peer.present_as(name)) {
+        Some(Ok(())) => {}
+        Some(Err(e)) => tracing::error!(error = %e, "cannot present the new node certificate"),
+        None => tracing::error!(%cluster, "invalid cluster id for a node name"),
     }
 }
 
@@ -665,6 +702,7 @@ impl Pending {
             inbox: self.inbox,
             joining_hosts: HashMap::new(),
             departed: HashMap::new(),
+            leave_when_removed: None,
         };
         let mut rx = self.rx;
         let slot_opened = self.slot_opened;
@@ -746,6 +784,7 @@ impl Driver {
             }
             Event::Install(join, tx) => {
                 let Join { snapshot, hard } = *join;
+                let (cluster, id) = (snapshot.cluster_id, hard.id);
                 // Nothing is served from the snapshot until the node is a member.
                 self.blocked.send_replace(Blocked::All);
                 let result = self
@@ -761,6 +800,7 @@ impl Driver {
                     self.core = Core::new(hard, TIMING, rand::random(), now);
                     self.links.clear();
                     self.status.send_replace(self.core.status(now));
+                    present_as(&self.node, cluster, id);
                 }
                 self.blocked
                     .send_replace(blocked_by(&self.core.hard().slot));
@@ -805,7 +845,7 @@ impl Driver {
                 hard.commit = self.core.hard().commit;
                 hard.commit_id = self.core.hard().commit_id;
                 let result = self.node.keystore.reset_cluster(&encode(&hard));
-                if result.is_ok() {
+                if let Ok(cluster) = result {
                     tracing::info!(
                         "removed from the cluster: running as a new single-node cluster"
                     );
@@ -813,8 +853,20 @@ impl Driver {
                     self.links.clear();
                     self.blocked.send_replace(Blocked::Nothing);
                     self.removed.store(false, Ordering::Release);
+                    present_as(&self.node, cluster, 0);
                 }
                 let _ = tx.send(result.map(|_| ()));
+            }
+            Event::RemovalNotice(delete) => {
+                let delete = delete || self.leave_when_removed.unwrap_or(false);
+                self.leave_when_removed = Some(delete);
+                if self.core.status(now).removed {
+                    self.on_removal();
+                } else {
+                    // Confirm with the members: a committed config without this node that
+                    // reaches it (a probe's answer, or the commit) makes the core say so.
+                    self.core.probe_all();
+                }
             }
         }
     }
@@ -880,6 +932,7 @@ impl Driver {
                         // the removal would be served from a state the cluster has left.
                         self.removed.store(true, Ordering::Release);
                         self.blocked.send_replace(Blocked::All);
+                        self.on_removal();
                     } else {
                         self.blocked.send_replace(blocked_by(&hard.slot));
                     }
@@ -894,6 +947,7 @@ impl Driver {
                         "this node is not part of the cluster any more: it serves nothing now"
                     );
                     self.removed.store(true, Ordering::Release);
+                    self.on_removal();
                 }
             }
         }
@@ -902,6 +956,16 @@ impl Driver {
         self.forget_departed();
         let now = self.now();
         self.status.send_replace(self.core.status(now));
+    }
+
+    /// The removal a member told of is confirmed: leave, and start over if told to.
+    fn on_removal(&mut self) {
+        if let Some(delete) = self.leave_when_removed.take() {
+            self.removed.store(true, Ordering::Release);
+            if delete {
+                start_over_later(self.inbox.clone());
+            }
+        }
     }
 
     /// Drops what is kept of members removed more than [`DEPARTED_GRACE`] ago: their hosts,
@@ -1006,11 +1070,9 @@ fn spawn_link(
                 }
             }
             let Some(s) = sender.as_mut() else { continue };
-            let cluster = node.keystore.info().cluster_id.to_string();
             let request = PeerRequest {
                 method: Method::POST,
                 path: "/v1/rpc/replicate",
-                cluster: Some(&cluster),
                 body: Bytes::from(encode(&env)),
                 timeout: Duration::from_millis(TIMING.rpc),
             };

@@ -215,7 +215,7 @@ pub(crate) struct Pkcs11Section {
     pub(crate) pin: SecretSource,
     /// Label of the AES-256 key that seals the root key.
     pub(crate) key: String,
-    /// Label of the HMAC key that derives the root API key and the peer key; without it this
+    /// Label of the HMAC key that derives the root API key and the peer secret; without it this
     /// token can unseal but not be the communication HSM.
     #[serde(default)]
     pub(crate) hmac_key: Option<String>,
@@ -248,7 +248,7 @@ pub(crate) struct CloudHsmSection {
     pub(crate) pin: SecretSource,
     /// Label of the AES-256 key that seals the root key.
     pub(crate) key: String,
-    /// Label of the HMAC key that derives the root API key and the peer key.
+    /// Label of the HMAC key that derives the root API key and the peer secret.
     #[serde(default)]
     pub(crate) hmac_key: Option<String>,
     /// Create the keys at start-up when they are missing.

@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 
-use minkms_client::{Command, Identity};
+use minkms_client::{Command, Identity, NodeName};
 
 use super::auth::Caller;
 use super::config::Limits;
@@ -28,7 +28,7 @@ use super::error::ApiError;
 use super::gate::Gate;
 use super::kms::{self, Batch};
 use super::node::{Node, API_VERSION, VERSION};
-use super::tls::identity_of;
+use super::tls::names_of;
 
 /// Largest request body accepted.
 pub(crate) const MAX_BODY: usize = 4 << 20;
@@ -120,15 +120,20 @@ async fn connection(
         },
         () = activity.expired(request_timeout, idle_timeout) => return,
     };
-    let identity = tls
+    let (identity, node_name) = match tls
         .get_ref()
         .1
         .peer_certificates()
         .and_then(|certs| certs.first())
-        .and_then(identity_of);
+        .and_then(names_of)
+    {
+        Some((identity, node_name)) => (Some(identity), node_name),
+        None => (None, None),
+    };
     let conn = Arc::new(Connection {
         remote: peer,
         identity,
+        node_name,
         caller: OnceLock::new(),
     });
     let service = {
@@ -212,6 +217,8 @@ pub(crate) fn respond(
 struct Connection {
     remote: SocketAddr,
     identity: Option<Identity>,
+    /// The node its certificate claims to be, not checked yet (`peer_only` does).
+    node_name: Option<NodeName>,
     caller: OnceLock<Arc<Caller>>,
 }
 
@@ -317,7 +324,7 @@ async fn route(
     };
     let result = match (req.method(), req.uri().path()) {
         (&Method::GET, "/version") => Ok(version(&gate.host, protobuf)),
-        (&Method::GET, "/v1/rpc/status") => peer_only(&gate, &conn).map(|node| {
+        (&Method::GET, "/v1/rpc/status") => peer_only(&gate, &conn).map(|(node, _)| {
             respond(
                 StatusCode::OK,
                 "application/octet-stream",
@@ -328,7 +335,7 @@ async fn route(
             &Method::POST,
             "/v1/rpc/replicate" | "/v1/rpc/forward" | "/v1/rpc/join" | "/v1/rpc/removed",
         ) => match peer_only(&gate, &conn) {
-            Ok(node) => Box::pin(super::rpc::handle(node, req)).await,
+            Ok((node, from)) => Box::pin(super::rpc::handle(node, from, req)).await,
             Err(e) => Err(e),
         },
         (&Method::GET, "/v1/health/metrics") => {
@@ -436,15 +443,18 @@ async fn db(
 }
 
 /// The node, for a caller presenting this cluster's peer certificate.
-fn peer_only(gate: &Gate, conn: &Connection) -> Result<Arc<Node>, ApiError> {
+fn peer_only(gate: &Gate, conn: &Connection) -> Result<(Arc<Node>, NodeName), ApiError> {
     let node = open(gate)?;
-    if node.peer.is_peer(conn.identity.as_ref()) {
-        Ok(node.clone())
-    } else {
-        Err(ApiError::new(
+    let proven = match (&conn.identity, &conn.node_name) {
+        (Some(identity), Some(claimed)) => node.peer.proves(identity, claimed),
+        _ => None,
+    };
+    match proven {
+        Some(name) => Ok((node.clone(), name)),
+        None => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "not a peer of this cluster: only nodes holding this cluster's HSM key may call /v1/rpc",
-        ))
+        )),
     }
 }
 

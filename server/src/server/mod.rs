@@ -321,14 +321,18 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         unsealed.peer.bind_to(own.ip());
     }
     let (cluster, driver) = cluster::Cluster::channel(&hard);
-    certificates.set_peer(unsealed.peer.certified_key());
+    let name = minkms_client::NodeName::new(info.cluster_id.to_string(), hard.id)
+        .ok_or_else(|| anyhow::anyhow!("invalid cluster id {}", info.cluster_id))?;
+    unsealed.peer.present_as(name)?;
+    let peer = Arc::new(unsealed.peer);
+    certificates.set_peer(peer.clone());
     let node = Arc::new(node::Node {
         keystore: unsealed.keystore,
         root: unsealed.root.identity().clone(),
         host: host.clone(),
         started: Instant::now(),
         hsms: unsealed.hsms,
-        peer: unsealed.peer,
+        peer,
         left_out_hsms: unsealed.left_out,
         hsm_health: Default::default(),
         hsm_probes: Default::default(),

@@ -36,8 +36,8 @@ pub(crate) struct Node {
     pub(crate) hsms: minkms_hsm::BackendSet,
     /// Configured HSMs that could not be reached at start-up (and why): left out until a restart.
     pub(crate) left_out_hsms: Vec<String>,
-    /// This cluster's node-to-node identity.
-    pub(crate) peer: super::peer::Peer,
+    /// This node's standing on the peer channel.
+    pub(crate) peer: std::sync::Arc<super::peer::Peer>,
     /// The last health report of each HSM that gives one (refreshed in the background: it
     /// may take a network call).
     pub(crate) hsm_health: parking_lot::Mutex<std::collections::HashMap<String, String>>,

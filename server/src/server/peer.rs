@@ -1,11 +1,14 @@
-//! Node-to-node trust (SEALING.md, seed 002): every node derives the same Ed25519 key pair from
-//! its communication HSM, presents its self-signed certificate to peers, and accepts only that
-//! exact public key from them, in both directions. A node holding another HSM key derives
-//! another key pair, so nodes of different clusters cannot talk to each other.
+//! Node-to-node trust (SEALING.md): every node derives the same peer secret from its
+//! communication HSM, and from it the Ed25519 key of each node by cluster id and node id
+//! (`minkms_client::NodeName`). A node presents its own self-signed certificate, naming it, to
+//! peers, and accepts a peer certificate only when its key is the one derived for the node it
+//! names, in both directions. A node holding another HSM key derives other keys, so nodes of
+//! different clusters cannot talk to each other; which named nodes a node listens to is the
+//! membership's business (rpc.rs).
 //!
 //! Peers use the API port: a client offering the ALPN protocol [`PEER_ALPN`] is served the
-//! peer certificate instead of the API certificate, and `/v1/rpc/*` answers only clients whose
-//! certificate is the peer certificate.
+//! node certificate instead of the API certificate, and `/v1/rpc/*` answers only clients whose
+//! certificate passes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,54 +19,67 @@ use http::Method;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use minkms_client::wire::ServerStatusResponse;
-use minkms_client::{provider, ApiKey, Identity, SignatureCheck};
+use minkms_client::{provider, Identity, NodeName, PeerSecret, SignatureCheck};
 use minkms_hsm::{BackendSet, HsmError};
 use prost::Message;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
-use secrecy::ExposeSecret;
 use std::net::IpAddr;
 
-use super::tls::identity_of;
+use super::tls::names_of;
 
 /// The ALPN protocol a peer offers (besides HTTP) to be served the peer certificate.
 pub(crate) const PEER_ALPN: &[u8] = b"minkms-peer/1";
-/// The label under which the peer key is derived from the communication secret.
-const PEER_KEY_PURPOSE: &str = "minkms/v1/peer-tls";
+/// The label under which the peer secret is derived from the communication secret.
+const PEER_SECRET_PURPOSE: &str = "minkms/v1/peer-tls";
 /// What a node says when the other end is not of its cluster.
 pub(crate) const NOT_A_PEER: &str =
     "it holds a different HSM communication key (its certificate is not this cluster's)";
 
-/// This cluster's peer identity.
+/// This node's standing on the peer channel: the secret that checks peers, and the name and
+/// certificate it presents (from when its cluster id and node id are known).
 pub(crate) struct Peer {
-    /// The identity (`h1:` of the public key) every peer presents.
-    pub(crate) identity: Identity,
-    certified: Arc<CertifiedKey>,
-    client: Arc<ClientConfig>,
+    secret: Arc<PeerSecret>,
+    current: parking_lot::RwLock<Option<Presented>>,
     local: std::sync::OnceLock<IpAddr>,
     /// Open connections to other nodes between forwarded writes, with when each went idle: a
     /// TLS handshake per forward cost more than the forward itself.
     idle: parking_lot::Mutex<HashMap<String, Vec<(PeerSender, Instant)>>>,
 }
 
+/// What this node presents as server and as client.
+struct Presented {
+    name: NodeName,
+    certified: Arc<CertifiedKey>,
+    client: Arc<ClientConfig>,
+}
+
 impl std::fmt::Debug for Peer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Peer")
-            .field("identity", &self.identity)
+            .field("name", &self.name())
             .finish_non_exhaustive()
     }
 }
 
-/// Accepts exactly the peer certificate's key, signatures checked.
+/// The name a certificate proves, when it proves one: its common name names a node and its
+/// key is the one derived for that node.
+fn proven_name(secret: &PeerSecret, cert: &CertificateDer<'_>) -> Option<NodeName> {
+    let (identity, name) = names_of(cert)?;
+    let name = name?;
+    (secret.node_identity(&name) == identity).then_some(name)
+}
+
+/// Accepts a server certificate that proves a node name, signatures checked.
 #[derive(Debug)]
-struct PinnedPeer {
-    identity: Identity,
+struct NodeCertificate {
+    secret: Arc<PeerSecret>,
     signatures: SignatureCheck,
 }
 
-impl ServerCertVerifier for PinnedPeer {
+impl ServerCertVerifier for NodeCertificate {
     fn verify_server_cert(
         &self,
         cert: &CertificateDer<'_>,
@@ -72,10 +88,9 @@ impl ServerCertVerifier for PinnedPeer {
         _: &[u8],
         _: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if identity_of(cert).as_ref() == Some(&self.identity) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(NOT_A_PEER.into()))
+        match proven_name(&self.secret, cert) {
+            Some(_) => Ok(ServerCertVerified::assertion()),
+            None => Err(rustls::Error::General(NOT_A_PEER.into())),
         }
     }
 
@@ -114,54 +129,75 @@ pub(crate) enum PeerError {
 }
 
 impl Peer {
-    /// Derives the peer key from the communication HSM.
+    /// Derives the peer secret from the communication HSM.
     pub(crate) fn derive(hsms: &BackendSet) -> Result<Self, HsmError> {
-        let seed = hsms.derive_key(PEER_KEY_PURPOSE)?;
-        let key = ApiKey::from_seed(*seed.expose_secret());
-        let identity = key.identity().clone();
-        let provider = provider();
-        let certified = Arc::new(
-            CertifiedKey::from_der(
-                vec![key.peer_certificate()],
-                key.private_key_der(),
-                &provider,
-            )
-            .map_err(|e| HsmError::Config(format!("cannot build the peer certificate: {e}")))?,
-        );
-        let mut client = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| HsmError::Config(e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedPeer {
-                identity: identity.clone(),
-                signatures: SignatureCheck::default(),
-            }))
-            .with_client_auth_cert(vec![key.peer_certificate()], key.private_key_der())
-            .map_err(|e| HsmError::Config(format!("cannot build the peer client: {e}")))?;
-        client.alpn_protocols = vec![b"http/1.1".to_vec(), PEER_ALPN.to_vec()];
+        let secret = hsms.derive_key(PEER_SECRET_PURPOSE)?;
         Ok(Self {
-            identity,
-            certified,
-            client: Arc::new(client),
+            secret: Arc::new(PeerSecret::new(secret)),
+            current: parking_lot::RwLock::new(None),
             local: std::sync::OnceLock::new(),
             idle: parking_lot::Mutex::new(HashMap::new()),
         })
     }
 
-    /// The certificate and key served to peers.
-    pub(crate) fn certified_key(&self) -> Arc<CertifiedKey> {
-        self.certified.clone()
+    /// Presents this node as `name` from now on: at start-up, and when it joins a cluster or
+    /// starts over as a new one. Connections opened under the old name are not reused.
+    pub(crate) fn present_as(&self, name: NodeName) -> Result<(), HsmError> {
+        let key = self.secret.node_key(&name);
+        let cert = key.peer_certificate(&name.common_name());
+        let provider = provider();
+        let certified = Arc::new(
+            CertifiedKey::from_der(vec![cert.clone()], key.private_key_der(), &provider)
+                .map_err(|e| HsmError::Config(format!("cannot build the peer certificate: {e}")))?,
+        );
+        let mut client = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| HsmError::Config(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NodeCertificate {
+                secret: self.secret.clone(),
+                signatures: SignatureCheck::default(),
+            }))
+            .with_client_auth_cert(vec![cert], key.private_key_der())
+            .map_err(|e| HsmError::Config(format!("cannot build the peer client: {e}")))?;
+        client.alpn_protocols = vec![b"http/1.1".to_vec(), PEER_ALPN.to_vec()];
+        *self.current.write() = Some(Presented {
+            name,
+            certified,
+            client: Arc::new(client),
+        });
+        self.idle.lock().clear();
+        Ok(())
     }
 
-    /// Whether a client identity is a peer of this cluster.
-    pub(crate) fn is_peer(&self, identity: Option<&Identity>) -> bool {
-        identity == Some(&self.identity)
+    /// The name this node presents; `None` before it is known.
+    pub(crate) fn name(&self) -> Option<NodeName> {
+        self.current.read().as_ref().map(|p| p.name.clone())
+    }
+
+    /// The certificate and key served to peers; `None` before the node's name is known.
+    pub(crate) fn certified_key(&self) -> Option<Arc<CertifiedKey>> {
+        self.current.read().as_ref().map(|p| p.certified.clone())
+    }
+
+    /// The node a client's certificate proves to be (its identity and the name its common
+    /// name claims, see `tls::names_of`); `None` for anyone else.
+    pub(crate) fn proves(&self, identity: &Identity, claimed: &NodeName) -> Option<NodeName> {
+        (self.secret.node_identity(claimed) == *identity).then(|| claimed.clone())
+    }
+
+    fn client(&self) -> Result<Arc<ClientConfig>, PeerError> {
+        self.current
+            .read()
+            .as_ref()
+            .map(|p| p.client.clone())
+            .ok_or_else(|| PeerError::Unreachable("this node's name is not known yet".into()))
     }
 
     /// Asks the node at `host` (`host:port`) for its status over the peer channel.
     pub(crate) async fn status(&self, host: &str) -> Result<ServerStatusResponse, PeerError> {
         let (status, body) = self
-            .call_once(host, Method::GET, "/v1/rpc/status", None, Bytes::new())
+            .call_once(host, Method::GET, "/v1/rpc/status", Bytes::new())
             .await?;
         if status != 200 {
             return Err(PeerError::Unreachable(format!("{host} answered {status}")));
@@ -182,14 +218,12 @@ impl Peer {
         host: &str,
         method: Method,
         path: &str,
-        cluster: Option<&str>,
         body: Bytes,
     ) -> Result<(u16, Bytes), PeerError> {
         let mut sender = self.connect(host).await?;
         let request = PeerRequest {
             method,
             path,
-            cluster,
             body,
             timeout: CALL_TIMEOUT,
         };
@@ -258,7 +292,7 @@ impl Peer {
         let name = ServerName::try_from(name).map_err(|e| unreachable("invalid host", &e))?;
         let tls = tokio::time::timeout(
             CONNECT_TIMEOUT,
-            tokio_rustls::TlsConnector::from(self.client.clone()).connect(name, tcp),
+            tokio_rustls::TlsConnector::from(self.client()?).connect(name, tcp),
         )
         .await
         .map_err(|_| PeerError::Unreachable(format!("no TLS handshake with {host}")))?
@@ -287,21 +321,16 @@ impl Peer {
         let PeerRequest {
             method,
             path,
-            cluster,
             body,
             timeout,
         } = req;
         let unreachable = |what: &str, e: &dyn std::fmt::Display| {
             PeerError::Unreachable(format!("{what} {host}: {e}"))
         };
-        let mut request = http::Request::builder()
+        let request = http::Request::builder()
             .method(method)
             .uri(path)
-            .header(http::header::HOST, host);
-        if let Some(id) = cluster {
-            request = request.header(CLUSTER_HEADER, id);
-        }
-        let request = request
+            .header(http::header::HOST, host)
             .body(Full::new(body))
             .map_err(|e| unreachable("request to", &e))?;
         let exchange = async {
@@ -333,17 +362,12 @@ impl Peer {
 pub(crate) struct PeerRequest<'a> {
     pub(crate) method: Method,
     pub(crate) path: &'a str,
-    /// The sender's cluster id, checked by the receiver.
-    pub(crate) cluster: Option<&'a str>,
     pub(crate) body: Bytes,
     pub(crate) timeout: Duration,
 }
 
 /// The sending half of a peer connection.
 pub(crate) type PeerSender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
-/// The header that carries the sender's cluster id on `/v1/rpc/*` calls: two clusters may
-/// share an HSM key, and with it the peer certificate.
-pub(crate) const CLUSTER_HEADER: &str = "x-minkms-cluster";
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long an idle peer connection is reused: below the shortest time a node keeps an idle
 /// connection open (its request timeout, at least 1 s), so a reused connection is never one
@@ -364,20 +388,32 @@ mod tests {
         BackendSet::single(soft)
     }
 
+    fn presented(peer: &Peer) -> CertificateDer<'static> {
+        peer.certified_key().unwrap().cert[0].clone()
+    }
+
     #[test]
-    fn same_hsm_key_same_peer_identity_and_another_key_another() {
+    fn a_node_certificate_proves_its_name_to_holders_of_the_same_hsm_key_only() {
         let key = SoftHsm::generate_key();
         let a = Peer::derive(&set(&key)).unwrap();
         let b = Peer::derive(&set(&key)).unwrap();
-        assert_eq!(a.identity, b.identity);
-        assert!(a.is_peer(Some(&b.identity)));
         let c = Peer::derive(&set(&SoftHsm::generate_key())).unwrap();
-        assert!(!a.is_peer(Some(&c.identity)));
-        assert!(!a.is_peer(None));
-        // The peer key is not the root API key.
+        assert!(a.certified_key().is_none() && a.name().is_none());
+        let one = NodeName::new("3f0e8c1a-1111-4222-8333-944455556666", 1).unwrap();
+        a.present_as(one.clone()).unwrap();
+        assert_eq!(a.name(), Some(one.clone()));
+        assert_eq!(proven_name(&b.secret, &presented(&a)), Some(one.clone()));
+        assert_eq!(proven_name(&c.secret, &presented(&a)), None);
+        // Node 1's key under node 2's name proves nothing.
+        let two = NodeName::new(one.cluster.clone(), 2).unwrap();
+        let forged = a.secret.node_key(&one).peer_certificate(&two.common_name());
+        assert_eq!(proven_name(&b.secret, &forged), None);
+        // A name changes the certificate; the node key is not the root API key.
+        a.present_as(two.clone()).unwrap();
+        assert_eq!(proven_name(&b.secret, &presented(&a)), Some(two));
         assert_ne!(
-            &a.identity,
-            super::super::root_api_key(&set(&key)).unwrap().identity()
+            a.secret.node_identity(&one),
+            *super::super::root_api_key(&set(&key)).unwrap().identity()
         );
     }
 }

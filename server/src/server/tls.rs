@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use minkms_client::{provider, Identity, SignatureCheck};
+use minkms_client::{provider, Identity, NodeName, SignatureCheck};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
@@ -14,7 +14,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::peer::PEER_ALPN;
+use super::peer::{Peer, PEER_ALPN};
 use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
 
 /// Any client certificate, signature checked.
@@ -114,17 +114,17 @@ impl ServerCertificate {
     }
 }
 
-/// Chooses the certificate for a connection: the peer certificate for peers (they offer
-/// [`PEER_ALPN`]) once the node is unsealed, the API certificate for everyone else.
+/// Chooses the certificate for a connection: the node certificate for peers (they offer
+/// [`PEER_ALPN`]) once the node knows its name, the API certificate for everyone else.
 #[derive(Debug)]
 pub(crate) struct Certificates {
     api: Arc<CertifiedKey>,
-    peer: OnceLock<Arc<CertifiedKey>>,
+    peer: OnceLock<Arc<Peer>>,
 }
 
 impl Certificates {
-    /// Installs the peer certificate (known once the HSM has been reached).
-    pub(crate) fn set_peer(&self, peer: Arc<CertifiedKey>) {
+    /// Serves `peer`'s certificate to peers from now on (known once the HSM has been reached).
+    pub(crate) fn set_peer(&self, peer: Arc<Peer>) {
         let _ = self.peer.set(peer);
     }
 }
@@ -134,12 +134,12 @@ impl ResolvesServerCert for Certificates {
         let wants_peer = hello
             .alpn()
             .is_some_and(|mut protocols| protocols.any(|p| p == PEER_ALPN));
-        match (wants_peer, self.peer.get()) {
-            (true, Some(peer)) => Some(peer.clone()),
-            // Sealed: the peer key is not known yet. Refusing the handshake is honest; the
+        if wants_peer {
+            // Sealed: the node key is not known yet. Refusing the handshake is honest; the
             // API certificate would make the caller think this node is of another cluster.
-            (true, None) => None,
-            (false, _) => Some(self.api.clone()),
+            self.peer.get().and_then(|peer| peer.certified_key())
+        } else {
+            Some(self.api.clone())
         }
     }
 }
@@ -163,9 +163,18 @@ pub(crate) fn server_config(
     Ok((config, certificates))
 }
 
-/// The identity of a client certificate: the hash of its SubjectPublicKeyInfo. `None` for a
-/// certificate that does not parse (the handshake already proved key possession).
-pub(crate) fn identity_of(cert: &CertificateDer<'_>) -> Option<Identity> {
+/// What a certificate says about its holder: its identity (the hash of its
+/// SubjectPublicKeyInfo) and the node its common name claims to be, if any (a claim that
+/// `Peer::proves` checks). `None` for a certificate that does not parse (the handshake
+/// already proved key possession).
+pub(crate) fn names_of(cert: &CertificateDer<'_>) -> Option<(Identity, Option<NodeName>)> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
-    Some(Identity::from_spki(parsed.tbs_certificate.subject_pki.raw))
+    let identity = Identity::from_spki(parsed.tbs_certificate.subject_pki.raw);
+    let node = parsed
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .and_then(NodeName::from_common_name);
+    Some((identity, node))
 }
