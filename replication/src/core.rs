@@ -148,6 +148,8 @@ pub struct Status {
     pub probed: bool,
     /// The nodes whose messages it takes: see [`Core::admits`].
     pub admitted: BTreeSet<NodeId>,
+    /// Writes waiting on this leader for the slot.
+    pub queued: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -286,6 +288,7 @@ impl Core {
             removed: self.removed,
             probed: self.probed,
             admitted: self.admitted(),
+            queued: self.queue.len(),
             writable: self.role == Role::Leader
                 && self.lead.as_ref().is_some_and(|l| l.recovered)
                 && self.stale_member(now, &self.members()).is_none(),

@@ -1,10 +1,13 @@
 //! Deterministic simulation of the protocol core (REPLICATION.md §4.3, §2.12): N cores, a
-//! message pool with latency, loss, duplication, reordering and one-way partitions, crashes
-//! that keep only what was persisted (also between two outputs of one step), membership changes
-//! (add, rm, `edit --rm` of a dead node), client writes and reads on random nodes. The
-//! invariants are checked after every output; a failure names its seed:
+//! message pool with latency (and a heavy tail: some messages take 0.2–3 s), loss,
+//! duplication, reordering and one-way partitions, crashes that keep only what was persisted
+//! (also between two outputs of one step, and just before a step's last write to disk took
+//! effect), process pauses (state kept, nothing received, then the clock has jumped),
+//! membership changes (add, rm, `edit --rm` of a dead node), client writes of a few keys and
+//! reads of one key on random nodes, gated per key as the server gates them. The invariants
+//! are checked after every output; a failure names its seed:
 //! `SIM_SEED=<seed> cargo test -p minkms-replication --test simulation -- --nocapture`.
-//! `SIM_SEEDS=<n>` runs more seeds (CI runs the default).
+//! `SIM_SEEDS=<n>` runs more seeds, from `SIM_SEED_START` (default 0) for sharding.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -18,6 +21,18 @@ const TIMING: Timing = Timing {
     rpc: 100,
 };
 const STEP: u64 = 5;
+/// Keys the clients write and read: each is a register.
+const KEYS: u8 = 4;
+
+/// Where a node crashes within a step.
+#[derive(Debug, Clone, Copy)]
+enum Crash {
+    /// After this many of the step's outputs took effect.
+    After(usize),
+    /// Just before the step's last write to disk took effect (its fsync never returned), so
+    /// neither that write nor anything after it happened.
+    BeforeLastWrite,
+}
 
 #[derive(Debug)]
 struct SimNode {
@@ -30,6 +45,10 @@ struct SimNode {
     /// Wiped and force-removed: never comes back.
     gone: bool,
     removed: bool,
+    /// Paused (SIGSTOP, a VM pause) until then: keeps its state, takes nothing, does nothing.
+    paused_until: Option<u64>,
+    /// key → index of the last write of it this node applied.
+    last_write: BTreeMap<u8, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,7 +77,10 @@ struct Sim {
     prepared: BTreeMap<(u64, Ballot), BTreeSet<NodeId>>,
     /// value id → request.
     value_req: BTreeMap<Ballot, u64>,
-    max_seen: u64,
+    /// key → the newest index of a write of it that was acknowledged or read.
+    max_seen: BTreeMap<u8, u64>,
+    /// request → the key it writes.
+    req_key: BTreeMap<u64, u8>,
     /// Membership requests (their values are configs, not client writes).
     config_reqs: BTreeSet<u64>,
     reads: u64,
@@ -87,7 +109,8 @@ impl Sim {
             leaders: BTreeMap::new(),
             prepared: BTreeMap::new(),
             value_req: BTreeMap::new(),
-            max_seen: 0,
+            max_seen: BTreeMap::new(),
+            req_key: BTreeMap::new(),
             config_reqs: BTreeSet::new(),
             reads: 0,
             blocked_reads: 0,
@@ -104,7 +127,7 @@ impl Sim {
             let mut hard = Hard::single(hard_host(id));
             hard.id = id;
             hard.config = config.clone();
-            sim.add_node(hard, BTreeMap::new());
+            sim.add_node(hard, None);
         }
         sim
     }
@@ -116,7 +139,16 @@ impl Sim {
         );
     }
 
-    fn add_node(&mut self, hard: Hard, applied: BTreeMap<u64, Ballot>) {
+    /// A node joins with `hard`, having installed what a member applied (`from`'s snapshot).
+    fn add_node(&mut self, hard: Hard, from: Option<NodeId>) {
+        let (applied, last_write) = from
+            .map(|m| {
+                (
+                    self.nodes[&m].applied.clone(),
+                    self.nodes[&m].last_write.clone(),
+                )
+            })
+            .unwrap_or_default();
         let id = hard.id;
         let seed = self.rng.gen();
         let core = Core::new(hard.clone(), TIMING, seed, self.now);
@@ -129,6 +161,8 @@ impl Sim {
                 down_until: None,
                 gone: false,
                 removed: false,
+                paused_until: None,
+                last_write,
             },
         );
     }
@@ -141,15 +175,40 @@ impl Sim {
             .collect()
     }
 
-    /// Runs `f` on node `id`'s core and executes its outputs; with `crash_after`, the node
-    /// crashes after that many outputs.
-    fn on(&mut self, id: NodeId, crash_after: Option<usize>, f: impl FnOnce(&mut Core, u64)) {
+    /// Live and not paused: what a client or the operator can reach.
+    fn active(&self) -> Vec<NodeId> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.core.is_some() && n.paused_until.is_none())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn paused(&self, id: NodeId) -> bool {
+        self.nodes
+            .get(&id)
+            .is_some_and(|n| n.paused_until.is_some())
+    }
+
+    /// Runs `f` on node `id`'s core and executes its outputs; with `crash`, the node crashes
+    /// part way. A paused node does nothing.
+    fn on(&mut self, id: NodeId, crash: Option<Crash>, f: impl FnOnce(&mut Core, u64)) {
         let now = self.now;
+        if self.paused(id) {
+            return;
+        }
         let Some(core) = self.nodes.get_mut(&id).and_then(|n| n.core.as_mut()) else {
             return;
         };
         f(core, now);
         let outputs = core.take_outputs();
+        let crash_after = match crash {
+            None => None,
+            Some(Crash::After(n)) => Some(n),
+            Some(Crash::BeforeLastWrite) => outputs
+                .iter()
+                .rposition(|o| matches!(o, Output::Persist(_) | Output::Apply { .. })),
+        };
         let was_leader = core.status(now).role == Role::Leader;
         let term = core.hard().term;
         if was_leader {
@@ -212,15 +271,20 @@ impl Sim {
                         self.decided.insert(index, value.id);
                     }
                 }
+                let mut key = None;
                 if let Payload::App(bytes) = &value.payload {
                     let req = u64::from_be_bytes(bytes[..8].try_into().unwrap());
                     if self.writes.get(&req) == Some(&Outcome::Failed) {
                         self.fail(format!("write {req} answered failed, applied at {index}"));
                     }
                     self.value_req.insert(value.id, req);
+                    key = Some(bytes[8]);
                 }
                 let node = self.nodes.get_mut(&id).unwrap();
                 node.applied.insert(index, value.id);
+                if let Some(key) = key {
+                    node.last_write.insert(key, index);
+                }
                 self.persist(id, hard);
             }
             Output::Send(env) => {
@@ -229,8 +293,13 @@ impl Sim {
                 }
                 let copies = if self.rng.gen_bool(0.02) { 2 } else { 1 };
                 for _ in 0..copies {
-                    let at = self.now + self.rng.gen_range(1..=20);
-                    self.pool.push((at, env.clone()));
+                    // A heavy tail: one message in a hundred takes 0.2 to 3 s.
+                    let delay = if self.faults && self.rng.gen_bool(0.01) {
+                        self.rng.gen_range(200..=3000)
+                    } else {
+                        self.rng.gen_range(1..=20)
+                    };
+                    self.pool.push((self.now + delay, env.clone()));
                 }
             }
             Output::Respond { req, result } => {
@@ -245,7 +314,10 @@ impl Sim {
                                 self.summary()
                             ));
                         }
-                        self.max_seen = self.max_seen.max(index);
+                        if let Some(key) = self.req_key.get(&req) {
+                            let seen = self.max_seen.entry(*key).or_default();
+                            *seen = (*seen).max(index);
+                        }
                         Outcome::Ok(index)
                     }
                     Err(WriteError::Failed(_)) => {
@@ -314,6 +386,28 @@ impl Sim {
         let node = self.nodes.get_mut(&id).unwrap();
         node.core = None;
         node.down_until = Some(until);
+        node.paused_until = None;
+    }
+
+    /// SIGSTOP: the process keeps its state but neither receives, ticks nor sends until
+    /// SIGCONT; then its clock has jumped.
+    fn pause(&mut self) {
+        let live = self.active();
+        if live.is_empty() {
+            return;
+        }
+        let id = live[self.rng.gen_range(0..live.len())];
+        let until = self.now + self.rng.gen_range(200..3000);
+        self.nodes.get_mut(&id).unwrap().paused_until = Some(until);
+    }
+
+    fn resume_due(&mut self) {
+        let now = self.now;
+        for n in self.nodes.values_mut() {
+            if n.paused_until.is_some_and(|t| t <= now) {
+                n.paused_until = None;
+            }
+        }
     }
 
     fn restart_due(&mut self) {
@@ -345,60 +439,79 @@ impl Sim {
     }
 
     fn write(&mut self) {
-        let live = self.live();
+        let live = self.active();
         if live.is_empty() {
             return;
         }
         let target = self
             .leader()
-            .filter(|_| self.rng.gen_bool(0.9))
+            .filter(|l| !self.paused(*l) && self.rng.gen_bool(0.9))
             .unwrap_or_else(|| live[self.rng.gen_range(0..live.len())]);
+        let key = self.rng.gen_range(0..KEYS);
+        self.propose_write(target, key, b"cmd");
+    }
+
+    /// A client write of `key` to node `target`; its request number.
+    fn propose_write(&mut self, target: NodeId, key: u8, what: &[u8]) -> u64 {
         let req = self.next_req;
         self.next_req += 1;
         self.writes.insert(req, Outcome::Pending);
+        self.req_key.insert(req, key);
         let mut payload = req.to_be_bytes().to_vec();
-        payload.extend_from_slice(b"cmd");
+        payload.push(key);
+        payload.extend_from_slice(what);
         self.on(target, None, |c, now| c.propose(now, req, payload));
+        req
     }
 
-    /// A read on a random node: blocked while its slot holds an entry, else its commit,
-    /// which must not be older than anything acknowledged or read before.
+    /// A read of one key on a random node, gated as the server gates it: it waits while the
+    /// node's slot holds a write of that key or a membership change, or while the node has not
+    /// heard from a peer since it started or was paused. Otherwise it returns the last write of
+    /// the key the node applied, which must not be older than any write of the key that was
+    /// acknowledged or read before.
     fn read(&mut self) {
-        let live = self.live();
+        let live = self.active();
         if live.is_empty() {
             return;
         }
         let id = live[self.rng.gen_range(0..live.len())];
+        let key = self.rng.gen_range(0..KEYS);
         let n = &self.nodes[&id];
         let core = n.core.as_ref().unwrap();
         let st = core.status(self.now);
         if st.removed || st.joining || n.removed {
             return;
         }
-        if matches!(
-            n.durable.slot,
+        let gated = match &n.durable.slot {
             Some(Slot {
-                value: SlotValue::Entry(_),
+                value: SlotValue::Entry(v),
                 ..
-            })
-        ) {
+            }) => match &v.payload {
+                Payload::Config(_) => true,
+                Payload::App(bytes) => bytes[8] == key,
+            },
+            _ => false,
+        };
+        if gated || !st.probed {
             self.blocked_reads += 1;
             return;
         }
-        let commit = n.durable.commit;
-        if commit < self.max_seen {
+        let got = n.last_write.get(&key).copied().unwrap_or(0);
+        let seen = self.max_seen.get(&key).copied().unwrap_or(0);
+        if got < seen {
             self.fail(format!(
-                "stale read on node {id}: commit {commit}, but {} was acknowledged or read\n{}",
-                self.max_seen,
+                "stale read of key {key} on node {id}: its last write at {got}, but the one at {seen} was acknowledged or read\n{}",
                 self.summary()
             ));
         }
-        self.max_seen = commit;
+        self.max_seen.insert(key, got);
         self.reads += 1;
     }
 
     fn membership(&mut self) {
-        let Some(leader) = self.leader() else { return };
+        let Some(leader) = self.leader().filter(|l| !self.paused(*l)) else {
+            return;
+        };
         let st = self.nodes[&leader].core.as_ref().unwrap().status(self.now);
         if !st.writable {
             return;
@@ -423,8 +536,7 @@ impl Sim {
                 joining: true,
                 forced_out: Default::default(),
             };
-            let applied = self.nodes[&leader].applied.clone();
-            self.add_node(hard, applied);
+            self.add_node(hard, Some(leader));
             self.on(leader, None, |c, now| {
                 c.propose_add(now, req, id, hard_host(id))
             });
@@ -498,16 +610,20 @@ impl Sim {
             self.force_remove();
         } else if r < 0.018 {
             self.membership();
+        } else if r < 0.0195 {
+            self.pause();
         }
     }
 
     fn step(&mut self) {
         self.now += STEP;
         self.restart_due();
+        self.resume_due();
         let now = self.now;
+        // What is due for a paused node waits in its socket until it resumes.
         let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pool)
             .into_iter()
-            .partition(|(t, _)| *t <= now);
+            .partition(|(t, env)| *t <= now && !self.paused(env.to));
         self.pool = later;
         let mut due = due;
         // Random delivery order among what is due.
@@ -530,12 +646,11 @@ impl Sim {
                         .map(|n| (n.durable.commit, n.durable.commit_id))
                 );
             }
-            let crash = (self.faults && self.rng.gen_bool(0.002)).then(|| self.rng.gen_range(0..4));
+            let crash = self.random_crash(0.002);
             self.on(env.to, crash, |c, now| c.receive(now, env));
         }
-        for id in self.live() {
-            let crash =
-                (self.faults && self.rng.gen_bool(0.0005)).then(|| self.rng.gen_range(0..4));
+        for id in self.active() {
+            let crash = self.random_crash(0.0005);
             self.on(id, crash, |c, now| c.tick(now));
         }
         if self.clients && self.rng.gen_bool(0.15) {
@@ -549,6 +664,18 @@ impl Sim {
         }
     }
 
+    /// A crash within a step, with probability `p` while faults are on.
+    fn random_crash(&mut self, p: f64) -> Option<Crash> {
+        if !self.faults || !self.rng.gen_bool(p) {
+            return None;
+        }
+        Some(if self.rng.gen_bool(0.25) {
+            Crash::BeforeLastWrite
+        } else {
+            Crash::After(self.rng.gen_range(0..4))
+        })
+    }
+
     /// Heals everything, restarts every crashed node, and checks that the cluster converges:
     /// one leader, equal commits, a write commits, every acknowledged write applied everywhere.
     fn heal_and_check(&mut self) {
@@ -559,6 +686,7 @@ impl Sim {
             if n.down_until.is_some() && !n.gone {
                 n.down_until = Some(0);
             }
+            n.paused_until = None;
         }
         let deadline = self.now + 20_000;
         let mut probe: Option<u64> = None;
@@ -585,13 +713,7 @@ impl Sim {
                     .status(self.now)
                     .writable
                 {
-                    let req = self.next_req;
-                    self.next_req += 1;
-                    self.writes.insert(req, Outcome::Pending);
-                    let mut payload = req.to_be_bytes().to_vec();
-                    payload.extend_from_slice(b"final");
-                    self.on(l, None, |c, now| c.propose(now, req, payload));
-                    probe = Some(req);
+                    probe = Some(self.propose_write(l, 0, b"final"));
                 }
             }
         }
@@ -604,9 +726,16 @@ impl Sim {
         if !matches!(self.writes.get(&req), Some(Outcome::Ok(_))) {
             self.fail("the write after healing did not commit".into());
         }
-        // No new writes; let the last ones and their Commits reach everyone.
+        // No new writes; let the leader drain its queue and the last Commits reach everyone.
         self.clients = false;
-        for _ in 0..400 {
+        let drain_until = self.now + 30_000;
+        while !self.drained() {
+            if self.now >= drain_until {
+                self.fail(format!(
+                    "the cluster did not settle within 30 s of quiet\n{}",
+                    self.summary()
+                ));
+            }
             self.step_quiet();
         }
         let leader = self.leader().unwrap();
@@ -643,6 +772,24 @@ impl Sim {
                 _ => {}
             }
         }
+    }
+
+    /// Quiet: a leader with nothing queued and no slot open, and every member at its commit
+    /// with no slot open.
+    fn drained(&self) -> bool {
+        let Some(leader) = self.leader() else {
+            return false;
+        };
+        let l = &self.nodes[&leader];
+        let st = l.core.as_ref().unwrap().status(self.now);
+        if st.queued > 0 || l.durable.slot.is_some() {
+            return false;
+        }
+        st.config.members.keys().all(|m| {
+            self.nodes.get(m).is_some_and(|n| {
+                n.gone || (n.durable.commit == l.durable.commit && n.durable.slot.is_none())
+            })
+        })
     }
 
     fn edit_out_gone(&mut self) {
@@ -724,17 +871,18 @@ fn invariants_hold_under_random_faults() {
         println!("seed {seed}: {ok} acknowledged writes, {reads} reads, {blocked} blocked");
         return;
     }
-    let seeds: u64 = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200);
+    let var = |name: &str| std::env::var(name).ok().and_then(|s| s.parse().ok());
+    let seeds: u64 = var("SIM_SEEDS").unwrap_or(1000);
+    let start: u64 = var("SIM_SEED_START").unwrap_or(0);
     let (mut ok, mut reads) = (0, 0);
-    for seed in 0..seeds {
+    for seed in start..start + seeds {
         let (o, r, _) = run(seed);
         ok += o;
         reads += r;
     }
-    println!("{seeds} seeds: {ok} acknowledged writes, {reads} reads checked, 0 violations");
+    println!(
+        "{seeds} seeds from {start}: {ok} acknowledged writes, {reads} reads checked, 0 violations"
+    );
     assert!(
         ok > seeds,
         "the schedules must commit writes to mean anything"
