@@ -150,6 +150,8 @@ pub struct Status {
     pub admitted: BTreeSet<NodeId>,
     /// Writes waiting on this leader for the slot.
     pub queued: usize,
+    /// Leading: a member that has not answered within `2H` (writes would fail for it).
+    pub down: Option<NodeId>,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +162,8 @@ enum Pending {
         host: String,
     },
     Remove(NodeId),
+    /// Take id `NodeId` (the config's `next_id`) for a node about to be added.
+    Reserve(NodeId),
     /// Commit the config this node already holds (after `edit --rm`).
     Install,
 }
@@ -289,6 +293,11 @@ impl Core {
             probed: self.probed,
             admitted: self.admitted(),
             queued: self.queue.len(),
+            down: if self.role == Role::Leader {
+                self.stale_member(now, &self.members())
+            } else {
+                None
+            },
             writable: self.role == Role::Leader
                 && self.lead.as_ref().is_some_and(|l| l.recovered)
                 && self.stale_member(now, &self.members()).is_none(),
@@ -374,10 +383,18 @@ impl Core {
         self.enqueue(now, req, Pending::App(command));
     }
 
-    /// Proposes adding node `id` (which must be the config's `next_id`) at `host`. The node must
-    /// hold a snapshot of this cluster's state already.
+    /// Proposes adding node `id` at `host`: the config's `next_id`, or an id reserved before
+    /// (below `next_id`, not a member). The node must hold a snapshot of this cluster's state
+    /// already.
     pub fn propose_add(&mut self, now: u64, req: u64, id: NodeId, host: String) {
         self.enqueue(now, req, Pending::Add { id, host });
+    }
+
+    /// Proposes taking id `id` (which must be the config's `next_id`) for a node that is about
+    /// to be sent this cluster's state: committed before the node holds anything, so an id is
+    /// never given to two nodes, whatever happens to the add that follows.
+    pub fn propose_reserve(&mut self, now: u64, req: u64, id: NodeId) {
+        self.enqueue(now, req, Pending::Reserve(id));
     }
 
     /// Proposes removing member `id`.
@@ -492,7 +509,9 @@ impl Core {
                 Pending::Install => Payload::Config(self.hard.config.clone()),
                 Pending::Add { id, host } => {
                     let cfg = &self.hard.config;
-                    if id != cfg.next_id || cfg.members.values().any(|h| *h == host) {
+                    let reserved = id < cfg.next_id && !cfg.contains(id);
+                    if !(id == cfg.next_id || reserved) || cfg.members.values().any(|h| *h == host)
+                    {
                         self.respond(
                             req,
                             Err(WriteError::Unavailable(format!(
@@ -504,6 +523,22 @@ impl Core {
                     let mut next = cfg.clone();
                     next.epoch = next.epoch.saturating_add(1);
                     next.members.insert(id, host);
+                    next.next_id = next.next_id.max(id.saturating_add(1));
+                    Payload::Config(next)
+                }
+                Pending::Reserve(id) => {
+                    let cfg = &self.hard.config;
+                    if id != cfg.next_id {
+                        self.respond(
+                            req,
+                            Err(WriteError::Unavailable(
+                                "cannot reserve a node id: the cluster changed meanwhile".into(),
+                            )),
+                        );
+                        continue;
+                    }
+                    let mut next = cfg.clone();
+                    next.epoch = next.epoch.saturating_add(1);
                     next.next_id = id.saturating_add(1);
                     Payload::Config(next)
                 }
@@ -567,8 +602,14 @@ impl Core {
     fn quorum_of(&self, payload: &Payload) -> BTreeSet<NodeId> {
         let mut q = self.members();
         if let Payload::Config(next) = payload {
-            let next_id = self.hard.config.next_id;
-            q.extend(next.members.keys().copied().filter(|m| *m >= next_id));
+            // The node it adds (a node removed by force is not one, and stays out).
+            let forced_out = &self.hard.forced_out;
+            q.extend(
+                next.members
+                    .keys()
+                    .copied()
+                    .filter(|m| !self.hard.config.contains(*m) && !forced_out.contains(m)),
+            );
         }
         q
     }

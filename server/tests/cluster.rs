@@ -401,3 +401,58 @@ fn a_node_started_with_another_host_is_not_part_of_the_cluster() {
     );
     drop((n1, n2));
 }
+
+#[test]
+fn an_add_that_fails_for_a_down_member_leaves_the_new_node_fresh_and_a_retry_completes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let m: Vec<Member> = (0..4)
+        .map(|i| Member::new(tmp.path(), &format!("kms{i}")))
+        .collect();
+    let n0 = m[0].start(&key);
+    let root = n0.root_api_key.clone();
+    let n1 = m[1].start(&key);
+    let n2 = m[2].start(&key);
+    ok(&n0, &root, &["add", &m[1].addr]);
+    ok(&n0, &root, &["add", &m[2].addr]);
+    ok(&n0, &root, &["add-enclave", "enclave-1"]);
+    eventually("three healthy nodes", || healthy(&n0, &root, 3));
+    // A member goes down; the add of a fresh node fails, and says why.
+    n2.kill();
+    let fresh = m[3].start(&key);
+    eventually("the leader sees the member down", || {
+        let out = cli(&n0, &root, &["add", &m[3].addr]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if out.status.success() {
+            panic!("add succeeded with a member down");
+        }
+        if stderr.contains("not all nodes available") {
+            Ok(())
+        } else {
+            Err(stderr)
+        }
+    });
+    // The new node took nothing: it still serves as the fresh single node it was.
+    let out = cli(&fresh, &root, &["ls-enclave"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ok(&fresh, &root, &["ls"]);
+    assert_eq!(out.lines().filter(|l| l.contains(':')).count(), 1, "{out}");
+    // With the member back, the same add completes.
+    let n2 = m[2].start(&key);
+    eventually("three healthy nodes again", || healthy(&n0, &root, 3));
+    // (The leader takes up to two heartbeats to count the member as up again.)
+    eventually("the add of the same node", || {
+        let out = cli(&n0, &root, &["add", &m[3].addr]);
+        match out.status.success() {
+            true => Ok(()),
+            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        }
+    });
+    eventually("four healthy nodes", || healthy(&n0, &root, 4));
+    assert!(ok(&fresh, &root, &["ls-enclave"]).contains("enclave-1"));
+    drop((n1, n2));
+}

@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::error::ApiError;
 use super::node::Node;
 use super::peer::{PeerError, PeerRequest};
+use minkms_client::wire::ServerStatusResponse;
 use minkms_client::NodeName;
 
 /// Timers of REPLICATION.md §2.11.
@@ -96,6 +97,7 @@ enum Event {
     Unreachable(NodeId),
     Propose(Vec<u8>, Reply<Result<Result<(), ks::Error>, WriteError>>),
     Add(NodeId, String, Reply<Result<(), WriteError>>),
+    Reserve(NodeId, Reply<Result<(), WriteError>>),
     Remove(NodeId, Reply<Result<(), WriteError>>),
     Force(NodeId, Reply<Result<(), String>>),
     Export(Reply<Result<(Snapshot, Hard), ks::Error>>),
@@ -412,7 +414,9 @@ impl Cluster {
         ))
     }
 
-    /// `minkms add`: sends the new node this cluster's state, then commits it as a member.
+    /// `minkms add`: takes an id for the new node, sends it this cluster's state, then commits
+    /// it as a member. Nothing is sent unless every member can take the membership change; a
+    /// node whose add failed after it got the state is added by running `add` again.
     pub(crate) async fn add(&self, node: &Node, host: &str) -> Result<(), ApiError> {
         let status = self.status();
         if status.leader != Some(status.id) {
@@ -426,6 +430,22 @@ impl Cluster {
                 format!("node {host} is already part of this cluster"),
             ));
         }
+        if let Some(down) = status.down {
+            let name = status
+                .config
+                .members
+                .get(&down)
+                .cloned()
+                .unwrap_or_default();
+            return Err(unavailable(&format!(
+                "cannot add node {host}: not all nodes available: node {down} ({name}) is down"
+            )));
+        }
+        if !status.writable {
+            return Err(unavailable(&format!(
+                "cannot add node {host}: the cluster cannot take writes yet (its leader is still resolving an interrupted write); retry"
+            )));
+        }
         let theirs = match node.peer.status(host).await {
             Err(PeerError::NotAPeer) => {
                 return Err(ApiError::bad_request(format!(
@@ -438,14 +458,24 @@ impl Cluster {
             }
             Ok(s) => s,
         };
-        if theirs.commit != 0 || theirs.nodes.len() > 1 {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("cannot add node {host}: node is not fresh: stop it, delete its database and restart it"),
-            ));
-        }
+        let ours = node.keystore.info().cluster_id.to_string();
+        let id = match join_plan(&theirs, &status, &ours) {
+            Some(JoinPlan::Fresh) => {
+                let id = status.config.next_id;
+                self.ask(|tx| Event::Reserve(id, tx))
+                    .await?
+                    .map_err(write_error)?;
+                id
+            }
+            Some(JoinPlan::Resume(id)) => id,
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("cannot add node {host}: node is not fresh: stop it, delete its database and restart it"),
+                ))
+            }
+        };
         let (snapshot, mut hard) = self.ask(Event::Export).await?.map_err(ApiError::from)?;
-        let id = hard.config.next_id;
         hard.id = id;
         hard.joining = true;
         hard.voted_for = None;
@@ -475,15 +505,27 @@ impl Cluster {
             ));
         }
         let host = host.to_string();
-        self.ask(|tx| Event::Add(id, host, tx))
-            .await?
-            .map_err(write_error)
+        self.ask(|tx| Event::Add(id, host, tx)).await?.map_err(|e| {
+            let e = write_error(e);
+            ApiError::new(
+                e.status,
+                format!(
+                    "{}; the node holds this cluster's state as node {id}: run add again to finish",
+                    e.message
+                ),
+            )
+        })
     }
 
-    /// A joining node installs the snapshot it was sent.
-    pub(crate) async fn install(&self, join: Join) -> Result<(), ApiError> {
+    /// A joining node installs the snapshot it was sent: a fresh node, or one that got this
+    /// cluster's state under the same id before and whose add did not commit.
+    pub(crate) async fn install(&self, node: &Node, join: Join) -> Result<(), ApiError> {
         let status = self.status();
-        if status.commit != 0 || status.config.members.len() > 1 || status.joining {
+        let fresh = status.commit == 0 && status.config.members.len() <= 1 && !status.joining;
+        let resumed = status.joining
+            && join.hard.id == status.id
+            && join.snapshot.cluster_id == node.keystore.info().cluster_id;
+        if !(fresh || resumed) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "node is not fresh: stop it, delete its database and restart it",
@@ -627,6 +669,28 @@ fn present_as(node: &Node, cluster: uuid::Uuid, id: NodeId) {
     }
 }
 
+/// What `add` does with the node it adds, from that node's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JoinPlan {
+    /// A fresh node: take the next id for it first.
+    Fresh,
+    /// A node that holds this cluster's state under an id taken for it, whose add did not
+    /// commit: send it the state again and add it under that id.
+    Resume(NodeId),
+}
+
+/// `None`: the node holds state of its own, or of this cluster under an id that is not waiting
+/// for it; it must be wiped first.
+fn join_plan(theirs: &ServerStatusResponse, ours: &Status, cluster_id: &str) -> Option<JoinPlan> {
+    let joining = theirs.role == "Joining";
+    if !joining && theirs.commit == 0 && theirs.nodes.len() <= 1 {
+        return Some(JoinPlan::Fresh);
+    }
+    let id = NodeId::from(theirs.node_id);
+    let waiting = id < ours.config.next_id && !ours.config.contains(id);
+    (joining && theirs.cluster_id == cluster_id && waiting).then_some(JoinPlan::Resume(id))
+}
+
 fn node_id(c: &Cluster) -> NodeId {
     c.status.borrow().id
 }
@@ -766,6 +830,11 @@ impl Driver {
                 self.waiters.insert(req, Waiter::Admin(tx));
                 self.joining_hosts.insert(id, (host.clone(), req));
                 self.core.propose_add(now, req, id, host);
+            }
+            Event::Reserve(id, tx) => {
+                let req = self.req();
+                self.waiters.insert(req, Waiter::Admin(tx));
+                self.core.propose_reserve(now, req, id);
             }
             Event::Remove(id, tx) => {
                 let req = self.req();
@@ -1107,5 +1176,54 @@ fn blocks(b: &Blocked, enclave: &str, keys: Option<&[String]>) -> bool {
                 || (e == enclave
                     && keys.is_none_or(|names| names.iter().any(|n| pending.contains(n))))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ours() -> Status {
+        let mut hard = Hard::single("a:7373");
+        hard.config.members.insert(1, "b:7373".into());
+        hard.config.next_id = 4; // 2 was removed, 3 was taken for a node not added yet
+        Core::new(hard, TIMING, 1, 0).status(0)
+    }
+
+    fn theirs(
+        role: &str,
+        cluster: &str,
+        id: u32,
+        commit: u64,
+        nodes: usize,
+    ) -> ServerStatusResponse {
+        ServerStatusResponse {
+            role: role.into(),
+            cluster_id: cluster.into(),
+            node_id: id,
+            commit,
+            nodes: (0..nodes as u32).map(|i| (i, format!("n{i}"))).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn add_takes_fresh_nodes_and_resumes_only_its_own_unfinished_joins() {
+        let plan = |t: ServerStatusResponse| join_plan(&t, &ours(), "c");
+        assert_eq!(plan(theirs("Leader", "x", 0, 0, 1)), Some(JoinPlan::Fresh));
+        // Holds state of its own, or is part of another cluster.
+        assert_eq!(plan(theirs("Leader", "x", 0, 5, 1)), None);
+        assert_eq!(plan(theirs("Follower", "x", 1, 0, 2)), None);
+        // Joining this cluster under the id taken for it: resume.
+        assert_eq!(
+            plan(theirs("Joining", "c", 3, 9, 2)),
+            Some(JoinPlan::Resume(3))
+        );
+        // Joining another cluster, or under a member's id, a removed one or one not taken.
+        assert_eq!(plan(theirs("Joining", "other", 3, 9, 2)), None);
+        assert_eq!(plan(theirs("Joining", "c", 1, 9, 2)), None);
+        assert_eq!(plan(theirs("Joining", "c", 4, 9, 2)), None);
+        // A removed member (id 2) that is not joining is not fresh either.
+        assert_eq!(plan(theirs("Removed", "c", 2, 9, 2)), None);
     }
 }

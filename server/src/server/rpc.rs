@@ -91,7 +91,7 @@ pub(crate) async fn handle(
                     format!("join sent by {from}, which is not a member of the cluster it offers"),
                 ));
             }
-            node.cluster.install(join).await?;
+            node.cluster.install(&node, join).await?;
         }
         "/v1/rpc/removed" => {
             let removed: Removed = postcard::from_bytes(&body).map_err(bad)?;
