@@ -439,6 +439,22 @@ impl Client {
             &EditClusterRequest {
                 host: self.endpoints[0].clone(),
                 remove: remove.to_vec(),
+                accept_fork: false,
+            },
+        )
+        .await
+    }
+
+    /// `CLUSTER:EDIT` with `accept_fork`: the first endpoint, removed from its cluster with
+    /// `--delete-cluster`, takes writes as a cluster of its own from now on.
+    pub async fn accept_fork(&self) -> Result<(), Error> {
+        self.write(
+            "",
+            Command::ClusterEdit,
+            &EditClusterRequest {
+                host: self.endpoints[0].clone(),
+                remove: Vec::new(),
+                accept_fork: true,
             },
         )
         .await

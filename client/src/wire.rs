@@ -64,6 +64,10 @@ pub struct EditClusterRequest {
     pub host: String,
     #[prost(uint32, repeated, tag = "2")]
     pub remove: Vec<u32>,
+    /// minkms: accept that a node removed with `--delete-cluster` runs as a cluster of its own
+    /// (its writes are fenced until then).
+    #[prost(bool, tag = "3")]
+    pub accept_fork: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -23,6 +23,9 @@ pub(crate) const META_COMMIT: &str = "commit";
 /// The replication protocol's durable state (term, vote, config, open slot).
 pub(crate) const META_REPLICATION: &str = "replication";
 pub(crate) const META_REK_PREFIX: &str = "rek/";
+/// The id of the cluster this node left with `rm --delete-cluster`, until its operator
+/// accepts that it runs as a cluster of its own: writes are fenced while it is set.
+pub(crate) const META_FORKED_FROM: &str = "forked_from";
 pub(crate) const FORMAT_V1: &[u8] = &[1];
 /// Associated data of the sealed root key: a blob only opens as what it was sealed for.
 pub(crate) const REK_CONTEXT: &[u8] = b"minkms/v1/root-encryption-key";

@@ -11,8 +11,8 @@ use uuid::Uuid;
 
 use crate::state::Change;
 use crate::storage::{
-    self, META, META_CLUSTER_ID, META_COMMIT, META_FORMAT, META_REK_PREFIX, META_REPLICATION,
-    RECORDS, REK_CONTEXT,
+    self, META, META_CLUSTER_ID, META_COMMIT, META_FORKED_FROM, META_FORMAT, META_REK_PREFIX,
+    META_REPLICATION, RECORDS, REK_CONTEXT,
 };
 use crate::{Command, Error, KeyMaterial, OpenError, State};
 
@@ -28,6 +28,9 @@ pub struct StoreInfo {
     pub unsealed_by: String,
     /// Whether this start created the database.
     pub created: bool,
+    /// The cluster this node left with `rm --delete-cluster`, while the fork is not accepted:
+    /// it holds a copy of that cluster's keys, so its writes are fenced.
+    pub forked_from: Option<Uuid>,
 }
 
 /// A node's keystore. Reads go through [`Keystore::state`]; writes through [`Keystore::apply`].
@@ -88,7 +91,7 @@ impl Keystore {
             .map_err(|_| OpenError::Storage("sealed root key has the wrong length".into()))?;
         let db = Database::create(&path)?;
         rewrap(&db, &rek, hsms, &blobs)?;
-        let (state, commit, cluster_id) = load(&db, &rek)?;
+        let (state, commit, cluster_id, forked_from) = load(&db, &rek)?;
         Ok(Self {
             db,
             rek: RwLock::new(rek),
@@ -99,6 +102,7 @@ impl Keystore {
                 cluster_id,
                 unsealed_by: unsealed.backend_id,
                 created,
+                forked_from,
             }),
         })
     }
@@ -214,7 +218,7 @@ impl Keystore {
         let written = self.write_txn(&all, commit, None);
         if let Err(e) = written {
             // The in-memory state ran ahead of the disk: put it back.
-            let (fresh, _, _) =
+            let (fresh, ..) =
                 load(&self.db, &self.rek.read()).map_err(|e| Error::Storage(e.to_string()))?;
             *state = fresh;
             return Err(e);
@@ -459,20 +463,41 @@ impl Keystore {
         Ok(())
     }
 
-    /// Gives this node a new cluster id (it leaves its cluster and starts a new one alone).
+    /// Gives this node a new cluster id (it leaves its cluster and starts a new one alone),
+    /// and remembers the old one: a fork, fenced until [`Keystore::accept_fork`].
     pub fn reset_cluster(&self, replication: &[u8]) -> Result<Uuid, Error> {
         let id = Uuid::new_v4();
         let sealed = seal_replication(&self.rek.read(), replication)?;
         let _writer = self.writer.lock();
+        let old = self.info.read().cluster_id;
         let txn = self.db.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
             meta.insert(META_CLUSTER_ID, id.as_bytes().as_slice())?;
             meta.insert(META_REPLICATION, sealed.as_slice())?;
+            meta.insert(META_FORKED_FROM, old.as_bytes().as_slice())?;
         }
         txn.commit()?;
-        self.info.write().cluster_id = id;
+        let mut info = self.info.write();
+        info.cluster_id = id;
+        info.forked_from = Some(old);
         Ok(id)
+    }
+
+    /// The cluster this node forked from, while the fork is not accepted.
+    pub fn forked_from(&self) -> Option<Uuid> {
+        self.info.read().forked_from
+    }
+
+    /// The operator accepts that this node, removed with `--delete-cluster`, runs as a cluster
+    /// of its own: its writes are no longer fenced. Whether it was a fork.
+    pub fn accept_fork(&self) -> Result<bool, Error> {
+        let _writer = self.writer.lock();
+        let txn = self.db.begin_write()?;
+        let was = txn.open_table(META)?.remove(META_FORKED_FROM)?.is_some();
+        txn.commit()?;
+        self.info.write().forked_from = None;
+        Ok(was)
     }
 }
 
@@ -643,7 +668,10 @@ fn rewrap(
     Ok(())
 }
 
-fn load(db: &Database, rek: &KeyMaterial) -> Result<(State, u64, Uuid), OpenError> {
+/// What a database holds: its state, commit, cluster id and the cluster it forked from.
+type Loaded = (State, u64, Uuid, Option<Uuid>);
+
+fn load(db: &Database, rek: &KeyMaterial) -> Result<Loaded, OpenError> {
     let txn = db.begin_read()?;
     let meta = txn.open_table(META)?;
     let commit = meta
@@ -655,6 +683,9 @@ fn load(db: &Database, rek: &KeyMaterial) -> Result<(State, u64, Uuid), OpenErro
         .get(META_CLUSTER_ID)?
         .and_then(|v| Uuid::from_slice(v.value()).ok())
         .ok_or_else(|| OpenError::Storage("database has no cluster id".into()))?;
+    let forked_from = meta
+        .get(META_FORKED_FROM)?
+        .and_then(|v| Uuid::from_slice(v.value()).ok());
     let records = txn.open_table(RECORDS)?;
     let mut changes: Vec<Change> = Vec::new();
     for entry in records.iter()? {
@@ -668,5 +699,5 @@ fn load(db: &Database, rek: &KeyMaterial) -> Result<(State, u64, Uuid), OpenErro
     // Keys sort "e/" < "i/" < "k/" < "p/": enclaves are applied before what they contain.
     let mut state = State::default();
     state.apply(changes);
-    Ok((state, commit, cluster_id))
+    Ok((state, commit, cluster_id, forked_from))
 }

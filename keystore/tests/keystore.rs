@@ -469,3 +469,26 @@ fn the_replication_state_is_sealed_on_disk() {
     let ks = Keystore::open_or_create(tmp.path(), &hsm(&key)).unwrap();
     assert_eq!(ks.replication().unwrap(), Some(later));
 }
+
+#[test]
+fn a_fork_stays_fenced_across_restarts_until_it_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SoftHsm::generate_key();
+    let old = {
+        let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+        assert_eq!(ks.info().forked_from, None);
+        let old = ks.info().cluster_id;
+        let new = ks.reset_cluster(b"replication").unwrap();
+        assert_ne!(new, old);
+        assert_eq!(ks.info().forked_from, Some(old));
+        old
+    };
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+    assert_eq!(ks.info().forked_from, Some(old));
+    assert!(ks.accept_fork().unwrap());
+    assert_eq!(ks.info().forked_from, None);
+    assert!(!ks.accept_fork().unwrap());
+    drop(ks);
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+    assert_eq!(ks.info().forked_from, None);
+}

@@ -704,7 +704,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__edit)
-            opts="-s -a -k -h --server --api-key --insecure --json --rm --help"
+            opts="-s -a -k -h --server --api-key --insecure --json --rm --accept-fork --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

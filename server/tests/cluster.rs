@@ -357,9 +357,28 @@ fn rm_removes_a_healthy_node_which_then_refuses_to_start_or_starts_over() {
         .and_then(|l| l.split_whitespace().next())
         .unwrap()
         .to_string();
-    ok(&n0, &root, &["rm", &id1, "--delete-cluster"]);
+    let out = cli(&n0, &root, &["rm", &id1, "--delete-cluster"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--accept-fork"));
     eventually("one node", || healthy(&n0, &root, 1));
     eventually("the removed node alone", || healthy(&n1, &root, 1));
+    // It holds a copy of the cluster's keys: it serves reads, but takes no write and leaves
+    // load balancers' pools until its operator accepts the fork.
+    ok(&n1, &root, &["ls-enclave"]);
+    let out = cli(&n1, &root, &["add-enclave", "its-own"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("writes fenced"), "{stderr}");
+    assert_eq!(get(&n1, "/v1/health/ready"), 503);
+    n1.terminate();
+    let n1 = m[1].start(&key);
+    assert!(
+        String::from_utf8_lossy(&cli(&n1, &root, &["add-enclave", "its-own"]).stderr)
+            .contains("writes fenced")
+    );
+    let out = cli(&n0, &root, &["edit", &m[0].addr, "--accept-fork"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a fork"));
+    ok(&n1, &root, &["edit", &m[1].addr, "--accept-fork"]);
+    assert_eq!(get(&n1, "/v1/health/ready"), 200);
     ok(&n1, &root, &["add-enclave", "its-own"]);
     let theirs = ok(&n0, &root, &["ls-enclave"]);
     assert!(!theirs.contains("its-own"), "{theirs}");

@@ -31,6 +31,7 @@ fn request(cmd: Command, victim: &str) -> Bytes {
             [&EditClusterRequest {
                 host: String::new(),
                 remove: vec![1],
+                accept_fork: false,
             }],
         ),
         Command::ClusterAddHsm => encode_frames(

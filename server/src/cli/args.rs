@@ -118,21 +118,28 @@ pub(crate) enum Cmd {
         #[arg(num_args = 1..=2, required = true, value_name = "[SERVER] NODE")]
         targets: Vec<String>,
         /// Let the removed node start over as a new single-node cluster instead of refusing to
-        /// start ("server not part of cluster").
+        /// start ("server not part of cluster"). It keeps a copy of every key and the same root
+        /// API key: its writes are fenced until `minkms edit HOST --accept-fork`.
         #[arg(long)]
         delete_cluster: bool,
     },
-    /// Force-remove dead nodes from SERVER's cluster definition, without write quorum. Only for
-    /// nodes that are permanently lost and wiped; one at a time.
+    /// Force-remove dead nodes from SERVER's cluster definition, without write quorum (only
+    /// for nodes that are permanently lost and wiped; one at a time), or accept that SERVER,
+    /// removed with `--delete-cluster`, takes writes as a cluster of its own.
+    #[command(group(clap::ArgGroup::new("change").required(true).args(["remove", "accept_fork"])))]
     Edit {
         #[command(flatten)]
         conn: Conn,
-        /// The healthy node whose definition to edit.
+        /// The node whose definition to edit.
         #[arg(value_name = "SERVER")]
         target: String,
         /// Id of a dead node to remove (see `minkms ls`).
-        #[arg(long = "rm", value_name = "NODE-ID", required = true)]
+        #[arg(long = "rm", value_name = "NODE-ID")]
         remove: Vec<u32>,
+        /// SERVER was removed with `--delete-cluster`: let it take writes as a cluster of its
+        /// own. Point every client of its old cluster away from it first.
+        #[arg(long, conflicts_with = "remove")]
+        accept_fork: bool,
     },
     /// Write a backup of the whole state to FILE: `backup FILE`, or `backup SERVER FILE`. The
     /// file is useless without one of the HSMs that sealed the cluster's root key.

@@ -304,6 +304,14 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
                 _ => anyhow::bail!("usage: minkms rm [SERVER] HOST:PORT|NODE-ID"),
             };
             client(&conn)?.remove_node(&node, delete_cluster).await?;
+            if delete_cluster {
+                let host = if node.parse::<u32>().is_ok() {
+                    "HOST:PORT"
+                } else {
+                    node.as_str()
+                };
+                eprintln!("warning: node {node} keeps a copy of every key and the root API key, and in 10 s runs as a cluster of its own: a client still sending it writes would split the data. Its writes stay fenced until you point every client away from it and run 'minkms edit {host} --accept-fork'.");
+            }
             done(
                 &conn,
                 &format!("Removed node {node}"),
@@ -355,7 +363,22 @@ async fn client_command(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Edit {
             mut conn,
             target,
+            remove: _,
+            accept_fork: true,
+        } => {
+            conn.server = target.clone();
+            client(&conn)?.accept_fork().await?;
+            done(
+                &conn,
+                &format!("{target} takes writes as a cluster of its own"),
+                json!({ "server": target, "accepted_fork": true }),
+            );
+        }
+        Cmd::Edit {
+            mut conn,
+            target,
             remove,
+            accept_fork: false,
         } => {
             if remove.len() > 1 {
                 eprintln!("warning: removing {} nodes, one at a time; remove more than one failed node only when they are all lost", remove.len());

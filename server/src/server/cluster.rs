@@ -353,6 +353,7 @@ impl Cluster {
         if self.is_removed() {
             return Err(unavailable("server not part of cluster"));
         }
+        fenced(node)?;
         node.volume.check()?;
         let leader = self.status().leader;
         if leader != Some(node_id(self)) {
@@ -424,6 +425,7 @@ impl Cluster {
                 .forward(node, status.leader, &Forwarded::Add(host.to_string()))
                 .await;
         }
+        fenced(node)?;
         if status.config.members.values().any(|h| h == host) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
@@ -643,6 +645,19 @@ impl Cluster {
         self.ask(|tx| Event::Force(id, tx))
             .await?
             .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))
+    }
+}
+
+/// Refuses writes on a node that left its cluster with `--delete-cluster` until its operator
+/// accepts the fork: it holds a copy of the old cluster's keys, and a client still sending it
+/// writes meant for that cluster would split the data.
+pub(crate) fn fenced(node: &Node) -> Result<(), ApiError> {
+    match node.keystore.forked_from() {
+        None => Ok(()),
+        Some(old) => Err(unavailable(&format!(
+            "writes fenced: this node left cluster {old} with --delete-cluster and holds a copy of its keys; point every client of that cluster away from it, then run 'minkms edit {} --accept-fork' to take writes here",
+            node.host
+        ))),
     }
 }
 

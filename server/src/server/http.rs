@@ -365,7 +365,10 @@ async fn route(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "server not part of cluster",
                 )),
-                Ok(_) => Ok(respond(StatusCode::OK, "text/plain", Bytes::new())),
+                // A fork not accepted yet leaves load balancers' pools: clients of its old
+                // cluster must not reach it.
+                Ok(node) => super::cluster::fenced(node)
+                    .map(|()| respond(StatusCode::OK, "text/plain", Bytes::new())),
                 Err(e) => Err(e),
             }
         }

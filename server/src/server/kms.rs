@@ -510,6 +510,16 @@ pub(crate) async fn change_members(
         }
         Command::ClusterEdit => {
             let req: EditClusterRequest = decode(batch.cmd, &batch.payloads[0])?;
+            if req.accept_fork {
+                let old = node.keystore.forked_from();
+                if !node.keystore.accept_fork()? {
+                    return Err(ApiError::new(
+                        http::StatusCode::CONFLICT,
+                        "this node is not a fork: it was not removed with --delete-cluster, or its fork was accepted already",
+                    ));
+                }
+                tracing::warn!(forked_from = ?old, "fork accepted: this node takes writes as a cluster of its own");
+            }
             if req.remove.len() > 1 {
                 tracing::warn!(
                     count = req.remove.len(),
