@@ -143,9 +143,12 @@ pub struct Status {
     pub removed: bool,
     /// Whether, leading, every member answered within `2H` and the slot is recovered.
     pub writable: bool,
-    /// Whether it has heard from a peer since it started (or is alone): until then, what it
-    /// committed may be outdated by a removal it missed (the start-up probe, REPLICATION.md 2.8).
+    /// Whether a member answered its probe since it started or was last paused (or it is
+    /// alone): until then, what it committed may be outdated by a removal it missed (the
+    /// start-up probe, REPLICATION.md 2.8).
     pub probed: bool,
+    /// Since when it has been waiting for that (its start, or when it noticed a pause).
+    pub probing_since: Option<u64>,
     /// The nodes whose messages it takes: see [`Core::admits`].
     pub admitted: BTreeSet<NodeId>,
     /// Writes waiting on this leader for the slot.
@@ -216,8 +219,16 @@ pub struct Core {
     peers: BTreeMap<NodeId, PeerView>,
     next_probe: u64,
     next_epoch_probe: u64,
-    /// Heard from a peer since start (or alone): the start-up probe is over.
+    /// A member answered the current probe (or alone): see [`Status::probed`].
     probed: bool,
+    /// When the probe began (start, or a pause noticed); `None` once probed.
+    probing_since: Option<u64>,
+    /// The nonce of this node's current probe: only a member's answer to it ends the probe,
+    /// not messages that were queued for this node while it was down or stopped.
+    probe_nonce: u64,
+    /// The last tick: a later one more than an election timeout after it means the process was
+    /// paused (SIGSTOP, a VM pause, swap) and may have missed its own removal.
+    last_tick: Option<u64>,
     removed: bool,
     /// Writes waiting for the slot, with the time they arrived.
     queue: VecDeque<(Option<u64>, Pending, u64)>,
@@ -244,12 +255,19 @@ impl Core {
             next_probe: now,
             next_epoch_probe: now,
             probed: false,
+            probing_since: Some(now),
+            probe_nonce: 0,
+            last_tick: None,
             removed: false,
             queue: VecDeque::new(),
             out: Vec::new(),
         };
         core.removed = !core.hard.joining && !core.hard.config.contains(core.hard.id);
+        core.probe_nonce = core.rng.gen();
         core.probed = core.hard.config.members.len() == 1 && !core.hard.joining;
+        if core.probed {
+            core.probing_since = None;
+        }
         core.reset_election(now);
         if core.is_voter() && core.hard.config.members.len() == 1 {
             // Alone: no one to wait for.
@@ -291,6 +309,7 @@ impl Core {
             joining: self.hard.joining,
             removed: self.removed,
             probed: self.probed,
+            probing_since: self.probing_since,
             admitted: self.admitted(),
             queued: self.queue.len(),
             down: if self.role == Role::Leader {
@@ -812,6 +831,18 @@ impl Core {
         if self.removed {
             return;
         }
+        let paused = self
+            .last_tick
+            .is_some_and(|t| now > t.saturating_add(self.timing.election));
+        self.last_tick = Some(now);
+        if paused && self.hard.config.members.len() > 1 {
+            // Stopped for longer than an election timeout: the cluster may have moved on, or
+            // removed this node, meanwhile. Reads wait for a peer's answer again.
+            self.probed = false;
+            self.probe_nonce = self.rng.gen();
+            self.probing_since = Some(now);
+            self.probe_all();
+        }
         match self.role {
             Role::Leader => self.tick_leader(now),
             Role::Follower | Role::Candidate => {
@@ -848,7 +879,12 @@ impl Core {
     pub fn probe_all(&mut self) {
         for m in self.members() {
             if m != self.hard.id {
-                self.send(m, Message::Probe);
+                self.send(
+                    m,
+                    Message::Probe {
+                        nonce: self.probe_nonce,
+                    },
+                );
             }
         }
     }
@@ -1160,7 +1196,12 @@ impl Core {
         }
         for m in probe {
             // A peer committed this index with another value: learn it rather than decide.
-            self.send(m, Message::Probe);
+            self.send(
+                m,
+                Message::Probe {
+                    nonce: self.probe_nonce,
+                },
+            );
         }
         // The proposer is not exempt: after an abort it holds a tombstone and serves reads
         // without the entry, so committing the entry over it would make those reads stale.
@@ -1195,17 +1236,21 @@ impl Core {
             return;
         }
         let from = env.from;
-        if !matches!(env.msg, Message::Probe) && !self.admits(from) {
+        if !matches!(env.msg, Message::Probe { .. }) && !self.admits(from) {
             // A removed node (or one never added) changes nothing here: it may only ask.
             return;
         }
-        self.probed = true;
         self.max_epoch = self.max_epoch.max(env.epoch);
         if env.epoch > self.hard.config.epoch && now >= self.next_epoch_probe {
             // A newer config exists: it may not include this node (a force-removed node that is
             // in fact alive must stop serving as soon as it talks to a peer).
             self.next_epoch_probe = now + self.timing.heartbeat;
-            self.send(from, Message::Probe);
+            self.send(
+                from,
+                Message::Probe {
+                    nonce: self.probe_nonce,
+                },
+            );
         }
         if env.epoch > self.hard.config.epoch && self.role == Role::Leader {
             // A newer (forced) config exists: its holder must lead, not a node of this one.
@@ -1230,13 +1275,14 @@ impl Core {
                 }
                 return;
             }
-            Message::Probe => {
+            Message::Probe { nonce } => {
                 let last = if self.admits(from) {
                     self.hard.last.clone()
                 } else {
                     None
                 };
                 let reply = Message::ProbeReply {
+                    nonce,
                     report: self.report(),
                     last,
                     config: self.hard.config.clone(),
@@ -1244,10 +1290,19 @@ impl Core {
                 return self.send(from, reply);
             }
             Message::ProbeReply {
+                nonce,
                 report,
                 last,
                 config,
-            } => return self.on_probe_reply(report, last, config),
+            } => {
+                // A node whose own config leaves it out has been removed: what it holds may be
+                // useful (its last entry), but it vouches for nothing.
+                if nonce == self.probe_nonce && config.contains(from) {
+                    self.probed = true;
+                    self.probing_since = None;
+                }
+                return self.on_probe_reply(report, last, config);
+            }
             _ => {}
         }
         if self.removed {

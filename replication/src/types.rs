@@ -242,11 +242,17 @@ pub enum Message {
         /// The member's state.
         report: Report,
     },
-    /// "What have you committed?": sent by a node holding an open slot without a leader, and at
-    /// start-up (the membership probe).
-    Probe,
+    /// "What have you committed?": sent by a node holding an open slot without a leader, at
+    /// start-up and after a pause (the membership probe).
+    Probe {
+        /// Echoed by the answer: only an answer to this node's current probe ends it, not one
+        /// that was in flight before a crash or a pause.
+        nonce: u64,
+    },
     /// The answer to a probe.
     ProbeReply {
+        /// The probe's nonce.
+        nonce: u64,
         /// The peer's state.
         report: Report,
         /// Its last applied entry.

@@ -43,7 +43,7 @@ fn from(id: NodeId, term: u64, msg: Message) -> Envelope {
 }
 
 fn probe_reply_to(core: &mut Core, id: NodeId) -> Option<Committed> {
-    core.receive(10, from(id, 1, Message::Probe));
+    core.receive(10, from(id, 1, Message::Probe { nonce: 9 }));
     core.take_outputs()
         .into_iter()
         .find_map(|out| match out {

@@ -87,6 +87,8 @@ struct Sim {
     blocked_reads: u64,
     /// Ids taken with `propose_reserve` for nodes not added yet (or whose add failed).
     reserved: BTreeSet<NodeId>,
+    /// Nodes force-removed while paused: alive, but the operator never edits on them.
+    frozen_out: BTreeSet<NodeId>,
     faults: bool,
     clients: bool,
 }
@@ -117,6 +119,7 @@ impl Sim {
             reads: 0,
             blocked_reads: 0,
             reserved: BTreeSet::new(),
+            frozen_out: BTreeSet::new(),
             faults: true,
             clients: true,
         };
@@ -154,7 +157,8 @@ impl Sim {
             .unwrap_or_default();
         let id = hard.id;
         let seed = self.rng.gen();
-        let core = Core::new(hard.clone(), TIMING, seed, self.now);
+        let mut core = Core::new(hard.clone(), TIMING, seed, self.now);
+        core.probe_all();
         self.nodes.insert(
             id,
             SimNode {
@@ -263,7 +267,9 @@ impl Sim {
                             .cloned()
                             .unwrap_or_default();
                         for m in quorum {
-                            let gone = self.nodes.get(&m).is_some_and(|n| n.gone);
+                            // Removed by force (wiped, or frozen): out of every quorum.
+                            let gone = self.nodes.get(&m).is_some_and(|n| n.gone)
+                                || self.frozen_out.contains(&m);
                             if m != value.proposer && !gone && !holders.contains(&m) {
                                 self.fail(format!(
                                     "index {index} ({:?}) committed by {id} but member {m} never prepared it: {:?}\n{}",
@@ -378,7 +384,7 @@ impl Sim {
         let mut by_config: BTreeMap<(u64, Vec<NodeId>), (u64, u64)> = BTreeMap::new();
         for (id, n) in &self.nodes {
             let h = &n.durable;
-            if n.gone || h.joining || !h.config.contains(*id) {
+            if n.gone || h.joining || !h.config.contains(*id) || self.frozen_out.contains(id) {
                 continue;
             }
             let config = (h.config.epoch, h.config.members.keys().copied().collect());
@@ -418,11 +424,33 @@ impl Sim {
 
     fn resume_due(&mut self) {
         let now = self.now;
-        for n in self.nodes.values_mut() {
-            if n.paused_until.is_some_and(|t| t <= now) {
-                n.paused_until = None;
+        let due: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.paused_until.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if self.frozen_out.contains(&id) && !self.forced_out_everywhere(id) {
+                // The operator's case: it force-removed the frozen node, the cluster committed
+                // that and moved on; only then does the node wake up (or restart, above).
+                // Waking up earlier is the documented limit of force-removing a live node.
+                continue;
             }
+            self.nodes.get_mut(&id).unwrap().paused_until = None;
         }
+    }
+
+    /// Whether every other node that may still count (not wiped, not removed, not frozen out
+    /// itself) holds a committed config without `id`.
+    fn forced_out_everywhere(&self, id: NodeId) -> bool {
+        self.nodes.iter().all(|(m, n)| {
+            *m == id
+                || n.gone
+                || n.removed
+                || self.frozen_out.contains(m)
+                || (!n.durable.config.contains(id) && n.durable.forced_out.is_empty())
+        })
     }
 
     fn restart_due(&mut self) {
@@ -432,6 +460,7 @@ impl Sim {
             .iter()
             .filter(|(_, n)| !n.gone && n.down_until.is_some_and(|t| t <= now))
             .map(|(id, _)| *id)
+            .filter(|id| !self.frozen_out.contains(id) || self.forced_out_everywhere(*id))
             .collect();
         for id in due {
             let seed = self.rng.gen();
@@ -591,9 +620,17 @@ impl Sim {
         let h = self
             .nodes
             .iter()
-            .find(|(_, n)| !n.durable.forced_out.is_empty() && !n.gone && !n.removed)
+            .find(|(id, n)| {
+                !n.durable.forced_out.is_empty()
+                    && !n.gone
+                    && !n.removed
+                    && !self.frozen_out.contains(id)
+            })
             .map(|(id, _)| *id)
             .unwrap_or_else(|| live[self.rng.gen_range(0..live.len())]);
+        if self.frozen_out.contains(&h) {
+            return;
+        }
         if self.nodes[&h].core.is_none() {
             return;
         }
@@ -601,19 +638,29 @@ impl Sim {
         if hard.joining || !hard.config.contains(h) {
             return;
         }
+        // A paused node looks as dead as a crashed one to the operator (it answers nothing);
+        // unlike a wiped one, it comes back, and must not serve what it had.
+        let frozen_too = self.rng.gen_bool(0.3);
         let dead: Vec<NodeId> = hard
             .config
             .members
             .keys()
             .copied()
-            .filter(|m| self.nodes.get(m).is_some_and(|n| n.core.is_none()))
+            .filter(|m| {
+                self.nodes.get(m).is_some_and(|n| {
+                    n.core.is_none() || (frozen_too && n.paused_until.is_some() && *m != h)
+                })
+            })
             .collect();
         let Some(&d) = dead.first() else { return };
         let now = self.now;
         let mut done = false;
         self.on(h, None, |c, _| done = c.force_remove(now, d).is_ok());
-        if done {
-            self.nodes.get_mut(&d).unwrap().gone = true;
+        let d_node = self.nodes.get_mut(&d).unwrap();
+        if done && d_node.core.is_none() {
+            d_node.gone = true;
+        } else if done {
+            self.frozen_out.insert(d);
         }
     }
 
@@ -828,7 +875,7 @@ impl Sim {
         let target = self.nodes.iter().find_map(|(id, n)| {
             let core = n.core.as_ref()?;
             let st = core.status(now);
-            if st.removed || st.joining || n.removed {
+            if st.removed || st.joining || n.removed || self.frozen_out.contains(id) {
                 return None;
             }
             let gone = st

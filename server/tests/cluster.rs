@@ -475,3 +475,44 @@ fn an_add_that_fails_for_a_down_member_leaves_the_new_node_fresh_and_a_retry_com
     assert!(ok(&fresh, &root, &["ls-enclave"]).contains("enclave-1"));
     drop((n1, n2));
 }
+
+#[test]
+fn a_paused_node_that_was_force_removed_serves_nothing_stale_when_it_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let m: Vec<Member> = (0..3)
+        .map(|i| Member::new(tmp.path(), &format!("kms{i}")))
+        .collect();
+    let n0 = m[0].start(&key);
+    let root = n0.root_api_key.clone();
+    let n1 = m[1].start(&key);
+    let n2 = m[2].start(&key);
+    ok(&n0, &root, &["add", &m[1].addr]);
+    ok(&n0, &root, &["add", &m[2].addr]);
+    ok(&n0, &root, &["add-enclave", "enclave-1"]);
+    eventually("three healthy nodes", || healthy(&n0, &root, 3));
+    // A VM pause: node 2 answers nothing, so the operator takes it for dead.
+    n2.signal("STOP");
+    eventually("node 2 force-removed", || {
+        let out = cli(&n0, &root, &["edit", &m[0].addr, "--rm", "2"]);
+        match out.status.success() {
+            true => Ok(()),
+            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+        }
+    });
+    eventually("writes on two nodes", || {
+        writable(&n0, &root, "written-after")
+    });
+    n2.signal("CONT");
+    // Its first answer after the pause is not the state it had before it.
+    let out = cli(
+        &n2,
+        &root,
+        &["stat-key", "--enclave", "enclave-1", "written-after"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("does not exist"), "a stale read: {stderr}");
+    assert!(stderr.contains("server not part of cluster"), "{stderr}");
+    drop(n1);
+}

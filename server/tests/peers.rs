@@ -184,7 +184,7 @@ fn a_node_speaks_only_for_itself() {
         to: 0,
         term: 1_000,
         epoch: 1_000,
-        msg: minkms_replication::Message::Probe,
+        msg: minkms_replication::Message::Probe { nonce: 1 },
     };
     let (status, body) = peer_call(
         &a.endpoint,

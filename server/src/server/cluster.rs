@@ -36,6 +36,9 @@ const T_PROBE: Duration = Duration::from_secs(3);
 /// How long a node removed with `--delete-cluster` keeps answering its old cluster (so the
 /// members can learn the outcome of its removal from it) before it starts over alone.
 const LEAVE_GRACE: Duration = Duration::from_secs(10);
+/// A driver that has not ticked for this long (ms; it ticks every [`TICK`]) was stopped or
+/// starved: reads wait for its next tick.
+const STALL_MS: u64 = 500;
 /// How long a read of a key with a prepared change waits for the outcome.
 const READ_WAIT: Duration = Duration::from_millis(1500);
 const TICK: Duration = Duration::from_millis(20);
@@ -123,6 +126,9 @@ pub(crate) struct Cluster {
     started: Instant,
     /// When (core clock, ms) this node's open slot was prepared; [`NO_SLOT`] when none is.
     slot_opened: Arc<AtomicU64>,
+    /// When (core clock, ms) the driver last ticked the core: a read that finds it long ago
+    /// waits for the next tick, which notices a pause of the process.
+    ticked: Arc<AtomicU64>,
 }
 
 /// Events the driver has not taken yet before peers' messages are dropped (the protocol
@@ -232,6 +238,7 @@ impl Cluster {
         let (blocked_tx, blocked) = watch::channel(blocked_by(&hard.slot));
         let removed = Arc::new(AtomicBool::new(false));
         let slot_opened = Arc::new(AtomicU64::new(NO_SLOT));
+        let ticked = Arc::new(AtomicU64::new(0));
         (
             Self {
                 inbox,
@@ -240,6 +247,7 @@ impl Cluster {
                 removed: removed.clone(),
                 started,
                 slot_opened: slot_opened.clone(),
+                ticked: ticked.clone(),
             },
             Pending {
                 rx,
@@ -250,6 +258,7 @@ impl Cluster {
                 removed,
                 started,
                 slot_opened,
+                ticked,
             },
         )
     }
@@ -306,7 +315,9 @@ impl Cluster {
             let status = self.status.borrow();
             status.probed && !status.joining
         };
-        if ready && !self.is_removed() && !blocks(&self.blocked.borrow(), enclave, keys) {
+        let ticking = self.now() < self.ticked.load(Ordering::Acquire) + STALL_MS;
+        if ready && ticking && !self.is_removed() && !blocks(&self.blocked.borrow(), enclave, keys)
+        {
             return Ok(());
         }
         Box::pin(self.readable_after_wait(enclave, keys)).await
@@ -317,11 +328,28 @@ impl Cluster {
         enclave: &str,
         keys: Option<&[String]>,
     ) -> Result<(), ApiError> {
-        if !self.status.borrow().probed {
-            // Just started: until a peer answered (up to T_probe), this node may have missed
-            // its own removal (REPLICATION.md 2.8). Then it serves anyway: lose all but one
-            // node and still read.
-            if let Some(left) = T_PROBE.checked_sub(self.started.elapsed()) {
+        let arrived = self.now();
+        if self.ticked.load(Ordering::Acquire) + STALL_MS <= arrived {
+            // The driver has not ticked for a while: the process was stopped (SIGSTOP, a VM
+            // pause) or starved. Its next tick notices a pause and starts a probe; the status
+            // this read looks at must come after that tick.
+            let mut rx = self.status.clone();
+            let _ = tokio::time::timeout(READ_WAIT, async {
+                while self.ticked.load(Ordering::Acquire) < arrived {
+                    if rx.changed().await.is_err() {
+                        return;
+                    }
+                }
+            })
+            .await;
+        }
+        let probing_since = self.status.borrow().probing_since;
+        if let Some(since) = probing_since.filter(|_| !self.status.borrow().probed) {
+            // Just started, or just resumed from a pause: until a peer answered (up to
+            // T_probe), this node may have missed its own removal (REPLICATION.md 2.8). Then it
+            // serves anyway: lose all but one node and still read.
+            let waited = Duration::from_millis(self.now().saturating_sub(since));
+            if let Some(left) = T_PROBE.checked_sub(waited) {
                 let mut rx = self.status.clone();
                 let _ = tokio::time::timeout(left, rx.wait_for(|s| s.probed)).await;
             }
@@ -756,6 +784,7 @@ pub(crate) struct Pending {
     removed: Arc<AtomicBool>,
     started: Instant,
     slot_opened: Arc<AtomicU64>,
+    ticked: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Pending {
@@ -785,6 +814,7 @@ impl Pending {
         };
         let mut rx = self.rx;
         let slot_opened = self.slot_opened;
+        let ticked = self.ticked;
         // The slot the driver last saw open: its age counts from when it appeared.
         let mut open_slot = None;
         tokio::spawn(async move {
@@ -793,6 +823,7 @@ impl Pending {
             driver.flush();
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut ticked_now = None;
             loop {
                 tokio::select! {
                     ev = rx.recv() => match ev {
@@ -802,9 +833,15 @@ impl Pending {
                     _ = tick.tick() => {
                         let now = driver.now();
                         driver.core.tick(now);
+                        // Published after this loop's flush: a read that waits for a tick then
+                        // sees the status that tick produced.
+                        ticked_now = Some(now);
                     }
                 }
                 driver.flush();
+                if let Some(now) = ticked_now.take() {
+                    ticked.store(now, Ordering::Release);
+                }
                 let slot = driver.core.hard().slot.as_ref().map(|s| s.index);
                 if slot != open_slot {
                     let opened = if slot.is_some() {
@@ -882,6 +919,7 @@ impl Driver {
                         "joined a cluster: state installed, waiting for the membership change"
                     );
                     self.core = Core::new(hard, TIMING, rand::random(), now);
+                    self.core.probe_all();
                     self.links.clear();
                     self.status.send_replace(self.core.status(now));
                     present_as(&self.node, cluster, id);

@@ -68,7 +68,7 @@ pub(crate) async fn handle(
                     ),
                 ));
             }
-            if !admitted && !matches!(env.msg, Message::Probe) {
+            if !admitted && !matches!(env.msg, Message::Probe { .. }) {
                 return Err(not_a_member(&from));
             }
             node.cluster.deliver(env);
