@@ -171,7 +171,7 @@ enum Pending {
     Install,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inflight {
     req: Option<u64>,
     slot: Slot,
@@ -185,7 +185,7 @@ struct Inflight {
     blame: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Lead {
     seq: u64,
     recovered: bool,
@@ -200,8 +200,9 @@ const MAX_QUEUE: usize = 4096;
 /// Longest a write waits in the queue (ms) before it is refused.
 const MAX_QUEUE_WAIT: u64 = 5000;
 
-/// One node's protocol state machine.
-#[derive(Debug)]
+/// One node's protocol state machine. `Clone` lets the model checker branch a node's state
+/// (`tests/model.rs`).
+#[derive(Debug, Clone)]
 pub struct Core {
     hard: Hard,
     timing: Timing,
@@ -692,6 +693,9 @@ impl Core {
             if holders >= self.hard.config.majority() {
                 let req = inf.req;
                 let blame = inf.blame.clone();
+                // This node's own tombstone, durable before the client hears "failed".
+                self.hard.slot = Some(inf.slot.clone());
+                self.persist();
                 self.finish_inflight();
                 self.respond(
                     req,
@@ -791,11 +795,36 @@ impl Core {
         }
         let value = entry.value.clone();
         self.hard.last = Some(entry);
+        // Leading, with a write in flight at this index that another leader decided meanwhile
+        // (this node learnt it from a probe's answer or a catch-up): it is over, and must not be
+        // committed again at the next index.
+        let superseded = self
+            .lead
+            .as_ref()
+            .and_then(|l| l.inflight.as_ref())
+            .filter(|inf| inf.slot.index <= index)
+            .map(|inf| {
+                let same = matches!(&inf.slot.value, SlotValue::Entry(v) if v.id == value.id);
+                (inf.req, same)
+            });
+        if superseded.is_some() {
+            self.finish_inflight();
+        }
         self.out.push(Output::Apply {
             index,
             value,
             hard: self.hard.clone(),
         });
+        if let Some((req, same)) = superseded {
+            let result = if same {
+                Ok(index)
+            } else {
+                Err(WriteError::Unknown(
+                    "write outcome unknown: another leader decided its slot".into(),
+                ))
+            };
+            self.respond(req, result);
+        }
         if !self.hard.joining && !self.hard.config.contains(self.hard.id) && !self.removed {
             self.removed = true;
             self.role = Role::Follower;
@@ -995,8 +1024,11 @@ impl Core {
         self.abort_slot(now, req, index, prev, quorum, blame);
     }
 
-    /// Writes a tombstone at `index` and sends it to `quorum`; the client of `req` hears
-    /// "failed" once a majority holds it.
+    /// Sends a tombstone for `index` to `quorum`; once a majority holds it (this node's own
+    /// copy included, written then), the client of `req` hears "failed". Until then this node
+    /// keeps the entry in its slot, so that reads of its keys here wait: a proposer whose
+    /// abort has not reached another node may still see the entry committed without it
+    /// (`recover`), and must not have served reads without it meanwhile.
     fn abort_slot(
         &mut self,
         now: u64,
@@ -1012,8 +1044,6 @@ impl Core {
             ballot,
             value: SlotValue::Tombstone,
         };
-        self.hard.slot = Some(slot.clone());
-        self.persist();
         if let Some(lead) = &mut self.lead {
             lead.inflight = Some(Inflight {
                 req,
@@ -1161,6 +1191,12 @@ impl Core {
         };
         let index = self.hard.commit.saturating_add(1);
         let quorum = self.quorum_of(&value.payload);
+        // The proposer's own report is not needed: it can have told its client "failed" only
+        // once its tombstone reached a majority, which includes another member of the quorum
+        // (a tombstone is never replaced by the entry again), and until then it keeps the
+        // entry's keys blocked. So when every other member holds the entry, it may have been
+        // chosen and is committed now, whether the proposer is dead or not.
+        let proposer = (self.hard.config.members.len() > 1).then_some(value.proposer);
         let mut all_hold = true;
         let mut lacks = false;
         let mut probe = Vec::new();
@@ -1175,7 +1211,9 @@ impl Core {
                 .filter(|(t, _)| *t == self.hard.term)
                 .map(|(_, r)| r);
             let Some(r) = report else {
-                all_hold = false;
+                if Some(*m) != proposer {
+                    all_hold = false;
+                }
                 continue;
             };
             let applied = r.commit == index && r.commit_id == value.id;
@@ -1203,8 +1241,6 @@ impl Core {
                 },
             );
         }
-        // The proposer is not exempt: after an abort it holds a tombstone and serves reads
-        // without the entry, so committing the entry over it would make those reads stale.
         if all_hold {
             // Held by every member: it may have been chosen, so it must be committed now.
             if let Some(lead) = &mut self.lead {
@@ -1283,6 +1319,7 @@ impl Core {
                 };
                 let reply = Message::ProbeReply {
                     nonce,
+                    member: self.is_voter(),
                     report: self.report(),
                     last,
                     config: self.hard.config.clone(),
@@ -1291,13 +1328,14 @@ impl Core {
             }
             Message::ProbeReply {
                 nonce,
+                member,
                 report,
                 last,
                 config,
             } => {
-                // A node whose own config leaves it out has been removed: what it holds may be
-                // useful (its last entry), but it vouches for nothing.
-                if nonce == self.probe_nonce && config.contains(from) {
+                // A removed node's answer may teach something (its last entry), but it vouches
+                // for nothing.
+                if nonce == self.probe_nonce && member {
                     self.probed = true;
                     self.probing_since = None;
                 }

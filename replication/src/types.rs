@@ -253,6 +253,9 @@ pub enum Message {
     ProbeReply {
         /// The probe's nonce.
         nonce: u64,
+        /// Whether the answering node counts itself a member (not removed, not joining): only
+        /// a member's answer ends a probe. A removed node still answers, with what it applied.
+        member: bool,
         /// The peer's state.
         report: Report,
         /// Its last applied entry.

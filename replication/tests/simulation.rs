@@ -431,7 +431,7 @@ impl Sim {
             .map(|(id, _)| *id)
             .collect();
         for id in due {
-            if self.frozen_out.contains(&id) && !self.forced_out_everywhere(id) {
+            if !self.may_wake(id) {
                 // The operator's case: it force-removed the frozen node, the cluster committed
                 // that and moved on; only then does the node wake up (or restart, above).
                 // Waking up earlier is the documented limit of force-removing a live node.
@@ -439,6 +439,12 @@ impl Sim {
             }
             self.nodes.get_mut(&id).unwrap().paused_until = None;
         }
+    }
+
+    /// Whether a node force-removed while paused may wake up (or restart): once the cluster
+    /// committed its removal.
+    fn may_wake(&self, id: NodeId) -> bool {
+        !self.frozen_out.contains(&id) || self.forced_out_everywhere(id)
     }
 
     /// Whether every other node that may still count (not wiped, not removed, not frozen out
@@ -460,7 +466,7 @@ impl Sim {
             .iter()
             .filter(|(_, n)| !n.gone && n.down_until.is_some_and(|t| t <= now))
             .map(|(id, _)| *id)
-            .filter(|id| !self.frozen_out.contains(id) || self.forced_out_everywhere(*id))
+            .filter(|id| self.may_wake(*id))
             .collect();
         for id in due {
             let seed = self.rng.gen();
@@ -638,9 +644,31 @@ impl Sim {
         if hard.joining || !hard.config.contains(h) {
             return;
         }
+        // Nor in the middle of a membership change on that node: it may be removing h itself,
+        // and the edit would give h a config of its own under the same epoch (the runbook: one
+        // change at a time).
+        let changing = matches!(
+            &hard.slot,
+            Some(Slot {
+                value: SlotValue::Entry(Value {
+                    payload: Payload::Config(_),
+                    ..
+                }),
+                ..
+            })
+        );
+        if changing && hard.forced_out.is_empty() {
+            return;
+        }
         // A paused node looks as dead as a crashed one to the operator (it answers nothing);
         // unlike a wiped one, it comes back, and must not serve what it had.
-        let frozen_too = self.rng.gen_bool(0.3);
+        // One such mistake at a time: two frozen nodes that wake together vouch for each
+        // other (the documented limit of force-removing live nodes).
+        let frozen_too = self.rng.gen_bool(0.3)
+            && self
+                .frozen_out
+                .iter()
+                .all(|f| self.nodes.get(f).is_some_and(|n| n.removed));
         let dead: Vec<NodeId> = hard
             .config
             .members
@@ -654,13 +682,22 @@ impl Sim {
             .collect();
         let Some(&d) = dead.first() else { return };
         let now = self.now;
+        // Marked before the edit: it may commit an entry at once (its quorum shrinks), and
+        // the check of that commit must know the node is out.
+        let crashed = self.nodes[&d].core.is_none();
+        let was_gone = self.nodes[&d].gone;
+        if crashed {
+            self.nodes.get_mut(&d).unwrap().gone = true;
+        } else {
+            self.frozen_out.insert(d);
+        }
         let mut done = false;
         self.on(h, None, |c, _| done = c.force_remove(now, d).is_ok());
-        let d_node = self.nodes.get_mut(&d).unwrap();
-        if done && d_node.core.is_none() {
-            d_node.gone = true;
-        } else if done {
-            self.frozen_out.insert(d);
+        if !done {
+            self.nodes.get_mut(&d).unwrap().gone = was_gone;
+            if !crashed {
+                self.frozen_out.remove(&d);
+            }
         }
     }
 
@@ -760,6 +797,24 @@ impl Sim {
         self.faults = false;
         self.cut.clear();
         self.loss = 0.0;
+        // A node force-removed while paused whose removal the cluster never committed (the
+        // node that removed it was lost too) is given up: wiped, like any lost node, and
+        // edited out below. Letting it back in could undo what its removal committed (the
+        // documented limit of force-removing live nodes).
+        let given_up: Vec<NodeId> = self
+            .frozen_out
+            .iter()
+            .copied()
+            .filter(|id| {
+                let n = &self.nodes[id];
+                (n.core.is_none() || n.paused_until.is_some()) && !self.forced_out_everywhere(*id)
+            })
+            .collect();
+        for id in given_up {
+            let n = self.nodes.get_mut(&id).unwrap();
+            n.core = None;
+            n.gone = true;
+        }
         for n in self.nodes.values_mut() {
             if n.down_until.is_some() && !n.gone {
                 n.down_until = Some(0);
