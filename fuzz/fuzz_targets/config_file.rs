@@ -9,12 +9,13 @@ use libfuzzer_sys::fuzz_target;
 #[allow(dead_code, unreachable_pub)]
 mod config;
 
-/// Scalars written right after a secret's key: long enough that finding one in an error cannot
+/// Scalars written right after a secret's key (`key: value`: YAML needs the space, `pin:x` is
+/// one plain scalar, not a key and its value): long enough that finding one in an error cannot
 /// be a coincidence of the error's own words.
 fn inline_secrets(text: &str) -> Vec<&str> {
     text.lines()
         .filter_map(|line| {
-            let (key, value) = line.trim_start().trim_start_matches("- ").split_once(':')?;
+            let (key, value) = line.trim_start().trim_start_matches("- ").split_once(": ")?;
             let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
             (matches!(key.trim(), "pin" | "password" | "auth")
                 && value.len() >= 12
