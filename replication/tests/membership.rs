@@ -3,11 +3,8 @@
 
 use minkms_replication::*;
 
-const TIMING: Timing = Timing {
-    heartbeat: 50,
-    election: 150,
-    rpc: 100,
-};
+mod common;
+use common::TIMING;
 
 /// Node 0 of members {0, 1}, with one applied entry.
 fn node() -> Core {

@@ -19,11 +19,9 @@ use std::hash::{Hash, Hasher};
 
 use minkms_replication::*;
 
-const TIMING: Timing = Timing {
-    heartbeat: 50,
-    election: 150,
-    rpc: 100,
-};
+mod common;
+use common::TIMING;
+
 const N: u64 = 3;
 const MAX_WRITES: u8 = 2;
 const MAX_CRASHES: u8 = 1;

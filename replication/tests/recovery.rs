@@ -5,11 +5,9 @@ use std::collections::BTreeMap;
 
 use minkms_replication::*;
 
-const TIMING: Timing = Timing {
-    heartbeat: 50,
-    election: 150,
-    rpc: 100,
-};
+mod common;
+use common::TIMING;
+
 const TICK: u64 = 5;
 
 /// Cores on a lossless network that delivers at once; crashed nodes are `None`.

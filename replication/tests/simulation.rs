@@ -12,14 +12,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use minkms_replication::*;
+
+mod common;
+use common::TIMING;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-const TIMING: Timing = Timing {
-    heartbeat: 50,
-    election: 150,
-    rpc: 100,
-};
 const STEP: u64 = 5;
 /// Keys the clients write and read: each is a register.
 const KEYS: u8 = 4;

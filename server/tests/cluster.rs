@@ -157,6 +157,30 @@ fn writable(node: &Node, root: &str, key: &str) -> Result<(), String> {
     }
 }
 
+/// `minkms ARGS` on `node`: `Ok` when it succeeds, its stderr otherwise (for `eventually`).
+fn succeeds(node: &Node, root: &str, args: &[&str]) -> Result<(), String> {
+    let out = cli(node, root, args);
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
+}
+
+/// `count` members under `dir`, the first three started and joined as one cluster with
+/// `enclave-1`, healthy: the members, the three nodes and the root API key.
+fn three_nodes(dir: &std::path::Path, key: &str, count: usize) -> (Vec<Member>, Vec<Node>, String) {
+    let m: Vec<Member> = (0..count)
+        .map(|i| Member::new(dir, &format!("kms{i}")))
+        .collect();
+    let nodes: Vec<Node> = m[..3].iter().map(|member| member.start(key)).collect();
+    let root = nodes[0].root_api_key.clone();
+    ok(&nodes[0], &root, &["add", &m[1].addr]);
+    ok(&nodes[0], &root, &["add", &m[2].addr]);
+    ok(&nodes[0], &root, &["add-enclave", "enclave-1"]);
+    eventually("three healthy nodes", || healthy(&nodes[0], &root, 3));
+    (m, nodes, root)
+}
+
 #[test]
 fn seed_002_three_nodes_lose_two_keep_reading_refuse_writes_and_recover() {
     let tmp = tempfile::tempdir().unwrap();
@@ -425,30 +449,18 @@ fn a_node_started_with_another_host_is_not_part_of_the_cluster() {
 fn an_add_that_fails_for_a_down_member_leaves_the_new_node_fresh_and_a_retry_completes_it() {
     let tmp = tempfile::tempdir().unwrap();
     let key = soft_hsm_key();
-    let m: Vec<Member> = (0..4)
-        .map(|i| Member::new(tmp.path(), &format!("kms{i}")))
-        .collect();
-    let n0 = m[0].start(&key);
-    let root = n0.root_api_key.clone();
-    let n1 = m[1].start(&key);
-    let n2 = m[2].start(&key);
-    ok(&n0, &root, &["add", &m[1].addr]);
-    ok(&n0, &root, &["add", &m[2].addr]);
-    ok(&n0, &root, &["add-enclave", "enclave-1"]);
-    eventually("three healthy nodes", || healthy(&n0, &root, 3));
+    let (m, mut nodes, root) = three_nodes(tmp.path(), &key, 4);
     // A member goes down; the add of a fresh node fails, and says why.
-    n2.kill();
+    nodes.pop().unwrap().kill();
+    let n0 = &nodes[0];
     let fresh = m[3].start(&key);
     eventually("the leader sees the member down", || {
-        let out = cli(&n0, &root, &["add", &m[3].addr]);
+        let out = cli(n0, &root, &["add", &m[3].addr]);
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        if out.status.success() {
-            panic!("add succeeded with a member down");
-        }
-        if stderr.contains("not all nodes available") {
-            Ok(())
-        } else {
-            Err(stderr)
+        assert!(!out.status.success(), "add succeeded with a member down");
+        match stderr.contains("not all nodes available") {
+            true => Ok(()),
+            false => Err(stderr),
         }
     });
     // The new node took nothing: it still serves as the fresh single node it was.
@@ -462,51 +474,34 @@ fn an_add_that_fails_for_a_down_member_leaves_the_new_node_fresh_and_a_retry_com
     assert_eq!(out.lines().filter(|l| l.contains(':')).count(), 1, "{out}");
     // With the member back, the same add completes.
     let n2 = m[2].start(&key);
-    eventually("three healthy nodes again", || healthy(&n0, &root, 3));
+    eventually("three healthy nodes again", || healthy(n0, &root, 3));
     // (The leader takes up to two heartbeats to count the member as up again.)
     eventually("the add of the same node", || {
-        let out = cli(&n0, &root, &["add", &m[3].addr]);
-        match out.status.success() {
-            true => Ok(()),
-            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-        }
+        succeeds(n0, &root, &["add", &m[3].addr])
     });
-    eventually("four healthy nodes", || healthy(&n0, &root, 4));
+    eventually("four healthy nodes", || healthy(n0, &root, 4));
     assert!(ok(&fresh, &root, &["ls-enclave"]).contains("enclave-1"));
-    drop((n1, n2));
+    drop(n2);
 }
 
 #[test]
 fn a_paused_node_that_was_force_removed_serves_nothing_stale_when_it_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let key = soft_hsm_key();
-    let m: Vec<Member> = (0..3)
-        .map(|i| Member::new(tmp.path(), &format!("kms{i}")))
-        .collect();
-    let n0 = m[0].start(&key);
-    let root = n0.root_api_key.clone();
-    let n1 = m[1].start(&key);
-    let n2 = m[2].start(&key);
-    ok(&n0, &root, &["add", &m[1].addr]);
-    ok(&n0, &root, &["add", &m[2].addr]);
-    ok(&n0, &root, &["add-enclave", "enclave-1"]);
-    eventually("three healthy nodes", || healthy(&n0, &root, 3));
+    let (m, nodes, root) = three_nodes(tmp.path(), &key, 3);
+    let (n0, n2) = (&nodes[0], &nodes[2]);
     // A VM pause: node 2 answers nothing, so the operator takes it for dead.
     n2.signal("STOP");
     eventually("node 2 force-removed", || {
-        let out = cli(&n0, &root, &["edit", &m[0].addr, "--rm", "2"]);
-        match out.status.success() {
-            true => Ok(()),
-            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-        }
+        succeeds(n0, &root, &["edit", &m[0].addr, "--rm", "2"])
     });
     eventually("writes on two nodes", || {
-        writable(&n0, &root, "written-after")
+        writable(n0, &root, "written-after")
     });
     n2.signal("CONT");
     // Its first answer after the pause is not the state it had before it.
     let out = cli(
-        &n2,
+        n2,
         &root,
         &["stat-key", "--enclave", "enclave-1", "written-after"],
     );
@@ -514,5 +509,4 @@ fn a_paused_node_that_was_force_removed_serves_nothing_stale_when_it_resumes() {
     assert!(!out.status.success());
     assert!(!stderr.contains("does not exist"), "a stale read: {stderr}");
     assert!(stderr.contains("server not part of cluster"), "{stderr}");
-    drop(n1);
 }

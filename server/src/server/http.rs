@@ -134,6 +134,7 @@ async fn connection(
         remote: peer,
         identity,
         node_name,
+        proven: OnceLock::new(),
         caller: OnceLock::new(),
     });
     let service = {
@@ -219,6 +220,8 @@ struct Connection {
     identity: Option<Identity>,
     /// The node its certificate claims to be, not checked yet (`peer_only` does).
     node_name: Option<NodeName>,
+    /// That claim checked, once per connection: a peer link sends many messages on one.
+    proven: OnceLock<Option<NodeName>>,
     caller: OnceLock<Arc<Caller>>,
 }
 
@@ -448,12 +451,14 @@ async fn db(
 /// The node, for a caller presenting this cluster's peer certificate.
 fn peer_only(gate: &Gate, conn: &Connection) -> Result<(Arc<Node>, NodeName), ApiError> {
     let node = open(gate)?;
-    let proven = match (&conn.identity, &conn.node_name) {
-        (Some(identity), Some(claimed)) => node.peer.proves(identity, claimed),
-        _ => None,
-    };
+    let proven = conn
+        .proven
+        .get_or_init(|| match (&conn.identity, &conn.node_name) {
+            (Some(identity), Some(claimed)) => node.peer.proves(identity, claimed),
+            _ => None,
+        });
     match proven {
-        Some(name) => Ok((node.clone(), name)),
+        Some(name) => Ok((node.clone(), name.clone())),
         None => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "not a peer of this cluster: only nodes holding this cluster's HSM key may call /v1/rpc",
