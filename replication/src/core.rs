@@ -224,6 +224,9 @@ pub struct Core {
     probed: bool,
     /// When the probe began (start, or a pause noticed); `None` once probed.
     probing_since: Option<u64>,
+    /// When to send the current probe again if no member has answered it: the first one
+    /// may be lost (peers' connections not up yet at start-up, a dropped packet).
+    next_reprobe: u64,
     /// The nonce of this node's current probe: only a member's answer to it ends the probe,
     /// not messages that were queued for this node while it was down or stopped.
     probe_nonce: u64,
@@ -257,6 +260,7 @@ impl Core {
             next_epoch_probe: now,
             probed: false,
             probing_since: Some(now),
+            next_reprobe: now + timing.heartbeat,
             probe_nonce: 0,
             last_tick: None,
             removed: false,
@@ -870,6 +874,10 @@ impl Core {
             self.probed = false;
             self.probe_nonce = self.rng.gen();
             self.probing_since = Some(now);
+            self.next_reprobe = now + self.timing.heartbeat;
+            self.probe_all();
+        } else if !self.probed && self.hard.config.members.len() > 1 && now >= self.next_reprobe {
+            self.next_reprobe = now + self.timing.heartbeat;
             self.probe_all();
         }
         match self.role {
