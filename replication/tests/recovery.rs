@@ -78,15 +78,20 @@ impl Net {
 
     /// One tick of time on every live node, then delivery.
     fn step(&mut self) {
+        self.step_keeping(&|_| true);
+    }
+
+    /// [`Net::step`], losing the messages `keep` refuses.
+    fn step_keeping(&mut self, keep: &dyn Fn(&Envelope) -> bool) {
         self.now += TICK;
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         for id in ids {
             if let Some(core) = self.nodes.get_mut(&id).and_then(Option::as_mut) {
                 core.tick(self.now);
-                self.collect(id, &|_| true);
+                self.collect(id, keep);
             }
         }
-        self.deliver(&|_| true);
+        self.deliver(keep);
     }
 
     fn leader(&self) -> Option<NodeId> {
@@ -217,4 +222,56 @@ fn a_leader_that_dies_right_after_answering_leaves_nothing_blocked() {
         "{:?}",
         net.answers.get(&3)
     );
+}
+
+/// A write whose prepare a member never answers is aborted; the client hears "failed" only
+/// once the abort's tombstone is durable on a majority (the leader and one other here): with
+/// the tombstone on the leader alone, a new leader could still commit the entry.
+#[test]
+fn an_abort_answers_failed_only_once_its_tombstone_is_on_a_majority() {
+    let mut net = Net::new(3);
+    net.run_until(2_000, |n| n.leader().is_some())
+        .expect("a leader");
+    let leader = net.leader().unwrap();
+    let mut followers = (0..3).filter(|id| *id != leader);
+    let (live, dead) = (followers.next().unwrap(), followers.next().unwrap());
+    net.nodes.insert(dead, None);
+    net.pool.retain(|env| env.to != dead);
+    let now = net.now;
+    let core = net.nodes.get_mut(&leader).unwrap().as_mut().unwrap();
+    core.propose(now, 7, b"create key-1".to_vec());
+    net.collect(leader, &|_| true);
+    // The first tombstones to the live follower are lost: the abort is on the leader alone.
+    let dropped = std::cell::Cell::new(0);
+    let no_tombstone = |env: &Envelope| {
+        let tombstone = matches!(
+            &env.msg,
+            Message::Prepare { slot, .. } if slot.value == SlotValue::Tombstone
+        );
+        dropped.set(dropped.get() + usize::from(tombstone));
+        !tombstone
+    };
+    while dropped.get() == 0 {
+        assert!(net.now < 10_000, "the write was never aborted");
+        net.step_keeping(&no_tombstone);
+    }
+    assert!(
+        !matches!(net.answers.get(&7), Some(Err(WriteError::Failed(_)))),
+        "answered failed with the tombstone on the leader alone: {:?}",
+        net.answers.get(&7)
+    );
+    assert!(
+        net.core(live)
+            .hard()
+            .slot
+            .as_ref()
+            .is_some_and(|s| s.value != SlotValue::Tombstone),
+        "the live follower holds the entry"
+    );
+    // The tombstone gets through: now the write failed, and nothing of it is applied.
+    net.run_until(4 * TIMING.election, |n| n.answers.contains_key(&7));
+    match net.answers.get(&7) {
+        Some(Err(WriteError::Failed(why))) => assert!(why.contains("not applied"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -1003,7 +1003,7 @@ fn invariants_hold_under_random_faults() {
         return;
     }
     let var = |name: &str| std::env::var(name).ok().and_then(|s| s.parse().ok());
-    let seeds: u64 = var("SIM_SEEDS").unwrap_or(1000);
+    let seeds: u64 = var("SIM_SEEDS").unwrap_or(2000);
     let start: u64 = var("SIM_SEED_START").unwrap_or(0);
     let (mut ok, mut reads) = (0, 0);
     for seed in start..start + seeds {

@@ -1235,6 +1235,7 @@ fn blocks(b: &Blocked, enclave: &str, keys: Option<&[String]>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use minkms_replication::{Ballot, Config, Value};
 
     fn ours() -> Status {
         let mut hard = Hard::single("a:7373");
@@ -1278,5 +1279,77 @@ mod tests {
         assert_eq!(plan(theirs("Joining", "c", 4, 9, 2)), None);
         // A removed member (id 2) that is not joining is not fresh either.
         assert_eq!(plan(theirs("Removed", "c", 2, 9, 2)), None);
+    }
+
+    /// An open slot holding `payload`.
+    fn open(payload: Payload) -> Option<Slot> {
+        Some(Slot {
+            index: 8,
+            ballot: Ballot { term: 2, seq: 1 },
+            value: SlotValue::Entry(Value {
+                id: Ballot { term: 2, seq: 1 },
+                proposer: 0,
+                payload,
+            }),
+        })
+    }
+
+    fn command(cmd: &ks::Command) -> Payload {
+        Payload::App(postcard::to_allocvec(cmd).unwrap())
+    }
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_key_change_holds_reads_of_that_key_and_of_the_whole_enclave_only() {
+        let gate = blocked_by(&open(command(&ks::Command::DeleteKey {
+            enclave: "e".into(),
+            name: "k".into(),
+            version: 0,
+            all: true,
+        })));
+        assert!(blocks(&gate, "e", Some(&names(&["k"]))));
+        assert!(blocks(&gate, "e", Some(&names(&["other", "k"]))));
+        assert!(!blocks(&gate, "e", Some(&names(&["other"]))));
+        assert!(!blocks(&gate, "f", Some(&names(&["k"]))));
+        // A read of the enclave as a whole (a listing), and one of everything, wait too.
+        assert!(blocks(&gate, "e", None));
+        assert!(!blocks(&gate, "f", None));
+        assert!(blocks(&gate, "", None));
+    }
+
+    #[test]
+    fn any_other_change_holds_its_enclave_and_a_config_change_holds_everything() {
+        let gate = blocked_by(&open(command(&ks::Command::DeleteEnclave {
+            name: "e".into(),
+        })));
+        assert!(blocks(&gate, "e", Some(&names(&["k"]))));
+        assert!(blocks(&gate, "e", None));
+        assert!(!blocks(&gate, "f", Some(&names(&["k"]))));
+        assert!(blocks(&gate, "", None));
+
+        let gate = blocked_by(&open(Payload::Config(Config::single("a:7373"))));
+        assert!(blocks(&gate, "f", Some(&names(&["k"]))));
+        // A command this node cannot read holds everything rather than guess.
+        let gate = blocked_by(&open(Payload::App(vec![0xff; 3])));
+        assert!(blocks(&gate, "f", Some(&names(&["k"]))));
+    }
+
+    #[test]
+    fn a_free_slot_or_a_tombstone_holds_nothing() {
+        for slot in [
+            None,
+            Some(Slot {
+                index: 8,
+                ballot: Ballot { term: 2, seq: 1 },
+                value: SlotValue::Tombstone,
+            }),
+        ] {
+            let gate = blocked_by(&slot);
+            assert!(!blocks(&gate, "e", None));
+            assert!(!blocks(&gate, "", None));
+        }
     }
 }
