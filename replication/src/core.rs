@@ -965,16 +965,23 @@ impl Core {
             return;
         }
         if inf.aborting {
-            let req = inf.req;
+            // The client cannot wait longer: it hears "unknown". The abort itself goes on
+            // (its prepares are resent with every heartbeat) until its tombstone is on a
+            // majority or leadership changes: dropped here, it would leave the entry prepared
+            // on this node, and its keys unreadable, until the next write.
             let blame = inf.blame.clone();
-            self.finish_inflight();
+            let rpc = self.timing.rpc;
+            let Some(inf) = self.lead.as_mut().and_then(|l| l.inflight.as_mut()) else {
+                return;
+            };
+            let req = inf.req.take();
+            inf.deadline = now + rpc;
             self.respond(
                 req,
                 Err(WriteError::Unknown(format!(
                     "outcome unknown: {blame} did not respond"
                 ))),
             );
-            self.drive(now);
         } else {
             self.abort(now);
         }
@@ -1452,9 +1459,9 @@ impl Core {
         }
     }
 
-    /// A member holds an entry prepared at the next index that this leader never had (its
-    /// proposer died before it reached everyone): it was never chosen, since this leader is in
-    /// its quorum. Abort it, so that member's reads of its keys stop waiting.
+    /// A member holds an entry prepared at the next index that this leader does not hold (its
+    /// proposer died, or lost the lead, before it reached everyone): it was never chosen,
+    /// since this leader is in its quorum. Abort it, so that member's reads of its keys stop waiting.
     fn clear_stale_slot(&mut self, now: u64, report: &Report) {
         let index = self.hard.commit.saturating_add(1);
         let idle = self
@@ -1465,7 +1472,14 @@ impl Core {
             && report
                 .slot
                 .is_some_and(|(i, _, value)| i == index && value.is_some());
-        if idle && holds_entry && self.hard.slot.is_none() {
+        // This leader's own tombstone there (an earlier abort) does not settle it: the
+        // member's entry may carry a higher ballot, which the tombstone does not replace.
+        let lacks_entry = self
+            .hard
+            .slot
+            .as_ref()
+            .is_none_or(|s| s.index == index && s.value == SlotValue::Tombstone);
+        if idle && holds_entry && lacks_entry {
             let prev = (self.hard.commit, self.hard.commit_id);
             let others = self
                 .members()

@@ -275,3 +275,57 @@ fn an_abort_answers_failed_only_once_its_tombstone_is_on_a_majority() {
         other => panic!("{other:?}"),
     }
 }
+
+/// An abort whose tombstone is late reaching the members: the client hears "unknown" when
+/// it cannot wait longer, but the abort goes on, so no node is left holding the entry (its
+/// keys unreadable) in a cluster that takes no further write.
+#[test]
+fn an_abort_that_outlasts_its_client_still_clears_the_entry() {
+    let mut net = Net::new(3);
+    net.run_until(2_000, |n| n.leader().is_some())
+        .expect("a leader");
+    let leader = net.leader().unwrap();
+    let mut followers = (0..3).filter(|id| *id != leader);
+    let (live, dead) = (followers.next().unwrap(), followers.next().unwrap());
+    net.nodes.insert(dead, None);
+    net.pool.retain(|env| env.to != dead);
+    let now = net.now;
+    let core = net.nodes.get_mut(&leader).unwrap().as_mut().unwrap();
+    core.propose(now, 9, b"create key-2".to_vec());
+    net.collect(leader, &|_| true);
+    // Every tombstone is lost until the client has given up.
+    let no_tombstone = |env: &Envelope| {
+        !matches!(
+            &env.msg,
+            Message::Prepare { slot, .. } if slot.value == SlotValue::Tombstone
+        )
+    };
+    while !net.answers.contains_key(&9) {
+        assert!(net.now < 10_000, "the client never heard back");
+        net.step_keeping(&no_tombstone);
+    }
+    assert!(
+        matches!(net.answers.get(&9), Some(Err(WriteError::Unknown(_)))),
+        "{:?}",
+        net.answers.get(&9)
+    );
+    // The network recovers; nobody writes. The entry must not stay prepared anywhere.
+    let holds_entry = |n: &Net, id: NodeId| {
+        matches!(
+            n.core(id).hard().slot,
+            Some(Slot {
+                value: SlotValue::Entry(_),
+                ..
+            })
+        )
+    };
+    let cleared = net.run_until(4 * TIMING.election, |n| {
+        !holds_entry(n, leader) && !holds_entry(n, live)
+    });
+    assert!(
+        cleared.is_some(),
+        "still prepared: leader {:?}, follower {:?}",
+        net.core(leader).hard().slot,
+        net.core(live).hard().slot
+    );
+}

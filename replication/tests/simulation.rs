@@ -819,6 +819,8 @@ impl Sim {
             }
             n.paused_until = None;
         }
+        // No new client writes from here on: what is open must close by itself.
+        self.clients = false;
         let deadline = self.now + 20_000;
         let mut probe: Option<u64> = None;
         let mut next_edit = self.now + 5_000;
@@ -837,20 +839,25 @@ impl Sim {
                     _ => probe = None,
                 }
             } else if let Some(l) = self.leader() {
-                if self.nodes[&l]
-                    .core
-                    .as_ref()
-                    .unwrap()
-                    .status(self.now)
-                    .writable
-                {
+                let st = self.nodes[&l].core.as_ref().unwrap().status(self.now);
+                // Reads must not need a write to unblock them: before the final write, no
+                // member may still hold a prepared entry (its reads of those keys would
+                // wait for ever in a quiet cluster).
+                if st.writable && st.queued == 0 && self.held_entries(&st.config).is_empty() {
                     probe = Some(self.propose_write(l, 0, b"final"));
                 }
             }
         }
         let Some(req) = probe else {
+            let held = self
+                .leader()
+                .map(|l| {
+                    let config = self.nodes[&l].durable.config.clone();
+                    self.held_entries(&config)
+                })
+                .unwrap_or_default();
             self.fail(format!(
-                "no writable leader after healing:\n{}",
+                "no writable leader after healing, or members {held:?} still hold a prepared entry:\n{}",
                 self.summary()
             ))
         };
@@ -903,6 +910,27 @@ impl Sim {
                 _ => {}
             }
         }
+    }
+
+    /// The live members of `config` whose slot holds a prepared entry (reads of its keys wait).
+    fn held_entries(&self, config: &Config) -> Vec<NodeId> {
+        config
+            .members
+            .keys()
+            .copied()
+            .filter(|m| {
+                self.nodes.get(m).is_some_and(|n| {
+                    n.core.is_some()
+                        && matches!(
+                            n.durable.slot,
+                            Some(Slot {
+                                value: SlotValue::Entry(_),
+                                ..
+                            })
+                        )
+                })
+            })
+            .collect()
     }
 
     /// Quiet: a leader with nothing queued and no slot open, and every member at its commit

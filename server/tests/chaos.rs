@@ -365,25 +365,26 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(250));
         }
-        let logs: Vec<String> = self
-            .members
-            .iter()
-            .filter_map(|m| m.node.as_ref())
-            .map(|n| {
-                n.logs()
-                    .lines()
-                    .rev()
-                    // The node's own lines, not its HTTP and TLS libraries' debug output.
-                    .filter(|l| !l.contains("DEBUG") || l.contains("minkms"))
-                    .take(40)
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .collect();
+        let logs: Vec<String> = (0..NODES).map(|n| self.log_tail(n)).collect();
         panic!(
             "the cluster did not heal:\n{last}\nlogs (newest first):\n{}",
             logs.join("\n----\n")
         );
+    }
+
+    /// The last lines the node in slot `n` logged itself (not its HTTP and TLS libraries'
+    /// debug output), newest first.
+    fn log_tail(&self, n: usize) -> String {
+        let Some(node) = &self.members[n].node else {
+            return "(not running)".into();
+        };
+        node.logs()
+            .lines()
+            .rev()
+            .filter(|l| !l.contains("DEBUG") || l.contains("minkms"))
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Creates the schedule's keys (version 1 each), recorded as their first rotation.
@@ -437,10 +438,22 @@ impl Cluster {
                     }
                     seen.push(v);
                 }
-                assert!(
-                    seen.iter().all(|v| v.is_some() && *v == seen[0]),
-                    "round {round}: nodes read different final values of register {r}: {seen:?}"
-                );
+                if !seen.iter().all(|v| v.is_some() && *v == seen[0]) {
+                    let mut why = String::new();
+                    for (n, c) in clients.iter().enumerate() {
+                        let answer = match registers.identities.get(r) {
+                            Some(id) => format!("{:?}", c.identity_status(ENCLAVE, id).await),
+                            None => {
+                                let name = &registers.keys[r - registers.identities.len()];
+                                format!("{:?}", c.key_status(ENCLAVE, name, 0).await)
+                            }
+                        };
+                        why.push_str(&format!("\nnode {n}: {answer}\n{}", self.log_tail(n)));
+                    }
+                    panic!(
+                        "round {round}: nodes read different final values of register {r}: {seen:?}{why}"
+                    );
+                }
             }
         });
     }
