@@ -333,7 +333,7 @@ enum Fault {
 }
 
 impl Cluster {
-    /// All nodes up and members, one leader, equal commits, and a write goes through.
+    /// All nodes up and members, one leader, equal commits, and every node reads the enclave.
     fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut last = String::new();
@@ -354,14 +354,18 @@ impl Cluster {
                 && commits.len() == NODES
                 && commits.iter().all(|c| *c == commits[0])
             {
-                let health = cli(&self.members[0], &self.root, &["stat-enclave", ENCLAVE]);
-                if health.status.success() {
+                // Every node reads the enclave: none holds a write of it prepared.
+                let refused: Vec<String> = self
+                    .members
+                    .iter()
+                    .map(|m| cli(m, &self.root, &["stat-enclave", ENCLAVE]))
+                    .filter(|out| !out.status.success())
+                    .map(|out| String::from_utf8_lossy(&out.stderr).into_owned())
+                    .collect();
+                if refused.is_empty() {
                     return;
                 }
-                last.push_str(&format!(
-                    "\nstat-enclave: {}",
-                    String::from_utf8_lossy(&health.stderr)
-                ));
+                last.push_str(&format!("\nstat-enclave: {refused:?}"));
             }
             std::thread::sleep(Duration::from_millis(250));
         }
