@@ -94,6 +94,24 @@ impl Net {
         self.deliver(keep);
     }
 
+    /// Three nodes under a leader; one follower crashes, then the leader is given write
+    /// `req`. (The net, the leader, the live follower.)
+    fn write_with_a_follower_dead(req: u64) -> (Self, NodeId, NodeId) {
+        let mut net = Net::new(3);
+        net.run_until(2_000, |n| n.leader().is_some())
+            .expect("a leader");
+        let leader = net.leader().unwrap();
+        let mut followers = (0..3).filter(|id| *id != leader);
+        let (live, dead) = (followers.next().unwrap(), followers.next().unwrap());
+        net.nodes.insert(dead, None);
+        net.pool.retain(|env| env.to != dead);
+        let now = net.now;
+        let core = net.nodes.get_mut(&leader).unwrap().as_mut().unwrap();
+        core.propose(now, req, format!("write {req}").into_bytes());
+        net.collect(leader, &|_| true);
+        (net, leader, live)
+    }
+
     fn leader(&self) -> Option<NodeId> {
         self.nodes.iter().find_map(|(id, c)| {
             let st = c.as_ref()?.status(self.now);
@@ -229,18 +247,7 @@ fn a_leader_that_dies_right_after_answering_leaves_nothing_blocked() {
 /// the tombstone on the leader alone, a new leader could still commit the entry.
 #[test]
 fn an_abort_answers_failed_only_once_its_tombstone_is_on_a_majority() {
-    let mut net = Net::new(3);
-    net.run_until(2_000, |n| n.leader().is_some())
-        .expect("a leader");
-    let leader = net.leader().unwrap();
-    let mut followers = (0..3).filter(|id| *id != leader);
-    let (live, dead) = (followers.next().unwrap(), followers.next().unwrap());
-    net.nodes.insert(dead, None);
-    net.pool.retain(|env| env.to != dead);
-    let now = net.now;
-    let core = net.nodes.get_mut(&leader).unwrap().as_mut().unwrap();
-    core.propose(now, 7, b"create key-1".to_vec());
-    net.collect(leader, &|_| true);
+    let (mut net, _, live) = Net::write_with_a_follower_dead(7);
     // The first tombstones to the live follower are lost: the abort is on the leader alone.
     let dropped = std::cell::Cell::new(0);
     let no_tombstone = |env: &Envelope| {
@@ -281,18 +288,7 @@ fn an_abort_answers_failed_only_once_its_tombstone_is_on_a_majority() {
 /// keys unreadable) in a cluster that takes no further write.
 #[test]
 fn an_abort_that_outlasts_its_client_still_clears_the_entry() {
-    let mut net = Net::new(3);
-    net.run_until(2_000, |n| n.leader().is_some())
-        .expect("a leader");
-    let leader = net.leader().unwrap();
-    let mut followers = (0..3).filter(|id| *id != leader);
-    let (live, dead) = (followers.next().unwrap(), followers.next().unwrap());
-    net.nodes.insert(dead, None);
-    net.pool.retain(|env| env.to != dead);
-    let now = net.now;
-    let core = net.nodes.get_mut(&leader).unwrap().as_mut().unwrap();
-    core.propose(now, 9, b"create key-2".to_vec());
-    net.collect(leader, &|_| true);
+    let (mut net, leader, live) = Net::write_with_a_follower_dead(9);
     // Every tombstone is lost until the client has given up.
     let no_tombstone = |env: &Envelope| {
         !matches!(

@@ -16,15 +16,23 @@ const KEY: [u8; 32] = [0x11; 32];
 /// b"the quick brown fox", sha256).hexdigest()` in Python 3.
 const MAC_OF_FOX: &str = "c6bcc95a37f8940d33132780bb2dc0b40d727f272fc06aa3a3ec6c969f86d246";
 
-#[test]
-fn an_imported_key_is_the_given_key() {
+/// A node with enclave `e` holding key `known` imported from [`KEY`] (and its directory).
+fn node_with_known_key() -> (tempfile::TempDir, Node) {
     let tmp = tempfile::tempdir().unwrap();
     let node = Node::start(&tmp.path().join("kms0"), &soft_hsm_key());
     let c = node.root();
     runtime().block_on(async {
         c.create_enclave("e").await.unwrap();
         c.import_key("e", "known", "AES256", &KEY).await.unwrap();
+    });
+    (tmp, node)
+}
 
+#[test]
+fn an_imported_key_is_the_given_key() {
+    let (_tmp, node) = node_with_known_key();
+    let c = node.root();
+    runtime().block_on(async {
         // A ciphertext in KES's untagged form, made outside minkms (plaintext "kes", associated
         // data "ctx"), opens.
         let kes = hex::decode(include_str!("../../keystore/testdata/kes-aes256-vector.hex").trim())
@@ -57,12 +65,9 @@ fn an_imported_key_is_the_given_key() {
 
 #[test]
 fn a_mac_is_the_known_value_and_changes_with_message_and_version() {
-    let tmp = tempfile::tempdir().unwrap();
-    let node = Node::start(&tmp.path().join("kms0"), &soft_hsm_key());
+    let (_tmp, node) = node_with_known_key();
     let c = node.root();
     runtime().block_on(async {
-        c.create_enclave("e").await.unwrap();
-        c.import_key("e", "known", "AES256", &KEY).await.unwrap();
         let mac = c
             .mac("e", "known", 0, b"the quick brown fox")
             .await
