@@ -1461,7 +1461,8 @@ impl Core {
 
     /// A member holds an entry prepared at the next index that this leader does not hold (its
     /// proposer died, or lost the lead, before it reached everyone): it was never chosen,
-    /// since this leader is in its quorum. Abort it, so that member's reads of its keys stop waiting.
+    /// since this leader is in its quorum. Abort it, so that member's reads of its keys stop
+    /// waiting.
     fn clear_stale_slot(&mut self, now: u64, report: &Report) {
         let index = self.hard.commit.saturating_add(1);
         let idle = self
