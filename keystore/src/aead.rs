@@ -203,6 +203,29 @@ mod tests {
         );
     }
 
+    /// HChaCha20 against the published vector of draft-irtf-cfrg-xchacha-03 §2.2.1, then the
+    /// whole `0x02` construction against a vector computed with Python's `cryptography`
+    /// ChaCha20-Poly1305 and a separate HChaCha20 (docs/formats.md §4.2).
+    #[test]
+    fn chacha20_test_vector() {
+        let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let nonce = hex::decode("000000090000004a0000000031415927").unwrap();
+        assert_eq!(
+            hex::encode(*sub_key(KeyType::ChaCha20, &key, &nonce)),
+            "82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc"
+        );
+        let ct = Ciphertext::seal_with(KeyType::ChaCha20, &KEY, 7, &IV, &NONCE, b"hello", b"{}")
+            .unwrap();
+        assert_eq!(
+            hex::encode(&ct),
+            include_str!("../testdata/chacha20-vector.hex").trim()
+        );
+        assert_eq!(
+            &*Ciphertext::open(KeyType::ChaCha20, &KEY, &ct, b"{}").unwrap(),
+            b"hello"
+        );
+    }
+
     #[test]
     fn chacha20_round_trip_and_kind_mismatch() {
         let ct = Ciphertext::seal(KeyType::ChaCha20, &KEY, 1, b"hello", b"ad").unwrap();

@@ -47,29 +47,68 @@ mod tests {
     use super::Pattern;
     use proptest::prelude::*;
 
+    /// Hand-written answers: (pattern, name, matches).
+    const TABLE: &[(&str, &str, bool)] = &[
+        ("my-key", "my-key", true),
+        ("my-key", "my-key2", false),
+        ("my-key", "my-ke", false),
+        ("my-key", "MY-KEY", false),
+        ("my-key", "", false),
+        ("my-*", "my-key", true),
+        ("my-*", "my-", true),
+        ("my-*", "my", false),
+        ("my-*", "your-key", false),
+        ("my-*", "xmy-key", false),
+        ("my-*", "My-key", false),
+        ("*", "anything", true),
+        ("*", "", true),
+        ("a*", "a", true),
+        ("a*", "", false),
+        ("a*", "ba", false),
+        ("*a", "*a", true), // only a trailing star is special
+        ("*a", "ba", false),
+        ("a*b", "a*b", true),
+        ("a*b", "axb", false),
+        ("a**", "a*", true),
+        ("a**", "ab", false),
+        ("é*", "été", true),
+        ("é*", "e", false),
+    ];
+
     #[test]
-    fn exact_prefix_and_star() {
-        let p = |s: &str| Pattern::new(s).unwrap();
-        assert!(p("my-key").matches("my-key"));
-        assert!(!p("my-key").matches("my-key2"));
-        assert!(p("my-*").matches("my-key"));
-        assert!(p("my-*").matches("my-"));
-        assert!(!p("my-*").matches("your-key"));
-        assert!(p("*").matches("anything"));
-        assert!(p("*").matches(""));
+    fn the_table() {
+        for &(pattern, name, want) in TABLE {
+            let p = Pattern::new(pattern).unwrap();
+            assert_eq!(p.matches(name), want, "{pattern:?} against {name:?}");
+        }
         assert!(Pattern::new("").is_none());
     }
 
     proptest! {
         #[test]
-        fn a_star_matches_exactly_the_names_with_its_prefix(prefix in "[a-z-]{0,8}", name in "[a-z-]{0,12}") {
+        fn a_star_matches_every_name_built_on_its_prefix(prefix in "[a-z-]{0,8}", rest in "[a-z-]{0,8}") {
             let p = Pattern::new(format!("{prefix}*")).unwrap();
-            prop_assert_eq!(p.matches(&name), name.starts_with(&prefix));
+            let name = format!("{prefix}{rest}");
+            prop_assert!(p.matches(&name));
+        }
+
+        #[test]
+        fn a_star_refuses_a_name_that_differs_within_its_prefix(
+            prefix in "[a-z]{1,8}", at in any::<prop::sample::Index>(), rest in "[a-z]{0,4}",
+        ) {
+            // Change one character of the prefix (to a character outside the prefix alphabet)
+            // or cut the name short of the prefix: neither may match.
+            let at = at.index(prefix.len());
+            let changed = format!("{}-{}{rest}", &prefix[..at], &prefix[at + 1..]);
+            let p = Pattern::new(format!("{prefix}*")).unwrap();
+            prop_assert!(!p.matches(&changed));
+            prop_assert!(!p.matches(&prefix[..at]));
         }
 
         #[test]
         fn a_name_without_star_matches_only_itself(a in "[a-z-]{1,8}", b in "[a-z-]{1,8}") {
             let p = Pattern::new(a.clone()).unwrap();
+            prop_assert!(p.matches(&a));
             prop_assert_eq!(p.matches(&b), a == b);
         }
     }
