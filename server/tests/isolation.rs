@@ -182,13 +182,29 @@ async fn status_of(client: &Client, enclave: &str, body: Bytes) -> u16 {
         .as_u16()
 }
 
-/// Everything the root can see of enclave b: equal before and after means untouched.
-async fn view(root: &Client, enclave: &str) -> String {
-    let keys = root.list_keys(enclave, "", "", 0).await.unwrap();
-    let policies = root.list_policies(enclave, "", "", 0).await.unwrap();
-    let ids = root.list_identities(enclave, "", "", 0).await.unwrap();
-    let versions = root.list_key_versions(enclave, "k").await.unwrap();
-    format!("{keys:?}{policies:?}{ids:?}{versions:?}")
+/// Everything the root can see of the node and of every enclave: the commit counter (any
+/// write that took effect moves it), the members and HSMs, the enclaves and their keys, key
+/// versions, policies and identities. Equal before and after means untouched.
+async fn view(root: &Client) -> String {
+    let status = root.cluster_status().await.unwrap();
+    let mut out = String::new();
+    for (id, node) in &status.nodes_up {
+        let mut nodes: Vec<_> = node.nodes.iter().collect();
+        nodes.sort();
+        out += &format!(
+            "node {id}: commit {} members {nodes:?} hsm {:?} active {:?}\n",
+            node.commit, node.hsm, node.hsm_active
+        );
+    }
+    let enclaves = root.list_enclaves("", "", 0).await.unwrap();
+    for enclave in enclaves.enclaves.iter().map(|e| e.name.as_str()) {
+        let keys = root.list_keys(enclave, "", "", 0).await.unwrap();
+        let policies = root.list_policies(enclave, "", "", 0).await.unwrap();
+        let ids = root.list_identities(enclave, "", "", 0).await.unwrap();
+        let versions = root.list_key_versions(enclave, "k").await.unwrap();
+        out += &format!("{enclave}: {keys:?}{policies:?}{ids:?}{versions:?}\n");
+    }
+    out
 }
 
 #[test]
@@ -259,6 +275,50 @@ fn no_identity_of_one_enclave_touches_another_and_users_do_not_administer() {
             .await
             .unwrap();
 
+        // A service account that its owner created and the root then deleted.
+        let gone = ApiKey::generate();
+        as_user_a
+            .create_identity(
+                "a",
+                &CreateIdentityRequest {
+                    identity: gone.identity().to_string(),
+                    privilege: "Admin".into(),
+                    is_service_account: true,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        root.delete_identity("a", gone.identity().as_str())
+            .await
+            .unwrap();
+
+        // Callers that are no one: no API key, a key the node never saw, a deleted service
+        // account. Nothing anywhere, in either enclave or of the cluster, is theirs.
+        let nobody = [
+            ("an anonymous caller", node.client(None)),
+            (
+                "an unknown key",
+                node.client(Some(&ApiKey::generate().to_secret_string())),
+            ),
+            (
+                "a deleted service account",
+                node.client(Some(&gone.to_secret_string())),
+            ),
+        ];
+        let before = view(&root).await;
+        let victim = user_b.identity().to_string();
+        for (who, client) in &nobody {
+            for &cmd in Command::ALL {
+                for enclave in ["a", "b"] {
+                    let enclave = if cmd.is_cluster() { "" } else { enclave };
+                    let status = status_of(client, enclave, request(cmd, &victim)).await;
+                    assert_eq!(status, 403, "{who} ran {} on {enclave:?}", cmd.text());
+                }
+            }
+        }
+        assert_eq!(view(&root).await, before, "a refused command took effect");
+
         // Identities of A — admin, user with a policy that allows everything, service account.
         let attackers = [
             ("admin of a", node.client(Some(&admin_a.to_secret_string()))),
@@ -268,8 +328,7 @@ fn no_identity_of_one_enclave_touches_another_and_users_do_not_administer() {
                 node.client(Some(&svc_a.to_secret_string())),
             ),
         ];
-        let before = view(&root, "b").await;
-        let victim = user_b.identity().to_string();
+        let before = view(&root).await;
         for (who, client) in &attackers {
             for &cmd in Command::ALL {
                 let enclave = if cmd.is_cluster() { "" } else { "b" };
@@ -277,7 +336,7 @@ fn no_identity_of_one_enclave_touches_another_and_users_do_not_administer() {
                 assert_eq!(status, 403, "{who} ran {} on enclave b", cmd.text());
             }
         }
-        assert_eq!(view(&root, "b").await, before, "enclave b changed");
+        assert_eq!(view(&root).await, before, "a refused command took effect");
 
         // A user without a policy cannot administer, use or even list its own enclave.
         let plain = ApiKey::generate();
@@ -285,7 +344,7 @@ fn no_identity_of_one_enclave_touches_another_and_users_do_not_administer() {
             .await
             .unwrap();
         let plain = node.client(Some(&plain.to_secret_string()));
-        let before = view(&root, "a").await;
+        let before = view(&root).await;
         for &cmd in Command::ALL {
             if cmd == Command::IdentityStatus {
                 continue; // every identity may look itself up; the victim here is another one
@@ -299,6 +358,6 @@ fn no_identity_of_one_enclave_touches_another_and_users_do_not_administer() {
                 cmd.text()
             );
         }
-        assert_eq!(view(&root, "a").await, before, "enclave a changed");
+        assert_eq!(view(&root).await, before, "a refused command took effect");
     });
 }
