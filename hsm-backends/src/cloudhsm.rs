@@ -68,17 +68,23 @@ impl fmt::Display for ClusterHealth {
 /// that is not ACTIVE, throttling and network failures are [`HsmError::Unavailable`] (a node
 /// stays sealed and retries).
 pub fn describe_cluster(cluster: &ClusterRef) -> Result<ClusterHealth, HsmError> {
+    describe_cluster_with_env(cluster, &|name| std::env::var(name).ok())
+}
+
+/// [`describe_cluster`] with `env` in place of the process environment, so that tests running
+/// in parallel never change the environment under each other.
+pub fn describe_cluster_with_env(
+    cluster: &ClusterRef,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ClusterHealth, HsmError> {
     let region = cluster
         .region
         .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| env("AWS_REGION"))
         .ok_or_else(|| {
             HsmError::Config("hsm.cloudhsm: no region configured and AWS_REGION is not set".into())
         })?;
-    let (Ok(key), Ok(secret)) = (
-        std::env::var("AWS_ACCESS_KEY_ID"),
-        std::env::var("AWS_SECRET_ACCESS_KEY"),
-    ) else {
+    let (Some(key), Some(secret)) = (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) else {
         return Err(HsmError::Config(
             "hsm.cloudhsm: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set".into(),
         ));
@@ -86,7 +92,7 @@ pub fn describe_cluster(cluster: &ClusterRef) -> Result<ClusterHealth, HsmError>
     let credentials = Credentials::new(
         key,
         secret,
-        std::env::var("AWS_SESSION_TOKEN").ok(),
+        env("AWS_SESSION_TOKEN"),
         None,
         "environment",
     );

@@ -265,5 +265,11 @@ mod tests {
         let p = Policy::from_json(br#"{"allow": {"KEY:GENERATE": ["b", "a*"]}}"#, KNOWN).unwrap();
         let json = serde_json::to_vec(&p).unwrap();
         assert_eq!(Policy::from_json(&json, KNOWN).unwrap(), p);
+        // The keystore reads stored documents back without the command list.
+        assert_eq!(Policy::from_normalized_json(&json).unwrap(), p);
+        assert!(matches!(
+            Policy::from_normalized_json(b"{\"allow\": 1}"),
+            Err(PolicyError::Malformed(_))
+        ));
     }
 }

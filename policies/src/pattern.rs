@@ -84,6 +84,13 @@ mod tests {
         assert!(Pattern::new("").is_none());
     }
 
+    #[test]
+    fn shown_as_written() {
+        let p = Pattern::new("my-*").unwrap();
+        assert_eq!((p.to_string(), format!("{p:?}")), ("my-*".into(), "\"my-*\"".into()));
+        assert_eq!(p.as_str(), "my-*");
+    }
+
     proptest! {
         #[test]
         fn a_star_matches_every_name_built_on_its_prefix(prefix in "[a-z-]{0,8}", rest in "[a-z-]{0,8}") {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use minkms_softhsm_tests::{softhsm2, write_config, SoftHsm2, PIN_ENV};
-use minkms_testkit::{cloudhsm_api_stub, Node};
+use minkms_testkit::{CloudHsmStub, Node};
 
 const ACTIVE: &str = r#"{"Clusters":[{"ClusterId":"cluster-abc","State":"ACTIVE","Hsms":[{"HsmId":"hsm-1","EniIp":"10.0.0.5","State":"ACTIVE"}]}]}"#;
 const DEGRADED: &str = r#"{"Clusters":[{"ClusterId":"cluster-abc","State":"DEGRADED","Hsms":[]}]}"#;
@@ -28,7 +28,8 @@ fn env(hsm: &SoftHsm2) -> Vec<(&'static str, String)> {
 fn a_cloudhsm_node_reports_its_cluster_in_stat() {
     let Some(hsm) = softhsm2() else { return };
     hsm.token("cloud");
-    let (endpoint, calls) = cloudhsm_api_stub(200, ACTIVE);
+    let stub = CloudHsmStub::start(200, ACTIVE);
+    let endpoint = stub.endpoint.clone();
     let tmp = tempfile::tempdir().unwrap();
     let path = write_config(tmp.path(), "config.yaml", &config(&hsm, "cloud", &endpoint));
     let env = env(&hsm);
@@ -57,7 +58,7 @@ fn a_cloudhsm_node_reports_its_cluster_in_stat() {
     };
     assert!(stat.contains("HSM         cloudhsm:cloud/minkms-seal (CloudHSM cluster cluster-abc ACTIVE, 1/1 HSMs ACTIVE)"), "{stat}");
     assert!(
-        calls.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        stub.requests().len() >= 2,
         "checked at boot and for status"
     );
 }
@@ -66,7 +67,7 @@ fn a_cloudhsm_node_reports_its_cluster_in_stat() {
 fn a_cloudhsm_cluster_that_is_not_active_keeps_the_node_sealed() {
     let Some(hsm) = softhsm2() else { return };
     hsm.token("cloud-degraded");
-    let (endpoint, _) = cloudhsm_api_stub(200, DEGRADED);
+    let endpoint = CloudHsmStub::start(200, DEGRADED).endpoint;
     let tmp = tempfile::tempdir().unwrap();
     let path = write_config(
         tmp.path(),

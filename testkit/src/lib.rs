@@ -402,55 +402,87 @@ pub fn field(output: &str, label: &str) -> String {
         .unwrap_or_else(|| panic!("no {label} in:\n{output}"))
 }
 
+/// One request a [`CloudHsmStub`] answered: its headers (names lower-cased) and body.
+#[derive(Debug, Clone, Default)]
+pub struct StubRequest {
+    /// In the order sent.
+    pub headers: Vec<(String, String)>,
+    /// As text (awsJson1.1).
+    pub body: String,
+}
+
+impl StubRequest {
+    /// The value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find_map(|(n, v)| (n == name).then_some(v.as_str()))
+    }
+}
+
 /// A loopback stand-in for AWS's CloudHSM v2 API: answers every `DescribeClusters` request
-/// (awsJson1.1 over plain HTTP) with `status` and `body`. Returns its endpoint and a counter of
-/// requests seen.
-pub fn cloudhsm_api_stub(
-    status: u16,
-    body: &'static str,
-) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let seen = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let (mut length, mut target) = (0usize, String::new());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
+/// (awsJson1.1 over plain HTTP) with one status and body, and keeps what it was sent.
+#[derive(Debug)]
+pub struct CloudHsmStub {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    requests: Arc<Mutex<Vec<StubRequest>>>,
+}
+
+impl CloudHsmStub {
+    /// Starts a stub answering `status` and `body`.
+    pub fn start(status: u16, body: &'static str) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = StubRequest::default();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':') {
+                        let name = name.trim().to_ascii_lowercase();
+                        request.headers.push((name, value.trim().to_string()));
+                    }
                 }
-                let lower = line.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
+                let length = request
+                    .header("content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let mut sent = vec![0u8; length];
+                let _ = reader.read_exact(&mut sent);
+                request.body = String::from_utf8_lossy(&sent).into_owned();
+                let target = request.header("x-amz-target").map(str::to_ascii_lowercase);
+                if target.as_deref() != Some("baldrapiservice.describeclusters") {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    continue;
                 }
-                if let Some(v) = lower.strip_prefix("x-amz-target:") {
-                    target = v.trim().to_string();
-                }
-            }
-            let mut request = vec![0u8; length];
-            let _ = reader.read_exact(&mut request);
-            if target != "baldrapiservice.describeclusters" {
+                seen.lock().unwrap().push(request);
+                let reason = if status == 200 { "OK" } else { "Bad Request" };
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    "HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
                 );
-                continue;
             }
-            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let reason = if status == 200 { "OK" } else { "Bad Request" };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    (endpoint, count)
+        });
+        Self { endpoint, requests }
+    }
+
+    /// The `DescribeClusters` requests answered so far.
+    pub fn requests(&self) -> Vec<StubRequest> {
+        self.requests.lock().unwrap().clone()
+    }
 }
 
 /// A raw TLS connection to a node (any certificate accepted, no client certificate), offering
