@@ -89,13 +89,7 @@ pub fn describe_cluster_with_env(
             "hsm.cloudhsm: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set".into(),
         ));
     };
-    let credentials = Credentials::new(
-        key,
-        secret,
-        env("AWS_SESSION_TOKEN"),
-        None,
-        "environment",
-    );
+    let credentials = Credentials::new(key, secret, env("AWS_SESSION_TOKEN"), None, "environment");
     let mut config = aws_sdk_cloudhsmv2::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(region.clone()))

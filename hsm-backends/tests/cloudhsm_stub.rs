@@ -85,12 +85,17 @@ fn the_request_filters_on_the_cluster_and_is_signed_for_its_region() {
         !auth.contains("test-secret") && !request.body.contains("test-secret"),
         "the secret key travels"
     );
-    assert!(request.header("x-amz-date").is_some(), "{:?}", request.headers);
+    assert!(
+        request.header("x-amz-date").is_some(),
+        "{:?}",
+        request.headers
+    );
 }
 
 #[test]
 fn degraded_cluster_is_unavailable_with_a_clear_message() {
-    let stub = answering(r#"{"Clusters":[{"ClusterId":"cluster-abc","State":"DEGRADED","Hsms":[]}]}"#);
+    let stub =
+        answering(r#"{"Clusters":[{"ClusterId":"cluster-abc","State":"DEGRADED","Hsms":[]}]}"#);
     let err = describe(&stub).unwrap_err();
     assert!(matches!(err, HsmError::Unavailable(_)), "{err}");
     assert!(
@@ -116,8 +121,9 @@ fn deleted_and_deleting_clusters_are_config_errors() {
         let err = describe(&answering(body)).unwrap_err();
         assert!(matches!(err, HsmError::Config(_)), "{state}: {err}");
         assert!(
-            err.to_string()
-                .contains(&format!("cluster-abc {state}, 0/0 HSMs ACTIVE: the cluster is being deleted or gone")),
+            err.to_string().contains(&format!(
+                "cluster-abc {state}, 0/0 HSMs ACTIVE: the cluster is being deleted or gone"
+            )),
             "{err}"
         );
     }

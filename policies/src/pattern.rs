@@ -87,7 +87,10 @@ mod tests {
     #[test]
     fn shown_as_written() {
         let p = Pattern::new("my-*").unwrap();
-        assert_eq!((p.to_string(), format!("{p:?}")), ("my-*".into(), "\"my-*\"".into()));
+        assert_eq!(
+            (p.to_string(), format!("{p:?}")),
+            ("my-*".into(), "\"my-*\"".into())
+        );
         assert_eq!(p.as_str(), "my-*");
     }
 

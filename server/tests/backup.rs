@@ -5,19 +5,36 @@
 //! and leave the node as it was.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use minkms_client::wire::{CreateIdentityRequest, CreatePolicyRequest, Rule, RuleSet};
 use minkms_client::{ApiKey, Client};
-use minkms_testkit::{client_for as client, runtime, soft_hsm_key, Member, Node};
+use minkms_testkit::{all_keys, client_for as client, runtime, soft_hsm_key, Member, Node};
 
 fn cli(node: &Node, root: &str, args: &[&str]) -> std::process::Output {
     node.cli_as(root, args)
 }
 
 const ENCLAVES: [&str; 3] = ["tenant-a", "tenant-b", "tenant-c"];
+
+/// Key `later-{n}` of the writer that runs during the backup, acknowledged; `sealed` is its
+/// name encrypted under it, taken right after (absent if that failed).
+#[derive(Clone, Debug)]
+struct Later {
+    n: usize,
+    sealed: Option<Vec<u8>>,
+}
+
+/// Waits up to 30 s for `done`.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "waited 30 s for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 const KEYS: usize = 1000;
 
 #[test]
@@ -76,25 +93,28 @@ fn a_destroyed_cluster_comes_back_from_a_backup_taken_under_load() {
         (ciphertexts, identities)
     });
 
-    // Back up from a follower while writes keep going through the leader.
+    // Back up from a follower while one writer keeps creating keys `later-N` (N = 0, 1, ...)
+    // through the leader, sealing a ciphertext under each acknowledged one.
     let stop = Arc::new(AtomicBool::new(false));
-    let written = Arc::new(AtomicUsize::new(0));
+    let acked: Arc<Mutex<Vec<Later>>> = Arc::default();
     let load = {
-        let (stop, written, c) = (stop.clone(), written.clone(), client(&old[0].addr, &root));
+        let (stop, acked, c) = (stop.clone(), acked.clone(), client(&old[0].addr, &root));
         rt.spawn(async move {
-            let mut i = 0;
+            let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
-                if c.create_key("tenant-a", &format!("later-{i}"), "", false)
-                    .await
-                    .is_ok()
-                {
-                    written.fetch_add(1, Ordering::Relaxed);
+                let name = format!("later-{n}");
+                if c.create_key("tenant-a", &name, "", false).await.is_ok() {
+                    let sealed = c.encrypt("tenant-a", &name, name.as_bytes(), b"").await;
+                    let sealed = sealed.map(|s| s.ciphertext).ok();
+                    acked.lock().unwrap().push(Later { n, sealed });
                 }
-                i += 1;
+                n += 1;
             }
         })
     };
-    std::thread::sleep(Duration::from_millis(300));
+    let acked_count = || acked.lock().unwrap().len();
+    wait_for("the writer's first keys", || acked_count() >= 20);
+    let acked_before = acked_count();
     let file = tmp.path().join("kms.backup");
     let out = cli(
         &nodes[1],
@@ -107,13 +127,13 @@ fn a_destroyed_cluster_comes_back_from_a_backup_taken_under_load() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Backup written to"));
-    std::thread::sleep(Duration::from_millis(300));
+    let acked_by_end = acked_count();
+    wait_for("writes after the backup", || {
+        acked_count() >= acked_by_end + 20
+    });
     stop.store(true, Ordering::Relaxed);
     rt.block_on(load).unwrap();
-    assert!(
-        written.load(Ordering::Relaxed) > 0,
-        "the load must have written"
-    );
+    let acked = acked.lock().unwrap().clone();
 
     // Total loss.
     for n in nodes {
@@ -188,6 +208,55 @@ fn a_destroyed_cluster_comes_back_from_a_backup_taken_under_load() {
                 assert!(ct.is_err());
             }
         }
+        // The keys written during the backup: what the backup holds is a prefix `later-0` ..
+        // `later-(n-1)` of the writer's sequence (one writer, each write acknowledged before
+        // the next): every key acknowledged before the backup began, none missing below the
+        // newest one restored, each with the material it had (its ciphertext opens).
+        let restored = all_keys(&clients[0], "tenant-a", "later-").await;
+        let restored: Vec<usize> = restored
+            .iter()
+            .map(|k| k.strip_prefix("later-").unwrap().parse().unwrap())
+            .collect();
+        let n = restored.iter().max().map_or(0, |m| m + 1);
+        let failed_below = (0..n).filter(|i| !acked.iter().any(|a| a.n == *i));
+        let expected: Vec<usize> = (0..n).filter(|i| acked.iter().any(|a| a.n == *i)).collect();
+        let mut restored_acked = restored.clone();
+        restored_acked.retain(|i| acked.iter().any(|a| a.n == *i));
+        restored_acked.sort();
+        assert_eq!(
+            restored_acked,
+            expected,
+            "a hole in the restored writes (writes that failed below: {:?})",
+            failed_below.collect::<Vec<_>>()
+        );
+        assert!(
+            restored_acked.len() >= acked_before,
+            "{} keys restored, {acked_before} acknowledged before the backup began",
+            restored_acked.len()
+        );
+        // One write may have been in the backup and its acknowledgement still on the way.
+        assert!(
+            restored_acked.len() <= acked_by_end + 1,
+            "{} keys restored, only {acked_by_end} acknowledged when the backup ended",
+            restored_acked.len()
+        );
+        for later in acked.iter().filter(|a| a.n < n) {
+            let name = format!("later-{}", later.n);
+            if let Some(sealed) = &later.sealed {
+                let opened = clients[later.n % 3]
+                    .decrypt("tenant-a", &name, 0, sealed, b"")
+                    .await
+                    .unwrap();
+                assert_eq!(opened.plaintext, name.as_bytes());
+            }
+        }
+        eprintln!(
+            "{} keys written under load ({acked_before} before the backup, {acked_by_end} by \
+             its end), {} restored",
+            acked.len(),
+            restored_acked.len()
+        );
+
         // The cluster takes writes again.
         clients[1]
             .create_key("tenant-c", "after-restore", "", false)

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use minkms_client::Client;
-use minkms_testkit::{runtime, soft_hsm_key, Node};
+use minkms_testkit::{all_keys, runtime, soft_hsm_key, Node};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -140,24 +140,15 @@ fn sigkill_during_writes_loses_no_acknowledged_write() {
                 }
             }
             // Nothing half-applied: every key of this round listed is whole and usable.
-            let prefix = format!("k-{round}-");
-            let mut at = String::new();
-            loop {
-                let page = root.list_keys("e", &prefix, &at, 0).await.unwrap();
-                for k in &page.keys {
-                    let enc = root.encrypt("e", &k.name, b"x", b"").await.unwrap();
-                    assert_eq!(
-                        root.decrypt("e", &k.name, 0, &enc.ciphertext, b"")
-                            .await
-                            .unwrap()
-                            .plaintext,
-                        b"x"
-                    );
-                }
-                if page.continue_at.is_empty() {
-                    break;
-                }
-                at = page.continue_at;
+            for name in all_keys(&root, "e", &format!("k-{round}-")).await {
+                let enc = root.encrypt("e", &name, b"x", b"").await.unwrap();
+                assert_eq!(
+                    root.decrypt("e", &name, 0, &enc.ciphertext, b"")
+                        .await
+                        .unwrap()
+                        .plaintext,
+                    b"x"
+                );
             }
         });
         node.kill();

@@ -57,10 +57,7 @@ fn a_cloudhsm_node_reports_its_cluster_in_stat() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(stat.contains("HSM         cloudhsm:cloud/minkms-seal (CloudHSM cluster cluster-abc ACTIVE, 1/1 HSMs ACTIVE)"), "{stat}");
-    assert!(
-        stub.requests().len() >= 2,
-        "checked at boot and for status"
-    );
+    assert!(stub.requests().len() >= 2, "checked at boot and for status");
 }
 
 #[test]

@@ -58,13 +58,27 @@ pub struct StartFailure {
     pub stderr: String,
 }
 
-/// A free loopback port (bound, then released: fine for tests on one machine).
+/// A loopback port that no one else will take before the node binds it.
+///
+/// A port the kernel hands out for `bind(0)` comes from the ephemeral range (Linux:
+/// 32768–60999), where every outgoing connection also takes its source port: between the
+/// release and the node's bind, a client somewhere may take it. These ports come from below
+/// that range, where only explicit binds go; each call of a process gets the next one (tests
+/// run in parallel threads), starting from an offset drawn from the process id (test binaries
+/// run one after another, benches beside them); one found bound is skipped.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(2_654_435_761) % COUNT;
+    for _ in 0..COUNT {
+        let port = (FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % COUNT) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 127.0.0.1:{FIRST}..{}", FIRST + COUNT)
 }
 
 impl Node {
@@ -376,6 +390,20 @@ pub fn client_for(addr: &str, api_key: &str) -> Client {
         .api_key(ApiKey::parse(api_key).unwrap())
         .build()
         .unwrap()
+}
+
+/// The names of every key of `enclave` starting with `prefix`, across all pages.
+pub async fn all_keys(client: &Client, enclave: &str, prefix: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut at = String::new();
+    loop {
+        let page = client.list_keys(enclave, prefix, &at, 0).await.unwrap();
+        names.extend(page.keys.into_iter().map(|k| k.name));
+        if page.continue_at.is_empty() {
+            return names;
+        }
+        at = page.continue_at;
+    }
 }
 
 /// A multi-thread runtime for the async client.
