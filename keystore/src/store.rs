@@ -384,25 +384,26 @@ impl Keystore {
     /// root key unsealed by one of this node's HSMs, MAC, every record) before anything is
     /// written. The node keeps its cluster id; its commit becomes one more than both its own and
     /// the backup's, so it never goes back. `replication` makes the replication state for that
-    /// commit. Returns the new commit.
+    /// commit (if it fails, nothing is written). Returns the new commit.
     pub fn restore(
         &self,
         file: &[u8],
         hsms: &BackendSet,
-        replication: impl FnOnce(u64) -> Vec<u8>,
+        replication: impl FnOnce(u64) -> Result<Vec<u8>, Error>,
     ) -> Result<u64, Error> {
         let parsed = crate::backup::parse(file)?;
         let (rek, unsealed_by) = unseal_snapshot(&parsed.snapshot, hsms)?;
         parsed.verify(&rek)?;
         let commit = parsed.snapshot.commit.max(self.commit_index()) + 1;
         let cluster_id = self.info.read().cluster_id;
+        let replication = replication(commit)?;
         self.replace(
             &parsed.snapshot,
             rek,
             unsealed_by,
             cluster_id,
             commit,
-            &replication(commit),
+            &replication,
         )?;
         Ok(commit)
     }

@@ -71,7 +71,7 @@ fn a_backup_restores_everything_onto_a_fresh_keystore_and_keeps_its_cluster_id()
     let commit = target
         .restore(&file, &hsm(&hsm_key), |c| {
             seen = Some(c);
-            b"replication".to_vec()
+            Ok(b"replication".to_vec())
         })
         .unwrap();
     assert_eq!(seen, Some(commit));

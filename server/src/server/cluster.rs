@@ -215,12 +215,14 @@ pub(crate) fn load_state(keystore: &ks::Keystore, host: &str) -> anyhow::Result<
                 .join(", ")
         );
     }
-    keystore.persist_replication(&encode(&hard))?;
+    keystore.persist_replication(&encode(&hard)?)?;
     Ok(hard)
 }
 
-fn encode<T: Serialize>(v: &T) -> Vec<u8> {
-    postcard::to_allocvec(v).unwrap_or_default()
+/// The postcard bytes of `v`. A failure is an error, never empty bytes: written as the
+/// replication state, an empty value would persist a state that is no state at all.
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ks::Error> {
+    postcard::to_allocvec(v).map_err(|e| ks::Error::Storage(format!("cannot encode: {e}")))
 }
 
 fn now_ms(started: Instant) -> u64 {
@@ -392,7 +394,7 @@ impl Cluster {
 
     /// The leader's part of a write.
     pub(crate) async fn write_here(&self, cmd: ks::Command) -> Result<(), ApiError> {
-        let bytes = encode(&cmd);
+        let bytes = encode(&cmd)?;
         match self.ask(|tx| Event::Propose(bytes, tx)).await? {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.into()),
@@ -414,7 +416,7 @@ impl Cluster {
         let request = PeerRequest {
             method: Method::POST,
             path: "/v1/rpc/forward",
-            body: Bytes::from(encode(req)),
+            body: Bytes::from(encode(req)?),
             timeout: Duration::from_secs(30),
         };
         // A connection that answered the last forward is reused: a TLS handshake per forward
@@ -515,7 +517,7 @@ impl Cluster {
         let request = PeerRequest {
             method: Method::POST,
             path: "/v1/rpc/join",
-            body: Bytes::from(encode(&join)),
+            body: Bytes::from(encode(&join)?),
             timeout: super::peer::CALL_TIMEOUT,
         };
         let mut sender = node
@@ -611,7 +613,7 @@ impl Cluster {
         self.ask(|tx| Event::Remove(id, tx))
             .await?
             .map_err(write_error)?;
-        let body = Bytes::from(encode(&Removed { delete }));
+        let body = Bytes::from(encode(&Removed { delete })?);
         if id == status.id {
             let _ = self.leave(delete).await;
         } else if let Err(e) = node
@@ -908,10 +910,11 @@ impl Driver {
                 let (cluster, id) = (snapshot.cluster_id, hard.id);
                 // Nothing is served from the snapshot until the node is a member.
                 self.blocked.send_replace(Blocked::All);
-                let result = self
-                    .node
-                    .keystore
-                    .install(&snapshot, &self.node.hsms, &encode(&hard));
+                let result = encode(&hard).and_then(|replication| {
+                    self.node
+                        .keystore
+                        .install(&snapshot, &self.node.hsms, &replication)
+                });
                 if result.is_ok() {
                     tracing::info!(
                         node = hard.id,
@@ -948,9 +951,9 @@ impl Driver {
                         hard.config.epoch += 1;
                         hard.slot = None;
                         hard.last = None;
-                        let bytes = encode(&hard);
+                        let bytes = encode(&hard)?;
                         made = Some(hard);
-                        bytes
+                        Ok(bytes)
                     });
                 if let (Ok(commit), Some(hard)) = (&result, made) {
                     tracing::info!(commit, "backup restored");
@@ -966,7 +969,8 @@ impl Driver {
                 let mut hard = Hard::single(host);
                 hard.commit = self.core.hard().commit;
                 hard.commit_id = self.core.hard().commit_id;
-                let result = self.node.keystore.reset_cluster(&encode(&hard));
+                let result =
+                    encode(&hard).and_then(|bytes| self.node.keystore.reset_cluster(&bytes));
                 if let Ok(cluster) = result {
                     tracing::info!(
                         "removed from the cluster: running as a new single-node cluster"
@@ -998,7 +1002,9 @@ impl Driver {
         for out in self.core.take_outputs() {
             match out {
                 Output::Persist(hard) => {
-                    if let Err(e) = self.node.keystore.persist_replication(&encode(&hard)) {
+                    let persisted = encode(&hard)
+                        .and_then(|bytes| self.node.keystore.persist_replication(&bytes));
+                    if let Err(e) = persisted {
                         // Nothing after this may take effect: the state on disk is behind.
                         tracing::error!(error = %e, "cannot persist the replication state; stopping");
                         std::process::exit(1);
@@ -1026,11 +1032,9 @@ impl Driver {
                         },
                         Payload::Config(_) => None,
                     };
-                    match self
-                        .node
-                        .keystore
-                        .apply_at(index, cmd.as_ref(), &encode(&hard))
-                    {
+                    let applied = encode(&hard)
+                        .and_then(|bytes| self.node.keystore.apply_at(index, cmd.as_ref(), &bytes));
+                    match applied {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {
                             self.apply_errors.insert(index, e);
@@ -1192,10 +1196,19 @@ fn spawn_link(
                 }
             }
             let Some(s) = sender.as_mut() else { continue };
+            // A message that cannot be encoded is not sent (a lost message, which the protocol
+            // tolerates), never sent empty.
+            let body = match encode(&env) {
+                Ok(body) => Bytes::from(body),
+                Err(e) => {
+                    tracing::error!(peer = %host, error = %e, "message not sent");
+                    continue;
+                }
+            };
             let request = PeerRequest {
                 method: Method::POST,
                 path: "/v1/rpc/replicate",
-                body: Bytes::from(encode(&env)),
+                body,
                 timeout: Duration::from_millis(TIMING.rpc),
             };
             match node.peer.call(s, &host, request).await {
@@ -1236,6 +1249,27 @@ fn blocks(b: &Blocked, enclave: &str, keys: Option<&[String]>) -> bool {
 mod tests {
     use super::*;
     use minkms_replication::{Ballot, Config, Value};
+
+    /// A value whose serialization fails (postcard refuses sequences of unknown length).
+    struct Unencodable;
+
+    impl Serialize for Unencodable {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            s.serialize_seq(None)?.end()
+        }
+    }
+
+    #[test]
+    fn an_encoding_failure_is_an_error_not_empty_bytes() {
+        let err = encode(&Unencodable).unwrap_err();
+        assert!(matches!(err, ks::Error::Storage(_)), "{err}");
+        assert!(
+            err.to_string().starts_with("storage error: cannot encode"),
+            "{err}"
+        );
+        assert_eq!(encode(&7u8).unwrap(), [7]);
+    }
 
     fn ours() -> Status {
         let mut hard = Hard::single("a:7373");
