@@ -78,6 +78,8 @@ impl std::fmt::Display for WriteError {
     }
 }
 
+impl std::error::Error for WriteError {}
+
 /// The index a write was committed at, or why not.
 pub type WriteResult = Result<u64, WriteError>;
 

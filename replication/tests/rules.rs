@@ -157,3 +157,28 @@ fn an_entry_is_learnt_only_onto_the_history_it_follows() {
     );
     assert_eq!(node.hard().commit, 2);
 }
+
+/// Write errors are errors (`?` into any error type) with the texts clients see.
+#[test]
+fn write_errors_are_errors_with_the_api_texts() {
+    let texts: Vec<String> = [
+        WriteError::NotLeader(Some(1)),
+        WriteError::Unavailable("not all nodes available".into()),
+        WriteError::Failed("aborted".into()),
+        WriteError::Unknown("outcome unknown".into()),
+        WriteError::Removed,
+    ]
+    .into_iter()
+    .map(|e| (Box::new(e) as Box<dyn std::error::Error>).to_string())
+    .collect();
+    assert_eq!(
+        texts,
+        [
+            "cluster has no leader",
+            "not all nodes available",
+            "aborted",
+            "outcome unknown",
+            "server not part of cluster"
+        ]
+    );
+}
