@@ -163,12 +163,21 @@ fn nearly_full_and_read_only_volumes_refuse_writes_and_lose_nothing() {
     sh(&format!("mount -o remount,rw {}", vol.display()));
 
     // Completely full, with the check off: the write that cannot be made durable stops the
-    // node (an unknown outcome for its client); nothing acknowledged is lost.
-    std::fs::write(&config, "version: v1\nlimits:\n  min_free_mib: 0\n").unwrap();
+    // node (an unknown outcome for its client), cleanly: the audit log, on another volume, has
+    // the request that stopped it. Nothing acknowledged is lost.
+    let audit = tmp.path().join("audit.log");
+    std::fs::write(
+        &config,
+        format!(
+            "version: v1\nlimits:\n  min_free_mib: 0\naudit:\n  path: {}\n",
+            audit.display()
+        ),
+    )
+    .unwrap();
     let mut node = start(&dir, &config, &key);
     let c = node.root();
     fill(&vol, 0);
-    let stopped = rt.block_on(async {
+    let failed = rt.block_on(async {
         // redb first reuses the free pages inside kms.db: it takes a few thousand writes
         // before one needs a page the volume does not have.
         for i in 0..20_000 {
@@ -177,19 +186,27 @@ fn nearly_full_and_read_only_volumes_refuse_writes_and_lose_nothing() {
                 Ok(()) => acked.push(name),
                 Err(e) => {
                     eprintln!("disk: write {i} on the full volume failed: {e:?}");
-                    return true;
+                    return Some(name);
                 }
             }
         }
-        false
+        None
     });
-    assert!(stopped, "a write failed once the volume was full");
+    let failed = failed.expect("a write failed once the volume was full");
     let code = node.wait_exit(Duration::from_secs(10));
     let logs = node.logs();
     assert_eq!(code, Some(1), "the node stops:\n{logs}");
     assert!(
         logs.contains("stopping") || logs.contains("cannot apply"),
         "{logs}"
+    );
+    let audited = std::fs::read_to_string(&audit).unwrap();
+    assert!(
+        audited
+            .lines()
+            .any(|l| l.contains(&format!("\"{failed}\""))),
+        "the audit log lacks the write that stopped the node ({failed}):\n{}",
+        audited.lines().rev().take(3).collect::<Vec<_>>().join("\n")
     );
     drop(node);
     std::fs::remove_file(vol.join("filler")).unwrap();

@@ -177,6 +177,8 @@ struct Driver {
     /// A member said this node was removed: `Some(delete)` until a committed config confirms
     /// it (then the node leaves, and with `delete` starts over).
     leave_when_removed: Option<bool>,
+    /// Why the driver stops (see [`Driver::stop`]).
+    fatal: Option<String>,
 }
 
 /// Loads this node's replication state, or makes the one of a fresh single-node cluster; a
@@ -796,8 +798,10 @@ impl std::fmt::Debug for Pending {
 }
 
 impl Pending {
-    /// Runs the driver until the process ends.
-    pub(crate) fn spawn(self, node: Arc<Node>) {
+    /// Runs the driver until the process ends, or until a write it cannot make durable: then
+    /// it stops serving and sends the reason on `fatal`, so the node can shut down cleanly
+    /// (audit log drained) and exit with an error.
+    pub(crate) fn spawn(self, node: Arc<Node>, fatal: oneshot::Sender<String>) {
         let mut driver = Driver {
             core: self.core,
             node,
@@ -813,6 +817,7 @@ impl Pending {
             joining_hosts: HashMap::new(),
             departed: HashMap::new(),
             leave_when_removed: None,
+            fatal: None,
         };
         let mut rx = self.rx;
         let slot_opened = self.slot_opened;
@@ -823,6 +828,10 @@ impl Pending {
             // The membership probe: learn what peers committed since this node stopped.
             driver.core.probe_all();
             driver.flush();
+            if let Some(reason) = driver.fatal.take() {
+                let _ = fatal.send(reason);
+                return;
+            }
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut ticked_now = None;
@@ -841,6 +850,11 @@ impl Pending {
                     }
                 }
                 driver.flush();
+                if let Some(reason) = driver.fatal.take() {
+                    // Dropping the driver fails every waiting request: none is acknowledged.
+                    let _ = fatal.send(reason);
+                    return;
+                }
                 if let Some(now) = ticked_now.take() {
                     ticked.store(now, Ordering::Release);
                 }
@@ -899,7 +913,9 @@ impl Driver {
                 let result = self.core.force_remove(now, id);
                 // The forced config is on disk before the operator hears it took effect.
                 self.flush();
-                let _ = tx.send(result);
+                if self.fatal.is_none() {
+                    let _ = tx.send(result);
+                }
             }
             Event::Export(tx) => {
                 let snapshot = self.node.keystore.export();
@@ -997,8 +1013,18 @@ impl Driver {
         }
     }
 
-    /// Executes the core's outputs in order.
+    /// Stops after a failure that leaves the disk behind the core: nothing more is executed,
+    /// nothing served; the loop hands `reason` on and ends.
+    fn stop(&mut self, reason: String) {
+        self.blocked.send_replace(Blocked::All);
+        self.fatal = Some(reason);
+    }
+
+    /// Executes the core's outputs in order, until one fails (see [`Driver::stop`]).
     fn flush(&mut self) {
+        if self.fatal.is_some() {
+            return;
+        }
         for out in self.core.take_outputs() {
             match out {
                 Output::Persist(hard) => {
@@ -1007,7 +1033,7 @@ impl Driver {
                     if let Err(e) = persisted {
                         // Nothing after this may take effect: the state on disk is behind.
                         tracing::error!(error = %e, "cannot persist the replication state; stopping");
-                        std::process::exit(1);
+                        return self.stop(format!("cannot persist the replication state: {e}"));
                     }
                     let removed = self.removed.load(Ordering::Acquire);
                     self.blocked.send_if_modified(|b| {
@@ -1027,7 +1053,7 @@ impl Driver {
                             Ok(cmd) => Some(cmd),
                             Err(e) => {
                                 tracing::error!(index, error = %e, "undecodable entry; stopping");
-                                std::process::exit(1);
+                                return self.stop(format!("undecodable entry {index}: {e}"));
                             }
                         },
                         Payload::Config(_) => None,
@@ -1041,7 +1067,7 @@ impl Driver {
                         }
                         Err(e) => {
                             tracing::error!(index, error = %e, "cannot apply a committed entry; stopping");
-                            std::process::exit(1);
+                            return self.stop(format!("cannot apply committed entry {index}: {e}"));
                         }
                     }
                     if let Payload::Config(c) = &value.payload {

@@ -280,10 +280,14 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
+    let stop_tx = Arc::new(stop_tx);
+    {
+        let stop_tx = stop_tx.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+    }
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
@@ -297,7 +301,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         .transpose()?;
     tokio::spawn(reopen_on_hangup(hangups, audit.clone()));
     let gate = Arc::new(Gate::new(host.clone(), audit.clone()));
-    let server = tokio::spawn(http::serve(
+    let mut server = tokio::spawn(http::serve(
         listener,
         acceptor,
         gate.clone(),
@@ -343,7 +347,8 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         cluster,
         leader_write_ready: Default::default(),
     });
-    driver.spawn(node.clone());
+    let (fatal_tx, fatal_rx) = tokio::sync::oneshot::channel();
+    driver.spawn(node.clone(), fatal_tx);
     tokio::spawn(node.clone().watch_hsm_health());
     gate.open(node);
     Banner {
@@ -359,12 +364,24 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         self_signed,
     }
     .print();
-    let _ = server.await;
+    // A write the node could not make durable stops it like a signal does (connections
+    // closed, audit log drained), then with an error.
+    let fatal = tokio::select! {
+        _ = &mut server => None,
+        Ok(reason) = fatal_rx => Some(reason),
+    };
+    if fatal.is_some() {
+        let _ = stop_tx.send(true);
+        let _ = server.await;
+    }
     tracing::info!("shutting down");
     if let Some(audit) = &audit {
         audit.close().await;
     }
-    Ok(())
+    match fatal {
+        Some(reason) => Err(anyhow::anyhow!("{reason}")),
+        None => Ok(()),
+    }
 }
 
 /// What the start-up banner shows.
