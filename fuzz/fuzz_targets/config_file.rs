@@ -1,13 +1,11 @@
-//! The YAML config file (`minkms server --config FILE`): the server's own parser, compiled
-//! in from its source, on any text. It must answer every input with a config or an error, and
+//! The YAML config file (`minkms server --config FILE`): the server's own parser (the
+//! `minkms-config` crate), on any text. It must answer every input with a config or an error, and
 //! no error may repeat a value written inline under a secret's key (`pin`, `password`, `auth`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../server/src/server/config.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod config;
+use minkms_config as config;
 
 /// Scalars written right after a secret's key (`key: value`: YAML needs the space, `pin:x` is
 /// one plain scalar, not a key and its value): long enough that finding one in an error cannot

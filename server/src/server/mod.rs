@@ -4,7 +4,7 @@ mod audit;
 mod auth;
 mod baseline;
 mod cluster;
-pub(crate) mod config;
+pub(crate) use minkms_config as config;
 mod connections;
 mod error;
 mod gate;

@@ -1,4 +1,7 @@
-//! The YAML configuration file (`--config`), as seed 001 writes it:
+//! The YAML configuration file of `minkms server --config FILE`: its types, its parser (which
+//! refuses unknown keys and never repeats a secret in an error), and the reference of every
+//! key (`minkms config-reference`, docs/config.md). Its own crate, so that the fuzz target
+//! parses with exactly this code. A typical file:
 //!
 //! ```yaml
 //! version: v1
@@ -19,60 +22,60 @@ use serde::Deserialize;
 /// The configuration file. Unknown keys are errors: a typo must not silently drop a setting.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Config {
+pub struct Config {
     /// The file format's version: `v1` (the only one), or unset.
     #[serde(default)]
-    pub(crate) version: Option<String>,
+    pub version: Option<String>,
     /// The certificate the node serves to clients.
     #[serde(default)]
-    pub(crate) tls: TlsSection,
+    pub tls: TlsSection,
     /// The node's own log (stderr).
     #[serde(default)]
-    pub(crate) log: LogSection,
+    pub log: LogSection,
     /// HSMs besides the soft HSM of `MINIO_KMS_HSM_KEY`.
     #[serde(default)]
-    pub(crate) hsm: HsmSection,
+    pub hsm: HsmSection,
     /// What one client may cost the server.
     #[serde(default)]
-    pub(crate) limits: Limits,
+    pub limits: Limits,
     /// The audit log: one JSON line per API request.
     #[serde(default)]
-    pub(crate) audit: AuditSection,
+    pub audit: AuditSection,
 }
 
 /// `audit:`: the audit log.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct AuditSection {
+pub struct AuditSection {
     /// File to append JSON lines to (`-` for stdout); no audit log when unset.
     #[serde(default)]
-    pub(crate) path: Option<PathBuf>,
+    pub path: Option<PathBuf>,
 }
 
 /// `limits:`: what one client may cost the server.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct Limits {
+pub struct Limits {
     /// Connections served at once. When all are taken, a new client takes the slot of the
     /// connection idle the longest; only while every connection is in a request does it wait
     /// in the listen backlog.
-    pub(crate) max_connections: usize,
+    pub max_connections: usize,
     /// Connections one client address may hold; beyond it, the address's own idle connection
     /// gives way, or the new one is closed. A load balancer in front of the nodes reaches
     /// them from one address: raise it to what the balancer opens.
-    pub(crate) max_connections_per_address: usize,
+    pub max_connections_per_address: usize,
     /// Seconds a client has to send a request's headers, and again its body (slow clients,
     /// slow-loris); a new connection has this long for its first request (TLS handshake and
     /// protocol detection included).
-    pub(crate) request_timeout: u64,
+    pub request_timeout: u64,
     /// Seconds a connection may stay open between requests (HTTP/1.1 keep-alive; HTTP/2 with
     /// no open stream, pings do not count).
-    pub(crate) idle_timeout: u64,
+    pub idle_timeout: u64,
     /// Concurrent HTTP/2 streams per connection.
-    pub(crate) max_concurrent_streams: u32,
+    pub max_concurrent_streams: u32,
     /// MiB that must be free on the data volume for a write to be taken; below it (or on a
     /// read-only volume) writes get 507 and reads are still served. 0 turns the check off.
-    pub(crate) min_free_mib: u64,
+    pub min_free_mib: u64,
 }
 
 impl Default for Limits {
@@ -94,35 +97,35 @@ impl Default for Limits {
 /// `minio.minkms`.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct HsmSection {
+pub struct HsmSection {
     /// Id of the HSM that derives the communication secret and root API key.
     #[serde(default)]
-    pub(crate) communication: Option<String>,
+    pub communication: Option<String>,
     /// PKCS#11 tokens (a hardware HSM, SoftHSM2), in order of priority.
     #[serde(default)]
-    pub(crate) pkcs11: Vec<Pkcs11Section>,
+    pub pkcs11: Vec<Pkcs11Section>,
     /// An AWS CloudHSM cluster, through AWS's PKCS#11 library.
     #[serde(default)]
-    pub(crate) cloudhsm: Option<CloudHsmSection>,
+    pub cloudhsm: Option<CloudHsmSection>,
     /// A YubiHSM 2, through yubihsm-connector.
     #[serde(default)]
-    pub(crate) yubihsm: Option<YubiHsmSection>,
+    pub yubihsm: Option<YubiHsmSection>,
     /// Another minkms cluster holding the sealing key ("HSM on MinIO KMS").
     #[serde(default)]
-    pub(crate) minio: Option<MinioSection>,
+    pub minio: Option<MinioSection>,
 }
 
 /// Where a secret (PIN, password) comes from: an environment variable or a file, never the
 /// config file itself.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct SecretSource {
+pub struct SecretSource {
     /// Name of the environment variable that holds it.
     #[serde(default)]
-    pub(crate) env: Option<String>,
+    pub env: Option<String>,
     /// File that holds it (trailing newline ignored).
     #[serde(default)]
-    pub(crate) file: Option<PathBuf>,
+    pub file: Option<PathBuf>,
 }
 
 /// Deserializes the section of a secret (`{env: …}`, `{file: …}`) and refuses anything else
@@ -201,59 +204,59 @@ where
 /// `hsm.pkcs11[]`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Pkcs11Section {
+pub struct Pkcs11Section {
     /// Path of the PKCS#11 module (`/usr/lib/softhsm/libsofthsm2.so` for SoftHSM2).
-    pub(crate) module: PathBuf,
+    pub module: PathBuf,
     /// Label of the token.
-    pub(crate) token: String,
+    pub token: String,
     /// Serial number of the token, when several have the same label.
     #[serde(default)]
-    pub(crate) serial: Option<String>,
+    pub serial: Option<String>,
     /// The user PIN.
     #[serde(deserialize_with = "secret_section")]
     #[schemars(with = "SecretSource")]
-    pub(crate) pin: SecretSource,
+    pub pin: SecretSource,
     /// Label of the AES-256 key that seals the root key.
-    pub(crate) key: String,
+    pub key: String,
     /// Label of the HMAC key that derives the root API key and the peer secret; without it this
     /// token can unseal but not be the communication HSM.
     #[serde(default)]
-    pub(crate) hmac_key: Option<String>,
+    pub hmac_key: Option<String>,
     /// Create the keys on the token at start-up when they are missing.
     #[serde(default)]
-    pub(crate) generate_key: bool,
+    pub generate_key: bool,
 }
 
 /// `hsm.cloudhsm`: the PKCS#11 fields pointed at AWS's library, plus the cluster to check.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CloudHsmSection {
+pub struct CloudHsmSection {
     /// The cluster (`cluster-…`), whose state is checked at start-up and for `stat`.
-    pub(crate) cluster_id: String,
+    pub cluster_id: String,
     /// AWS region of the cluster; `AWS_REGION` when unset.
     #[serde(default)]
-    pub(crate) region: Option<String>,
+    pub region: Option<String>,
     /// Another CloudHSM API endpoint than AWS's (a VPC endpoint).
     #[serde(default)]
-    pub(crate) endpoint: Option<String>,
+    pub endpoint: Option<String>,
     /// Path of AWS's PKCS#11 library.
     #[serde(default = "default_cloudhsm_module")]
-    pub(crate) module: PathBuf,
+    pub module: PathBuf,
     /// Label of the token.
     #[serde(default = "default_cloudhsm_token")]
-    pub(crate) token: String,
+    pub token: String,
     /// The crypto user's PIN, `USER:PASSWORD` as AWS's library expects it.
     #[serde(deserialize_with = "secret_section")]
     #[schemars(with = "SecretSource")]
-    pub(crate) pin: SecretSource,
+    pub pin: SecretSource,
     /// Label of the AES-256 key that seals the root key.
-    pub(crate) key: String,
+    pub key: String,
     /// Label of the HMAC key that derives the root API key and the peer secret.
     #[serde(default)]
-    pub(crate) hmac_key: Option<String>,
+    pub hmac_key: Option<String>,
     /// Create the keys at start-up when they are missing.
     #[serde(default)]
-    pub(crate) generate_key: bool,
+    pub generate_key: bool,
 }
 
 fn default_cloudhsm_module() -> PathBuf {
@@ -267,65 +270,65 @@ fn default_cloudhsm_token() -> String {
 /// `hsm.yubihsm`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct YubiHsmSection {
+pub struct YubiHsmSection {
     /// `http://HOST:PORT` of yubihsm-connector.
-    pub(crate) connector: String,
+    pub connector: String,
     /// Object id of the authentication key.
-    pub(crate) auth_key: u16,
+    pub auth_key: u16,
     /// Password of the authentication key.
     #[serde(deserialize_with = "secret_section")]
     #[schemars(with = "SecretSource")]
-    pub(crate) password: SecretSource,
+    pub password: SecretSource,
     /// Object id of the HMAC-SHA256 key: the only key used, for sealing (a key derived per
     /// seal) and for the root API key.
-    pub(crate) hmac_key: u16,
+    pub hmac_key: u16,
 }
 
 /// `hsm.minio`.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct MinioSection {
+pub struct MinioSection {
     /// The remote minkms cluster.
     #[serde(default)]
-    pub(crate) minkms: Option<RemoteSection>,
+    pub minkms: Option<RemoteSection>,
 }
 
 /// `hsm.minio.minkms`: another minkms cluster that seals this node's root key.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RemoteSection {
+pub struct RemoteSection {
     /// Its nodes, `HOST:PORT` (`https://` optional).
-    pub(crate) server: Vec<String>,
+    pub server: Vec<String>,
     /// The enclave on it that holds the key.
-    pub(crate) enclave: String,
+    pub enclave: String,
     /// The key that seals this node's root key.
-    pub(crate) key: String,
+    pub key: String,
     /// The API key of an identity that may encrypt and decrypt with that key.
     #[serde(deserialize_with = "secret_section")]
     #[schemars(with = "RemoteAuth")]
-    pub(crate) auth: RemoteAuth,
+    pub auth: RemoteAuth,
     /// PEM file of CA certificates for the remote servers (default: the system's roots).
     #[serde(default)]
-    pub(crate) ca: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
     /// Accept any certificate from the remote servers: for test set-ups only.
     #[serde(default)]
-    pub(crate) insecure: bool,
+    pub insecure: bool,
 }
 
 /// `hsm.minio.minkms.auth`: the remote API key inline (`key`, MinIO's documented form) or, better,
 /// from an environment variable or a file.
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RemoteAuth {
+pub struct RemoteAuth {
     /// The `k1:` API key itself.
     #[serde(default)]
-    pub(crate) key: Option<String>,
+    pub key: Option<String>,
     /// Name of the environment variable that holds it.
     #[serde(default)]
-    pub(crate) env: Option<String>,
+    pub env: Option<String>,
     /// File that holds it.
     #[serde(default)]
-    pub(crate) file: Option<PathBuf>,
+    pub file: Option<PathBuf>,
 }
 
 /// Never shows an inline API key: a config printed for debugging must not carry it.
@@ -342,38 +345,38 @@ impl std::fmt::Debug for RemoteAuth {
 /// `tls:`.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct TlsSection {
+pub struct TlsSection {
     /// Server certificates; the first is used.
     #[serde(default)]
-    pub(crate) certs: Vec<CertPair>,
+    pub certs: Vec<CertPair>,
     /// Accepted so that MinIO's configuration files work unchanged, and not used: client
     /// certificates are never chain-verified (a client's identity is the hash of its public
     /// key), and nodes authenticate each other with keys derived from the communication HSM,
     /// not with certificates from a CA.
     #[serde(default)]
-    pub(crate) ca: Option<PathBuf>,
+    pub ca: Option<PathBuf>,
 }
 
 /// One certificate and its key.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CertPair {
+pub struct CertPair {
     /// PEM file of the private key.
-    pub(crate) key: PathBuf,
+    pub key: PathBuf,
     /// PEM file of the certificate chain, the node's certificate first.
-    pub(crate) cert: PathBuf,
+    pub cert: PathBuf,
 }
 
 /// `log:`.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct LogSection {
+pub struct LogSection {
     /// `text` or `json`.
     #[serde(default)]
-    pub(crate) format: Option<LogFormat>,
+    pub format: Option<LogFormat>,
     /// `error`, `warn`, `info`, `debug` or `trace`.
     #[serde(default)]
-    pub(crate) level: Option<String>,
+    pub level: Option<String>,
 }
 
 /// How log lines look.
@@ -389,7 +392,7 @@ pub(crate) struct LogSection {
     schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum LogFormat {
+pub enum LogFormat {
     /// Human-readable lines.
     #[default]
     Text,
@@ -399,7 +402,7 @@ pub(crate) enum LogFormat {
 
 impl Config {
     /// Reads and checks a YAML file.
-    pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
         anyhow::ensure!(
             path.is_file(),
             "config file {} does not exist",
@@ -411,7 +414,7 @@ impl Config {
     }
 
     /// Parses and checks the text of a config file (fuzzed: `fuzz/fuzz_targets/config_file.rs`).
-    pub(crate) fn parse(text: &str) -> anyhow::Result<Self> {
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
         let config: Config = config::Config::builder()
             .add_source(config::File::from_str(text, config::FileFormat::Yaml))
             .build()
@@ -425,7 +428,7 @@ impl Config {
 
 /// The configuration reference (docs/config.md): every key of the file, generated from these
 /// structs' JSON schema, so the reference cannot drift from what the parser accepts.
-pub(crate) fn reference() -> String {
+pub fn reference() -> String {
     let schema = schemars::schema_for!(Config);
     let root = schema.as_value();
     let mut out = String::from(
