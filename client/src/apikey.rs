@@ -103,6 +103,7 @@ impl ApiKey {
     }
 
     /// The key for a seed (e.g. one derived from the HSM).
+    #[allow(clippy::expect_used)] // ring refuses only seeds of another length than 32 bytes.
     pub fn from_seed(mut seed: [u8; 32]) -> Self {
         let pair = Ed25519KeyPair::from_seed_unchecked(&seed)
             .expect("every 32-byte seed is an Ed25519 key");
@@ -137,8 +138,12 @@ impl ApiKey {
 
     /// The key as PKCS#8 DER, for TLS.
     pub fn private_key_der(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(self.pkcs8())
+    }
+
+    fn pkcs8(&self) -> PrivatePkcs8KeyDer<'static> {
         let der = [ED25519_PKCS8_PREFIX.as_slice(), self.seed.expose_secret()].concat();
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der))
+        PrivatePkcs8KeyDer::from(der)
     }
 
     /// A self-signed certificate for this key, as MinIO's client makes one: random serial,
@@ -163,15 +168,15 @@ impl ApiKey {
         )
     }
 
+    // The PKCS#8 document is built here from a valid Ed25519 seed, and Ed25519 signing does
+    // not fail: neither `expect` can be reached.
+    #[allow(clippy::expect_used)]
     fn certificate(
         &self,
         common_name: &str,
         usages: Vec<ExtendedKeyUsagePurpose>,
     ) -> CertificateDer<'static> {
-        let PrivateKeyDer::Pkcs8(pkcs8) = self.private_key_der() else {
-            unreachable!("built as PKCS#8")
-        };
-        let pair = KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, &rcgen::PKCS_ED25519)
+        let pair = KeyPair::from_pkcs8_der_and_sign_algo(&self.pkcs8(), &rcgen::PKCS_ED25519)
             .expect("a valid Ed25519 PKCS#8 key");
         let mut params = CertificateParams::default();
         params

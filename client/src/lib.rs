@@ -1,6 +1,16 @@
 //! The wire types of the minkms API (MinIO KMS compatible) and the typed async client that the
 //! CLI, the tests, the benchmarks and the remote-minkms HSM backend share.
 #![forbid(unsafe_code)]
+// Code that runs inside the server never panics: errors are answers (see SECURITY.md).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable
+    )
+)]
 #![warn(missing_docs)]
 
 mod apikey;

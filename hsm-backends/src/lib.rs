@@ -5,6 +5,16 @@
 //! list of them (several may unseal, exactly one communicates). Nothing here knows what a
 //! keystore is: backends seal and unseal bytes and derive secrets.
 #![forbid(unsafe_code)]
+// Code that runs inside the server never panics: errors are answers (see SECURITY.md).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable
+    )
+)]
 #![warn(missing_docs)]
 
 mod backend;
@@ -14,6 +24,7 @@ mod blocking;
 #[cfg(feature = "cloudhsm")]
 pub mod cloudhsm;
 mod error;
+mod kdf;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
 #[cfg(feature = "remote")]

@@ -94,14 +94,10 @@ impl BackendSet {
     /// HSM key derives the same keys, and nothing but the HSM can.
     pub fn derive_key(&self, purpose: &str) -> Result<Secret32, HsmError> {
         let secret = self.communication().derive(COMMUNICATION_LABEL)?;
-        let mut out = secrecy::SecretBox::new(Box::new([0u8; 32]));
-        hkdf::Hkdf::<sha2::Sha256>::new(None, secret.expose_secret())
-            .expand(
-                purpose.as_bytes(),
-                secrecy::ExposeSecretMut::expose_secret_mut(&mut out),
-            )
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        Ok(out)
+        Ok(crate::kdf::hkdf_sha256(
+            secret.expose_secret(),
+            &[purpose.as_bytes()],
+        ))
     }
 
     /// Tries every configured backend that has a blob, in priority order; the first success

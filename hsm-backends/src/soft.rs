@@ -8,10 +8,8 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use hkdf::Hkdf;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox, SecretSlice};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::{HsmError, SealedBlob, SealingBackend, Secret32};
@@ -57,7 +55,7 @@ impl SoftHsm {
     pub fn from_bytes(key: [u8; 32]) -> Self {
         let key = SecretBox::new(Box::new(key));
         let seal_key = Self::hkdf(&key, &[SEAL_INFO]);
-        let seal_cipher = Aes256Gcm::new_from_slice(seal_key.expose_secret()).expect("32-byte key");
+        let seal_cipher = Aes256Gcm::new(seal_key.expose_secret().into());
         Self { key, seal_cipher }
     }
 
@@ -69,11 +67,7 @@ impl SoftHsm {
     }
 
     fn hkdf(key: &Secret32, info: &[&[u8]]) -> Secret32 {
-        let mut out = SecretBox::new(Box::new([0u8; 32]));
-        Hkdf::<Sha256>::new(None, key.expose_secret())
-            .expand_multi_info(info, secrecy::ExposeSecretMut::expose_secret_mut(&mut out))
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        out
+        crate::kdf::hkdf_sha256(key.expose_secret(), info)
     }
 }
 

@@ -14,6 +14,17 @@
 //!   level: info
 //! ```
 
+// Code that runs inside the server never panics: errors are answers (see SECURITY.md).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable
+    )
+)]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
