@@ -91,6 +91,63 @@ pub(crate) enum Cmd {
         #[arg(long, conflicts_with = "json")]
         pem: bool,
     },
+    #[command(flatten)]
+    Cluster(ClusterCmd),
+    #[command(flatten)]
+    Hsm(HsmCmd),
+    #[command(flatten)]
+    Enclave(EnclaveCmd),
+    #[command(flatten)]
+    Key(KeyCmd),
+    #[command(flatten)]
+    Policy(PolicyCmd),
+    #[command(flatten)]
+    Identities(IdentityCmd),
+    /// Follow a node's log (the first server given), as it happens.
+    #[command(visible_alias = "logs")]
+    Log {
+        #[command(flatten)]
+        conn: Conn,
+        /// Lowest level shown: debug, info, warn or error.
+        #[arg(long, default_value = "info")]
+        level: String,
+        /// Only records whose message contains this text.
+        #[arg(long, default_value = "")]
+        filter: String,
+    },
+    /// Load-test a server: ops/s, latency percentiles, server CPU per operation.
+    Bench(super::bench::BenchArgs),
+    /// Print the configuration file's reference (Markdown; docs/config.md).
+    #[command(hide = true)]
+    ConfigReference,
+    /// Serve the benchmark baseline (a bare hyper + rustls `KEY:GENERATE`; BENCHMARKING.md).
+    #[command(hide = true)]
+    BenchBaseline {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7380")]
+        addr: std::net::SocketAddr,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completion {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) of minkms, or write one page per command into a directory.
+    Man {
+        /// Write minkms.1 and minkms-COMMAND.1 for every command into this directory.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Print the version of this binary and of the server.
+    Version {
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+/// Commands on the cluster and its nodes.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClusterCmd {
     /// List the nodes of the cluster.
     Ls {
         #[command(flatten)]
@@ -165,6 +222,13 @@ pub(crate) enum Cmd {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+}
+
+/// Commands on the HSMs that seal the root key.
+// The variants are named after the commands (`add-hsm`, ...), which clap derives from them.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Subcommand)]
+pub(crate) enum HsmCmd {
     /// List the HSMs: which hold a sealed root key, which are configured.
     LsHsm {
         #[command(flatten)]
@@ -187,6 +251,13 @@ pub(crate) enum Cmd {
         /// The HSM's id, as ls-hsm shows it.
         name: String,
     },
+}
+
+/// Commands on enclaves.
+// The variants are named after the commands (`add-hsm`, ...), which clap derives from them.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Subcommand)]
+pub(crate) enum EnclaveCmd {
     /// Create an enclave.
     AddEnclave {
         #[command(flatten)]
@@ -215,6 +286,11 @@ pub(crate) enum Cmd {
         /// Only names starting with PREFIX.
         prefix: Option<String>,
     },
+}
+
+/// Commands on keys and with keys.
+#[derive(Debug, Subcommand)]
+pub(crate) enum KeyCmd {
     /// Create a key; on an existing key, add a new version.
     AddKey {
         #[command(flatten)]
@@ -335,6 +411,13 @@ pub(crate) enum Cmd {
         /// The message (text).
         message: String,
     },
+}
+
+/// Commands on policies.
+// The variants are named after the commands (`add-hsm`, ...), which clap derives from them.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCmd {
     /// Create or replace a policy from a JSON file ({"allow": {...}, "deny": {...}}).
     AddPolicy {
         #[command(flatten)]
@@ -395,6 +478,13 @@ pub(crate) enum Cmd {
         /// Identity (h1:...).
         identity: String,
     },
+}
+
+/// Commands on identities.
+// The variants are named after the commands (`add-hsm`, ...), which clap derives from them.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Subcommand)]
+pub(crate) enum IdentityCmd {
     /// Add identities; without IDENTITY, generate an API key and print it once.
     AddIdentity {
         #[command(flatten)]
@@ -438,45 +528,5 @@ pub(crate) enum Cmd {
         enclave: Enclave,
         /// Identity (h1:...).
         identity: String,
-    },
-    /// Follow a node's log (the first server given), as it happens.
-    #[command(visible_alias = "logs")]
-    Log {
-        #[command(flatten)]
-        conn: Conn,
-        /// Lowest level shown: debug, info, warn or error.
-        #[arg(long, default_value = "info")]
-        level: String,
-        /// Only records whose message contains this text.
-        #[arg(long, default_value = "")]
-        filter: String,
-    },
-    /// Load-test a server: ops/s, latency percentiles, server CPU per operation.
-    Bench(super::bench::BenchArgs),
-    /// Print the configuration file's reference (Markdown; docs/config.md).
-    #[command(hide = true)]
-    ConfigReference,
-    /// Serve the benchmark baseline (a bare hyper + rustls `KEY:GENERATE`; BENCHMARKING.md).
-    #[command(hide = true)]
-    BenchBaseline {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:7380")]
-        addr: std::net::SocketAddr,
-    },
-    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completion {
-        /// The shell.
-        shell: clap_complete::Shell,
-    },
-    /// Print the manual page (roff) of minkms, or write one page per command into a directory.
-    Man {
-        /// Write minkms.1 and minkms-COMMAND.1 for every command into this directory.
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
-    /// Print the version of this binary and of the server.
-    Version {
-        #[command(flatten)]
-        conn: Conn,
     },
 }

@@ -1,0 +1,220 @@
+//! `minkms add-key`, `import-key`, `stat-key`, `ls-key`, `rm-key`, and the operations with a key: `keygen`, `encrypt`, `decrypt`, `mac`.
+
+use super::args::KeyCmd;
+use super::*;
+
+/// Runs one of these commands.
+pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
+    match cmd {
+        KeyCmd::AddKey {
+            conn,
+            enclave,
+            name,
+            key_type,
+        } => {
+            let c = client(&conn)?;
+            // `add-key` on an existing key adds a version (CLI.md): try to create, then rotate.
+            let added_version = match c
+                .create_key(&enclave.enclave, &name, &key_type, false)
+                .await
+            {
+                Err(minkms_client::Error::Api { status: 409, .. }) => {
+                    c.create_key(&enclave.enclave, &name, &key_type, true)
+                        .await?;
+                    true
+                }
+                other => {
+                    other?;
+                    false
+                }
+            };
+            let k = c.key_status(&enclave.enclave, &name, 0).await?;
+            let text = if added_version {
+                format!("Added version {} of key {name}", k.version)
+            } else {
+                format!("Created key {name}")
+            };
+            done(&conn, &text, key_json(&k));
+        }
+        KeyCmd::ImportKey {
+            conn,
+            enclave,
+            name,
+            key,
+            key_type,
+        } => {
+            let material = zeroize::Zeroizing::new(
+                STANDARD
+                    .decode(key.trim())
+                    .context("the key must be standard base64")?,
+            );
+            client(&conn)?
+                .import_key(&enclave.enclave, &name, &key_type, &material)
+                .await?;
+            done(
+                &conn,
+                &format!("Imported key {name}"),
+                json!({ "name": name }),
+            );
+        }
+        KeyCmd::StatKey {
+            conn,
+            enclave,
+            name,
+            version,
+        } => {
+            let c = client(&conn)?;
+            let k = c.key_status(&enclave.enclave, &name, version).await?;
+            if conn.json {
+                output::json(&key_json(&k));
+            } else {
+                fields(&[
+                    ("Name", k.name),
+                    ("Version", format!("v{}", k.version)),
+                    ("Type", k.r#type),
+                    ("Created", time(&k.created_at)),
+                    ("Created By", k.created_by),
+                ]);
+            }
+        }
+        KeyCmd::LsKey {
+            conn,
+            enclave,
+            prefix,
+        } => {
+            let c = client(&conn)?;
+            let prefix = prefix.unwrap_or_default();
+            let all = all_pages(|at| {
+                let (c, prefix, e) = (&c, &prefix, &enclave.enclave);
+                async move {
+                    let r = c.list_keys(e, prefix, &at, 0).await?;
+                    Ok((r.keys, r.continue_at))
+                }
+            })
+            .await?;
+            if conn.json {
+                output::json(&json!(all.iter().map(key_json).collect::<Vec<_>>()));
+            } else {
+                table(
+                    &["NAME", "VERSION", "TYPE", "CREATED"],
+                    &all.iter()
+                        .map(|k| {
+                            vec![
+                                k.name.clone(),
+                                format!("v{}", k.version),
+                                k.r#type.clone(),
+                                time(&k.created_at),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        KeyCmd::RmKey {
+            conn,
+            enclave,
+            name,
+            version,
+            all,
+        } => {
+            client(&conn)?
+                .delete_key(&enclave.enclave, &name, version, all)
+                .await?;
+            let what = if all {
+                format!("Deleted key {name}")
+            } else if version > 0 {
+                format!("Deleted version {version} of key {name}")
+            } else {
+                format!("Deleted the latest version of key {name}")
+            };
+            done(&conn, &what, json!({ "name": name }));
+        }
+        KeyCmd::Keygen {
+            conn,
+            enclave,
+            name,
+            context,
+            length,
+        } => {
+            let r = client(&conn)?
+                .generate_key(&enclave.enclave, &name, context.as_bytes(), length)
+                .await?;
+            let plaintext = zeroize::Zeroizing::new(b64(&r.plaintext));
+            if conn.json {
+                output::json(
+                    &json!({ "version": r.version, "plaintext": plaintext.as_str(), "ciphertext": b64(&r.ciphertext) }),
+                );
+            } else {
+                fields(&[
+                    ("Version", format!("v{}", r.version)),
+                    ("Plaintext", plaintext.to_string()),
+                    ("Ciphertext", b64(&r.ciphertext)),
+                ]);
+            }
+        }
+        KeyCmd::Encrypt {
+            conn,
+            enclave,
+            name,
+            plaintext,
+            base64,
+            context,
+        } => {
+            let pt = zeroize::Zeroizing::new(if base64 {
+                STANDARD
+                    .decode(plaintext.trim())
+                    .context("the plaintext is not base64")?
+            } else {
+                plaintext.into_bytes()
+            });
+            let r = client(&conn)?
+                .encrypt(&enclave.enclave, &name, &pt, context.as_bytes())
+                .await?;
+            if conn.json {
+                output::json(&json!({ "version": r.version, "ciphertext": b64(&r.ciphertext) }));
+            } else {
+                output::outln!("{}", b64(&r.ciphertext));
+            }
+        }
+        KeyCmd::Decrypt {
+            conn,
+            enclave,
+            name,
+            ciphertext,
+            context,
+        } => {
+            let ct = STANDARD
+                .decode(ciphertext.trim())
+                .context("the ciphertext is not base64")?;
+            let r = client(&conn)?
+                .decrypt(&enclave.enclave, &name, 0, &ct, context.as_bytes())
+                .await?;
+            let pt = zeroize::Zeroizing::new(b64(&r.plaintext));
+            if conn.json {
+                output::json(&json!({ "plaintext": pt.as_str() }));
+            } else {
+                output::outln!("{}", pt.as_str());
+            }
+        }
+        KeyCmd::Mac {
+            conn,
+            enclave,
+            name,
+            message,
+        } => {
+            let r = client(&conn)?
+                .mac(&enclave.enclave, &name, 0, message.as_bytes())
+                .await?;
+            if conn.json {
+                output::json(&json!({ "version": r.version, "mac": b64(&r.mac) }));
+            } else {
+                output::outln!("{}", b64(&r.mac));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn key_json(k: &minkms_client::wire::KeyStatusResponse) -> serde_json::Value {
+    json!({ "name": k.name, "version": k.version, "type": k.r#type, "created_at": time(&k.created_at), "created_by": k.created_by })
+}
