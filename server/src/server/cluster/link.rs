@@ -1,0 +1,62 @@
+//! Peer links: one task per peer sending the core's messages in order.
+
+use super::*;
+
+/// One task per peer: sends envelopes in order over a kept-open connection, reconnecting after
+/// a failure. Lost messages are the protocol's business (it retries), not the link's.
+pub(super) fn spawn_link(
+    node: Arc<Node>,
+    id: NodeId,
+    host: String,
+    inbox: mpsc::Sender<Event>,
+) -> mpsc::Sender<Envelope> {
+    let (tx, mut rx) = mpsc::channel::<Envelope>(LINK_QUEUE);
+    tokio::spawn(async move {
+        let mut sender = None;
+        let mut backoff_until: Option<Instant> = None;
+        while let Some(env) = rx.recv().await {
+            if backoff_until.is_some_and(|t| Instant::now() < t) {
+                continue;
+            }
+            if sender.is_none() {
+                match node.peer.connect(&host).await {
+                    Ok(s) => sender = Some(s),
+                    Err(e) => {
+                        tracing::debug!(peer = %host, error = %e, "peer unreachable");
+                        let _ = inbox.try_send(Event::Unreachable(id));
+                        backoff_until = Some(Instant::now() + Duration::from_millis(200));
+                        continue;
+                    }
+                }
+            }
+            let Some(s) = sender.as_mut() else { continue };
+            // A message that cannot be encoded is not sent (a lost message, which the protocol
+            // tolerates), never sent empty.
+            let body = match encode(&env) {
+                Ok(body) => Bytes::from(body),
+                Err(e) => {
+                    tracing::error!(peer = %host, error = %e, "message not sent");
+                    continue;
+                }
+            };
+            let request = PeerRequest {
+                method: Method::POST,
+                path: "/v1/rpc/replicate",
+                body,
+                timeout: Duration::from_millis(TIMING.rpc),
+            };
+            match node.peer.call(s, &host, request).await {
+                Ok((200, _)) => {}
+                Ok((code, body)) => {
+                    tracing::debug!(peer = %host, code, reason = %String::from_utf8_lossy(&body), "peer refused a message");
+                }
+                Err(e) => {
+                    tracing::debug!(peer = %host, error = %e, "peer link failed");
+                    let _ = inbox.try_send(Event::Unreachable(id));
+                    sender = None;
+                }
+            }
+        }
+    });
+    tx
+}
