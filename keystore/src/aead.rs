@@ -236,6 +236,21 @@ mod tests {
         assert!(Ciphertext::open(KeyType::Aes256, &KEY, &ct, b"ad").is_err());
     }
 
+    /// The version is read only from a whole tagged ciphertext: a short one or an unknown tag
+    /// names none (KES ciphertexts have no header).
+    #[test]
+    fn version_of_reads_only_whole_tagged_ciphertexts() {
+        let mut whole = vec![0u8; CIPHERTEXT_OVERHEAD];
+        whole[..5].copy_from_slice(&[0x01, 0, 0, 1, 2]);
+        assert_eq!(Ciphertext::version_of(&whole), Some(258));
+        whole[0] = 0x02;
+        assert_eq!(Ciphertext::version_of(&whole), Some(258));
+        assert_eq!(Ciphertext::version_of(&whole[..CIPHERTEXT_OVERHEAD - 1]), None);
+        assert_eq!(Ciphertext::version_of(&whole[..10]), None);
+        whole[0] = 0x7f;
+        assert_eq!(Ciphertext::version_of(&whole), None);
+    }
+
     #[test]
     fn kes_untagged_form_opens() {
         // Build a KES ciphertext by moving our header/iv/nonce to KES's layout: only possible
