@@ -245,7 +245,10 @@ mod tests {
         assert_eq!(Ciphertext::version_of(&whole), Some(258));
         whole[0] = 0x02;
         assert_eq!(Ciphertext::version_of(&whole), Some(258));
-        assert_eq!(Ciphertext::version_of(&whole[..CIPHERTEXT_OVERHEAD - 1]), None);
+        assert_eq!(
+            Ciphertext::version_of(&whole[..CIPHERTEXT_OVERHEAD - 1]),
+            None
+        );
         assert_eq!(Ciphertext::version_of(&whole[..10]), None);
         whole[0] = 0x7f;
         assert_eq!(Ciphertext::version_of(&whole), None);

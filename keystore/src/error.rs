@@ -28,6 +28,12 @@ pub enum Error {
     /// 400: a request argument breaks a rule; the text says which.
     #[error("{0}")]
     Invalid(String),
+    /// 409: the request contradicts the state (a sealed copy that exists, the last one).
+    #[error("{0}")]
+    Conflict(String),
+    /// 404: the HSM of this id holds no sealed copy of the root key.
+    #[error("HSM {0} has no sealed root encryption key")]
+    NoSealedKey(String),
     /// 503: an HSM could not do what was asked. Nothing was changed.
     #[error("{0}")]
     Unavailable(String),

@@ -140,7 +140,7 @@ impl Keystore {
             Ok(txn.open_table(META)?.get(key.as_str())?.is_some())
         };
         if exists()? && !overwrite {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Conflict(format!(
                 "HSM {} already has a sealed root encryption key",
                 backend.id()
             )));
@@ -170,12 +170,10 @@ impl Keystore {
         let _writer = self.writer.lock();
         let sealed_by = self.sealed_by()?;
         if !sealed_by.iter().any(|s| s == id) {
-            return Err(Error::Invalid(format!(
-                "HSM {id} has no sealed root encryption key"
-            )));
+            return Err(Error::NoSealedKey(id.to_string()));
         }
         if sealed_by.len() == 1 {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Conflict(format!(
                 "HSM {id} holds the last sealed root encryption key: it cannot be removed"
             )));
         }

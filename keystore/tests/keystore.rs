@@ -405,14 +405,33 @@ fn deleting_a_policy_unassigns_it() {
 #[test]
 fn the_last_sealed_root_key_cannot_be_removed() {
     let dir = tempfile::tempdir().unwrap();
-    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    let hsms = hsm(&SoftHsm::generate_key());
+    let ks = Keystore::open_or_create(dir.path(), &hsms).unwrap();
     assert_eq!(ks.sealed_by().unwrap(), ["hsm:minio:soft"]);
-    assert!(
-        matches!(ks.remove_sealed_key("hsm:minio:soft"), Err(Error::Invalid(m)) if m.contains("last"))
+    assert_eq!(
+        ks.remove_sealed_key("hsm:minio:soft"),
+        Err(Error::Conflict(
+            "HSM hsm:minio:soft holds the last sealed root encryption key: it cannot be removed"
+                .into()
+        ))
     );
-    assert!(
-        matches!(ks.remove_sealed_key("pkcs11:x/y"), Err(Error::Invalid(m)) if m.contains("no sealed"))
+    assert_eq!(
+        ks.remove_sealed_key("pkcs11:x/y"),
+        Err(Error::NoSealedKey("pkcs11:x/y".into()))
     );
+    assert_eq!(
+        Error::NoSealedKey("pkcs11:x/y".into()).to_string(),
+        "HSM pkcs11:x/y has no sealed root encryption key"
+    );
+    // The same HSM again: a conflict without overwrite, replaced with it.
+    let soft = hsms.backends()[0].as_ref();
+    assert_eq!(
+        ks.add_sealed_key(soft, false),
+        Err(Error::Conflict(
+            "HSM hsm:minio:soft already has a sealed root encryption key".into()
+        ))
+    );
+    assert_eq!(ks.add_sealed_key(soft, true), Ok(()));
 }
 
 #[test]

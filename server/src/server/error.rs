@@ -59,11 +59,14 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let status = match &e {
-            StoreError::EnclaveExists | StoreError::KeyExists => StatusCode::CONFLICT,
+            StoreError::EnclaveExists | StoreError::KeyExists | StoreError::Conflict(_) => {
+                StatusCode::CONFLICT
+            }
             StoreError::EnclaveNotFound
             | StoreError::KeyNotFound
             | StoreError::PolicyNotFound
-            | StoreError::IdentityNotFound => StatusCode::NOT_FOUND,
+            | StoreError::IdentityNotFound
+            | StoreError::NoSealedKey(_) => StatusCode::NOT_FOUND,
             StoreError::InvalidCiphertext | StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
             StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             StoreError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -72,5 +75,37 @@ impl From<StoreError> for ApiError {
             tracing::error!(error = %e, "request failed in storage");
         }
         Self::new(status, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every keystore error has one status, and its text is the message clients see.
+    #[test]
+    fn keystore_errors_map_to_their_status() {
+        let cases = [
+            (StoreError::EnclaveExists, 409),
+            (StoreError::KeyExists, 409),
+            (
+                StoreError::Conflict("HSM x holds the last sealed root key".into()),
+                409,
+            ),
+            (StoreError::EnclaveNotFound, 404),
+            (StoreError::KeyNotFound, 404),
+            (StoreError::PolicyNotFound, 404),
+            (StoreError::IdentityNotFound, 404),
+            (StoreError::NoSealedKey("pkcs11:t/k".into()), 404),
+            (StoreError::InvalidCiphertext, 400),
+            (StoreError::Invalid("key name too long".into()), 400),
+            (StoreError::Unavailable("HSM down".into()), 503),
+            (StoreError::Storage("disk".into()), 500),
+        ];
+        for (e, status) in cases {
+            let text = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!((api.status.as_u16(), api.message), (status, text));
+        }
     }
 }

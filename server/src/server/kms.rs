@@ -405,12 +405,9 @@ pub(crate) fn change_hsms(node: &Node, caller: &Caller, batch: &Batch) -> Result
                         format!("HSM {} is not configured on this node", req.name),
                     )
                 })?;
-            node.keystore
-                .add_sealed_key(backend.as_ref(), req.overwrite)
-                .map_err(|e| match e {
-                    ks::Error::Invalid(m) => conflict(m),
-                    other => other.into(),
-                })
+            Ok(node
+                .keystore
+                .add_sealed_key(backend.as_ref(), req.overwrite)?)
         }
         Command::ClusterRemoveHsm => {
             let req: RemoveHsmRequest = decode(batch.cmd, &batch.payloads[0])?;
@@ -427,15 +424,7 @@ pub(crate) fn change_hsms(node: &Node, caller: &Caller, batch: &Batch) -> Result
                     req.name
                 )));
             }
-            node.keystore
-                .remove_sealed_key(&req.name)
-                .map_err(|e| match e {
-                    ks::Error::Invalid(m) if m.contains("no sealed") => {
-                        ApiError::new(http::StatusCode::NOT_FOUND, m)
-                    }
-                    ks::Error::Invalid(m) => conflict(m),
-                    other => other.into(),
-                })
+            Ok(node.keystore.remove_sealed_key(&req.name)?)
         }
         other => Err(misrouted(other)),
     }
