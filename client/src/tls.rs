@@ -1,11 +1,12 @@
-//! The client's TLS configuration: its certificate from the API key, and how it checks the
-//! server (system roots, a CA file, or `--insecure`).
+//! The one client-side TLS configuration of the project, used by the CLI and client library
+//! (the certificate of an API key; system roots, a CA file or `--insecure`) and by nodes
+//! calling their peers (a node certificate; a verifier that checks the peer's node identity).
 
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::{ApiKey, Error};
@@ -21,6 +22,8 @@ pub enum ServerTrust {
     /// Any certificate (`-k`): for self-signed development servers. The handshake signature is
     /// still checked, so the connection is encrypted to whoever holds the certificate's key.
     Insecure,
+    /// A verifier of the caller's own (a node checking that a peer is of its cluster).
+    Verifier(Arc<dyn ServerCertVerifier>),
 }
 
 /// The one crypto provider of the project (ring).
@@ -78,6 +81,16 @@ impl SignatureCheck {
 
 /// Builds a client config presenting, with an API key, the key's self-signed certificate.
 pub fn client_config(api_key: Option<&ApiKey>, trust: &ServerTrust) -> Result<ClientConfig, Error> {
+    let auth = api_key.map(|key| (key.self_signed_certificate(), key.private_key_der()));
+    tls_client_config(trust, auth)
+}
+
+/// Builds a client config that trusts servers as `trust` says and presents `auth` (a
+/// certificate and its key), if any. ALPN is left to the caller.
+pub fn tls_client_config(
+    trust: &ServerTrust,
+    auth: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
+) -> Result<ClientConfig, Error> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -103,11 +116,13 @@ pub fn client_config(api_key: Option<&ApiKey>, trust: &ServerTrust) -> Result<Cl
             }
             builder.with_root_certificates(roots)
         }
+        ServerTrust::Verifier(verifier) => builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier.clone()),
     };
-    // ALPN (h2, http/1.1) is set by the HTTPS connector that uses this config.
-    let config = match api_key {
-        Some(key) => builder
-            .with_client_auth_cert(vec![key.self_signed_certificate()], key.private_key_der())
+    let config = match auth {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(vec![cert], key)
             .map_err(|e| Error::Config(e.to_string()))?,
         None => builder.with_no_client_auth(),
     };

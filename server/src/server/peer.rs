@@ -19,7 +19,9 @@ use http::Method;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use minkms_client::wire::ServerStatusResponse;
-use minkms_client::{provider, Identity, NodeName, PeerSecret, SignatureCheck};
+use minkms_client::{
+    provider, tls_client_config, Identity, NodeName, PeerSecret, ServerTrust, SignatureCheck,
+};
 use minkms_hsm::{BackendSet, HsmError};
 use prost::Message;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -150,15 +152,11 @@ impl Peer {
             CertifiedKey::from_der(vec![cert.clone()], key.private_key_der(), &provider)
                 .map_err(|e| HsmError::Config(format!("cannot build the peer certificate: {e}")))?,
         );
-        let mut client = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| HsmError::Config(e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NodeCertificate {
-                secret: self.secret.clone(),
-                signatures: SignatureCheck::default(),
-            }))
-            .with_client_auth_cert(vec![cert], key.private_key_der())
+        let peers_only = ServerTrust::Verifier(Arc::new(NodeCertificate {
+            secret: self.secret.clone(),
+            signatures: SignatureCheck::default(),
+        }));
+        let mut client = tls_client_config(&peers_only, Some((cert, key.private_key_der())))
             .map_err(|e| HsmError::Config(format!("cannot build the peer client: {e}")))?;
         client.alpn_protocols = vec![b"http/1.1".to_vec(), PEER_ALPN.to_vec()];
         *self.current.write() = Some(Presented {
