@@ -226,6 +226,16 @@ mod tests {
         );
     }
 
+    /// An empty plaintext gives a ciphertext of exactly the overhead, which opens.
+    #[test]
+    fn an_empty_plaintext_round_trips() {
+        for kind in [KeyType::Aes256, KeyType::ChaCha20] {
+            let ct = Ciphertext::seal(kind, &KEY, 1, b"", b"ad").unwrap();
+            assert_eq!(ct.len(), CIPHERTEXT_OVERHEAD);
+            assert_eq!(&*Ciphertext::open(kind, &KEY, &ct, b"ad").unwrap(), b"");
+        }
+    }
+
     #[test]
     fn chacha20_round_trip_and_kind_mismatch() {
         let ct = Ciphertext::seal(KeyType::ChaCha20, &KEY, 1, b"hello", b"ad").unwrap();
