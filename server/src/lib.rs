@@ -13,10 +13,13 @@
     )
 )]
 
+mod api;
+mod baseline;
 mod cli;
+mod cluster;
 mod logging;
+mod node;
 mod procfs;
-mod server;
 
 use std::process::ExitCode;
 

@@ -66,7 +66,7 @@ fn api_clients_are_not_peers() {
     });
 }
 
-/// Mirrors of what peers send (server/src/server/cluster.rs), postcard-encoded the same way.
+/// Mirrors of what peers send (server/src/cluster/), postcard-encoded the same way.
 #[derive(serde::Serialize)]
 enum Forwarded {
     Write(minkms_keystore::Command),

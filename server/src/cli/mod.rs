@@ -30,7 +30,7 @@ pub(crate) use args::Cli;
 use args::{Cmd, Conn};
 use output::{b64, fields, ok, table, time};
 
-use crate::server::{self, ServerOptions, VERSION};
+use crate::node::{self as server, ServerOptions, VERSION};
 
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -24,8 +24,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use zeroize::Zeroizing;
 
-use super::http::{respond, MAX_BODY};
-use super::tls::{server_config, ServerCertificate};
+use crate::api::http::{respond, MAX_BODY};
+use crate::node::tls::{server_config, ServerCertificate};
 
 /// Serves the baseline on `addr` until the process ends.
 pub(crate) async fn run(addr: std::net::SocketAddr) -> anyhow::Result<()> {

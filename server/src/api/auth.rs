@@ -7,7 +7,7 @@ use minkms_client::{Command, Identity};
 use minkms_keystore::{Privilege, State};
 use minkms_policies::{Decision, Policy};
 
-use super::error::ApiError;
+use crate::api::error::ApiError;
 
 /// The authenticated caller of one connection.
 #[derive(Debug, Clone)]

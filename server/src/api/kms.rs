@@ -9,9 +9,9 @@ use minkms_keystore::{self as ks, KeyMaterial, KeyType, Privilege, State, Timest
 use minkms_policies::{Policy, RuleSet as PolicyRuleSet};
 use prost::Message;
 
-use super::auth::{Access, Caller};
-use super::error::ApiError;
-use super::node::Node;
+use crate::api::auth::{Access, Caller};
+use crate::api::error::ApiError;
+use crate::node::state::Node;
 
 /// Most frames one request may carry.
 pub(crate) const MAX_BATCH: usize = 1000;
@@ -444,7 +444,7 @@ pub(crate) fn read_keys(batch: &Batch) -> Option<Vec<String>> {
             .payloads
             .iter()
             .map(|p| {
-                super::audit::FirstField::decode(p.clone())
+                crate::api::audit::FirstField::decode(p.clone())
                     .ok()
                     .map(|f| f.name)
             })

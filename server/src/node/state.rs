@@ -37,7 +37,7 @@ pub(crate) struct Node {
     /// Configured HSMs that could not be reached at start-up (and why): left out until a restart.
     pub(crate) left_out_hsms: Vec<String>,
     /// This node's standing on the peer channel.
-    pub(crate) peer: std::sync::Arc<super::peer::Peer>,
+    pub(crate) peer: std::sync::Arc<crate::cluster::peer::Peer>,
     /// The last health report of each HSM that gives one (refreshed in the background: it
     /// may take a network call).
     pub(crate) hsm_health: parking_lot::Mutex<std::collections::HashMap<String, String>>,
@@ -45,9 +45,9 @@ pub(crate) struct Node {
     /// value, so a token that stopped answering shows before the next restart needs it.
     pub(crate) hsm_probes: parking_lot::Mutex<std::collections::HashMap<String, HsmProbe>>,
     /// The data volume, checked before a write is taken.
-    pub(crate) volume: super::volume::Volume,
+    pub(crate) volume: crate::node::volume::Volume,
     /// Replication: membership, leader, the write path.
-    pub(crate) cluster: super::cluster::Cluster,
+    pub(crate) cluster: crate::cluster::Cluster,
     /// A follower's last answer from its leader to `ready?write`, and when: anyone may ask,
     /// and a flood of asks must not become a flood of peer calls.
     pub(crate) leader_write_ready: tokio::sync::Mutex<Option<(Instant, bool)>>,
@@ -89,8 +89,8 @@ impl Node {
             last_heartbeat: cluster
                 .last_heartbeat
                 .and_then(|t| ms(now.saturating_sub(t))),
-            heartbeat_interval: ms(super::cluster::TIMING.heartbeat),
-            election_timeout: ms(super::cluster::TIMING.election),
+            heartbeat_interval: ms(crate::cluster::TIMING.heartbeat),
+            election_timeout: ms(crate::cluster::TIMING.election),
             sys_os: std::env::consts::OS.into(),
             sys_cpu_arch: std::env::consts::ARCH.into(),
             sys_cpu_num: cpus,

@@ -30,7 +30,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use std::net::IpAddr;
 
-use super::tls::names_of;
+use crate::node::tls::names_of;
 
 /// The ALPN protocol a peer offers (besides HTTP) to be served the peer certificate.
 pub(crate) const PEER_ALPN: &[u8] = b"minkms-peer/1";
@@ -411,7 +411,7 @@ mod tests {
         assert_eq!(proven_name(&b.secret, &presented(&a)), Some(two));
         assert_ne!(
             a.secret.node_identity(&one),
-            *super::super::root_api_key(&set(&key)).unwrap().identity()
+            *crate::node::root_api_key(&set(&key)).unwrap().identity()
         );
     }
 }

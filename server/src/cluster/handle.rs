@@ -256,7 +256,7 @@ impl Cluster {
             Err(PeerError::NotAPeer) => {
                 return Err(ApiError::bad_request(format!(
                     "cannot add node {host}: {}",
-                    crate::server::peer::NOT_A_PEER
+                    peer::NOT_A_PEER
                 )))
             }
             Err(PeerError::Unreachable(why)) => {
@@ -292,7 +292,7 @@ impl Cluster {
             method: Method::POST,
             path: "/v1/rpc/join",
             body: Bytes::from(encode(&join)?),
-            timeout: crate::server::peer::CALL_TIMEOUT,
+            timeout: peer::CALL_TIMEOUT,
         };
         let mut sender = node
             .peer

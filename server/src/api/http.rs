@@ -21,14 +21,14 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use minkms_client::{Command, Identity, NodeName};
 
-use super::auth::Caller;
-use super::config::Limits;
-use super::connections::{Refused, Slot, Slots, Tracked};
-use super::error::ApiError;
-use super::gate::Gate;
-use super::kms::{self, Batch};
-use super::node::{Node, API_VERSION, VERSION};
-use super::tls::names_of;
+use crate::api::auth::Caller;
+use crate::api::connections::{Refused, Slot, Slots, Tracked};
+use crate::api::error::ApiError;
+use crate::api::gate::Gate;
+use crate::api::kms::{self, Batch};
+use crate::node::config::Limits;
+use crate::node::state::{Node, API_VERSION, VERSION};
+use crate::node::tls::names_of;
 
 /// Largest request body accepted.
 pub(crate) const MAX_BODY: usize = 4 << 20;
@@ -250,14 +250,14 @@ fn audit(
     elapsed: Duration,
 ) {
     let Some(audit) = &gate.audit else { return };
-    audit.log(&super::audit::Event {
+    audit.log(&crate::api::audit::Event {
         time: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
         node: &gate.host,
         remote: conn.remote.to_string(),
         identity: conn.identity.as_ref().map_or("", |i| i.as_str()),
-        enclave: super::audit::shown(enclave),
+        enclave: crate::api::audit::shown(enclave),
         command: info.command,
         names: info.names.unwrap_or_default(),
         status,
@@ -320,7 +320,7 @@ async fn route(
             .await;
             let status = status_of(&result);
             let elapsed = started.elapsed();
-            super::metrics::record(info.command, status, elapsed);
+            crate::api::metrics::record(info.command, status, elapsed);
             audit(&gate, &conn, &enclave, info, status, elapsed);
             result
         }
@@ -338,13 +338,13 @@ async fn route(
             &Method::POST,
             "/v1/rpc/replicate" | "/v1/rpc/forward" | "/v1/rpc/join" | "/v1/rpc/removed",
         ) => match peer_only(&gate, &conn) {
-            Ok((node, from)) => Box::pin(super::rpc::handle(node, from, req)).await,
+            Ok((node, from)) => Box::pin(crate::cluster::rpc::handle(node, from, req)).await,
             Err(e) => Err(e),
         },
         (&Method::GET, "/v1/health/metrics") => {
             let node = gate.node();
             let root = node.is_some_and(|n| Caller::new(conn.identity.clone(), &n.root).is_root);
-            let text = super::metrics::render(node.map(|n| n.as_ref()), root);
+            let text = crate::api::metrics::render(node.map(|n| n.as_ref()), root);
             Ok(respond(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
@@ -370,7 +370,7 @@ async fn route(
                 )),
                 // A fork not accepted yet leaves load balancers' pools: clients of its old
                 // cluster must not reach it.
-                Ok(node) => super::cluster::fenced(node)
+                Ok(node) => crate::cluster::fenced(node)
                     .map(|()| respond(StatusCode::OK, "text/plain", Bytes::new())),
                 Err(e) => Err(e),
             }
@@ -584,7 +584,7 @@ async fn handle_kms(
     let batch = Batch::parse(&body)?;
     info.command = batch.cmd.text();
     if let Some(names) = &mut info.names {
-        *names = super::audit::names(&batch.payloads);
+        *names = crate::api::audit::names(&batch.payloads);
     }
     if !batch.cmd.is_cluster() && enclave.is_empty() {
         return Err(ApiError::bad_request(

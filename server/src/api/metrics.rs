@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use super::node::Node;
+use crate::node::state::Node;
 
 /// A member that answered within this many seconds counts as up: twice the heartbeat
 /// interval, so one lost heartbeat does not flap the gauge.

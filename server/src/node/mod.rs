@@ -1,22 +1,10 @@
 //! `minkms server`: open the keystore, bind, print the banner, serve.
 
-mod audit;
-mod auth;
-mod baseline;
-mod cluster;
 pub(crate) use minkms_config as config;
-mod connections;
-mod error;
-mod gate;
-mod hsm;
-mod http;
-mod kms;
-mod metrics;
-mod node;
-mod peer;
-mod rpc;
-mod tls;
-mod volume;
+pub(crate) mod hsm;
+pub(crate) mod state;
+pub(crate) mod tls;
+pub(crate) mod volume;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,10 +18,12 @@ use minkms_keystore::{Keystore, OpenError};
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
-use gate::Gate;
+use crate::api::gate::Gate;
+use crate::api::{audit, http, metrics};
+use crate::cluster::{self, peer};
 
-pub(crate) use baseline::run as run_baseline;
-pub(crate) use node::VERSION;
+pub(crate) use crate::baseline::run as run_baseline;
+pub(crate) use state::VERSION;
 
 /// The label under which the root API key is derived from the communication secret.
 const ROOT_API_KEY_PURPOSE: &str = "minkms/v1/root-api-key";
@@ -330,7 +320,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     unsealed.peer.present_as(name)?;
     let peer = Arc::new(unsealed.peer);
     certificates.set_peer(peer.clone());
-    let node = Arc::new(node::Node {
+    let node = Arc::new(state::Node {
         keystore: unsealed.keystore,
         root: unsealed.root.identity().clone(),
         host: host.clone(),

@@ -4,7 +4,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-use super::node::Node;
+use crate::node::state::Node;
 
 /// Holds the node once it is unsealed. Until then, health checks report why it is sealed and
 /// every API command answers 503.
@@ -15,11 +15,11 @@ pub(crate) struct Gate {
     pub(crate) host: String,
     sealed_reason: Mutex<String>,
     /// The audit log, when configured.
-    pub(crate) audit: Option<super::audit::AuditLog>,
+    pub(crate) audit: Option<crate::api::audit::AuditLog>,
 }
 
 impl Gate {
-    pub(crate) fn new(host: String, audit: Option<super::audit::AuditLog>) -> Self {
+    pub(crate) fn new(host: String, audit: Option<crate::api::audit::AuditLog>) -> Self {
         Self {
             node: OnceLock::new(),
             host,

@@ -14,9 +14,9 @@ use hyper::body::Incoming;
 use minkms_client::NodeName;
 use minkms_replication::{Envelope, Message};
 
-use super::cluster::{Forwarded, Join, Removed};
-use super::error::ApiError;
-use super::node::Node;
+use crate::api::error::ApiError;
+use crate::cluster::{Forwarded, Join, Removed};
+use crate::node::state::Node;
 
 /// Largest snapshot a joining node accepts.
 const MAX_SNAPSHOT: usize = 1 << 30;

@@ -19,9 +19,9 @@ use minkms_replication::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::error::ApiError;
-use super::node::Node;
-use crate::server::peer::{PeerError, PeerRequest};
+use crate::api::error::ApiError;
+use crate::cluster::peer::{PeerError, PeerRequest};
+use crate::node::state::Node;
 use minkms_client::wire::ServerStatusResponse;
 use minkms_client::NodeName;
 
@@ -29,6 +29,8 @@ mod driver;
 mod gate;
 mod handle;
 mod link;
+pub(crate) mod peer;
+pub(crate) mod rpc;
 
 use driver::*;
 use gate::*;

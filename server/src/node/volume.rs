@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use http::StatusCode;
 
-use super::error::ApiError;
+use crate::api::error::ApiError;
 
 /// Where `kms.db` lives, and how much room writes need.
 #[derive(Debug)]

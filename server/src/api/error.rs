@@ -52,7 +52,7 @@ impl ApiError {
                     .into_bytes(),
             )
         };
-        super::http::respond(self.status, content_type, Bytes::from(body))
+        crate::api::http::respond(self.status, content_type, Bytes::from(body))
     }
 }
 
