@@ -280,6 +280,25 @@ mod tests {
         );
     }
 
+    /// A KES ciphertext of an empty plaintext (tag, iv and nonce only) opens; anything shorter
+    /// is refused, never sliced out of bounds.
+    #[test]
+    fn kes_form_bounds() {
+        let sealed = aead_seal(KeyType::Aes256, &KEY, &IV, &NONCE, b"", b"").unwrap();
+        let kes = [sealed.as_slice(), &IV, &NONCE].concat();
+        assert_eq!(kes.len(), IV_LEN + NONCE_LEN + TAG_LEN);
+        assert_eq!(
+            &*Ciphertext::open_kes(KeyType::Aes256, &KEY, &kes, b"").unwrap(),
+            b""
+        );
+        for cut in 0..kes.len() {
+            assert_eq!(
+                Ciphertext::open_kes(KeyType::Aes256, &KEY, &kes[kes.len() - cut..], b""),
+                Err(Error::InvalidCiphertext)
+            );
+        }
+    }
+
     #[test]
     fn every_bit_flip_wrong_aad_and_truncation_fail() {
         let ct = Ciphertext::seal(KeyType::Aes256, &KEY, 3, b"secret", b"aad").unwrap();
