@@ -5,6 +5,8 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 use minkms_client::wire::ErrResponse;
 use minkms_keystore::Error as StoreError;
+
+use crate::cluster::ClusterError;
 use prost::Message;
 
 /// An error answer: a status and the exact message clients match on.
@@ -56,6 +58,23 @@ impl ApiError {
     }
 }
 
+impl From<ClusterError> for ApiError {
+    fn from(e: ClusterError) -> Self {
+        let status = match e {
+            ClusterError::Store(store) => return store.into(),
+            ClusterError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ClusterError::Conflict(_) => StatusCode::CONFLICT,
+            ClusterError::NotFound(_) => StatusCode::NOT_FOUND,
+            ClusterError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ClusterError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            ClusterError::Relayed { status, .. } => {
+                StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            }
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let status = match &e {
@@ -101,6 +120,51 @@ mod tests {
             (StoreError::Invalid("key name too long".into()), 400),
             (StoreError::Unavailable("HSM down".into()), 503),
             (StoreError::Storage("disk".into()), 500),
+        ];
+        for (e, status) in cases {
+            let text = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!((api.status.as_u16(), api.message), (status, text));
+        }
+    }
+
+    /// The cluster runtime's errors: its own kinds, the leader's relayed answer as it came,
+    /// and keystore errors through the keystore mapping.
+    #[test]
+    fn cluster_errors_map_to_their_status() {
+        let cases = [
+            (
+                ClusterError::Unavailable("cluster has no leader".into()),
+                503,
+            ),
+            (
+                ClusterError::Conflict("node x is already part of this cluster".into()),
+                409,
+            ),
+            (
+                ClusterError::NotFound("node x is not part of the cluster".into()),
+                404,
+            ),
+            (ClusterError::Invalid("invalid node address".into()), 400),
+            (
+                ClusterError::InsufficientStorage("insufficient storage: 1 MiB free".into()),
+                507,
+            ),
+            (
+                ClusterError::Relayed {
+                    status: 409,
+                    message: "key already exists".into(),
+                },
+                409,
+            ),
+            (
+                ClusterError::Relayed {
+                    status: 1000,
+                    message: "nonsense status".into(),
+                },
+                503,
+            ),
+            (ClusterError::Store(StoreError::KeyNotFound), 404),
         ];
         for (e, status) in cases {
             let text = e.to_string();

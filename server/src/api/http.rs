@@ -338,7 +338,7 @@ async fn route(
             &Method::POST,
             "/v1/rpc/replicate" | "/v1/rpc/forward" | "/v1/rpc/join" | "/v1/rpc/removed",
         ) => match peer_only(&gate, &conn) {
-            Ok((node, from)) => Box::pin(crate::cluster::rpc::handle(node, from, req)).await,
+            Ok((node, from)) => Box::pin(super::rpc::handle(node, from, req)).await,
             Err(e) => Err(e),
         },
         (&Method::GET, "/v1/health/metrics") => {
@@ -371,7 +371,8 @@ async fn route(
                 // A fork not accepted yet leaves load balancers' pools: clients of its old
                 // cluster must not reach it.
                 Ok(node) => crate::cluster::fenced(node)
-                    .map(|()| respond(StatusCode::OK, "text/plain", Bytes::new())),
+                    .map(|()| respond(StatusCode::OK, "text/plain", Bytes::new()))
+                    .map_err(ApiError::from),
                 Err(e) => Err(e),
             }
         }

@@ -483,7 +483,7 @@ pub(crate) async fn change_members(
                     format!("node {host} is already part of this cluster"),
                 ));
             }
-            node.cluster.add(node, &host).await
+            Ok(node.cluster.add(node, &host).await?)
         }
         Command::ClusterRemoveNode => {
             let req: RemoveClusterNodeRequest = decode(batch.cmd, &batch.payloads[0])?;
@@ -493,9 +493,10 @@ pub(crate) async fn change_members(
             } else {
                 minkms_client::normalize_endpoint(&req.host)
             };
-            node.cluster
+            Ok(node
+                .cluster
                 .remove(node, &host, req.delete_cluster_on_host)
-                .await
+                .await?)
         }
         Command::ClusterEdit => {
             let req: EditClusterRequest = decode(batch.cmd, &batch.payloads[0])?;

@@ -10,3 +10,4 @@ pub(crate) mod gate;
 pub(crate) mod http;
 pub(crate) mod kms;
 pub(crate) mod metrics;
+pub(crate) mod rpc;

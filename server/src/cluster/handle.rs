@@ -68,7 +68,10 @@ impl Cluster {
         }
     }
 
-    pub(super) async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Event) -> Result<T, ApiError> {
+    pub(super) async fn ask<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Event,
+    ) -> Result<T, ClusterError> {
         let (tx, rx) = oneshot::channel();
         self.inbox
             .send(make(tx))
@@ -84,7 +87,7 @@ impl Cluster {
         &self,
         enclave: &str,
         keys: Option<&[String]>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ClusterError> {
         // The common case answers without building the waiting future below: that future
         // is large, and every read would otherwise carry (and copy) it.
         let ready = {
@@ -103,7 +106,7 @@ impl Cluster {
         &self,
         enclave: &str,
         keys: Option<&[String]>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ClusterError> {
         let arrived = self.now();
         if self.ticked.load(Ordering::Acquire) + STALL_MS <= arrived {
             // The driver has not ticked for a while: the process was stopped (SIGSTOP, a VM
@@ -153,7 +156,7 @@ impl Cluster {
     }
 
     /// Commits a write on every node: here if this node leads, else on the leader.
-    pub(crate) async fn write(&self, node: &Node, cmd: ks::Command) -> Result<(), ApiError> {
+    pub(crate) async fn write(&self, node: &Node, cmd: ks::Command) -> Result<(), ClusterError> {
         if self.is_removed() {
             return Err(unavailable("server not part of cluster"));
         }
@@ -167,7 +170,7 @@ impl Cluster {
     }
 
     /// The leader's part of a write.
-    pub(crate) async fn write_here(&self, cmd: ks::Command) -> Result<(), ApiError> {
+    pub(crate) async fn write_here(&self, cmd: ks::Command) -> Result<(), ClusterError> {
         let bytes = encode(&cmd)?;
         match self.ask(|tx| Event::Propose(bytes, tx)).await? {
             Ok(Ok(())) => Ok(()),
@@ -182,7 +185,7 @@ impl Cluster {
         node: &Node,
         leader: Option<NodeId>,
         req: &Forwarded,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ClusterError> {
         let status = self.status();
         let host = leader
             .and_then(|l| status.config.members.get(&l).cloned())
@@ -212,17 +215,16 @@ impl Cluster {
         if code == 200 {
             return Ok(());
         }
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        Err(ApiError::new(
-            status,
-            String::from_utf8_lossy(&body).into_owned(),
-        ))
+        Err(ClusterError::Relayed {
+            status: code,
+            message: String::from_utf8_lossy(&body).into_owned(),
+        })
     }
 
     /// `minkms add`: takes an id for the new node, sends it this cluster's state, then commits
     /// it as a member. Nothing is sent unless every member can take the membership change; a
     /// node whose add failed after it got the state is added by running `add` again.
-    pub(crate) async fn add(&self, node: &Node, host: &str) -> Result<(), ApiError> {
+    pub(crate) async fn add(&self, node: &Node, host: &str) -> Result<(), ClusterError> {
         let status = self.status();
         if status.leader != Some(status.id) {
             return self
@@ -231,10 +233,9 @@ impl Cluster {
         }
         fenced(node)?;
         if status.config.members.values().any(|h| h == host) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("node {host} is already part of this cluster"),
-            ));
+            return Err(conflict(format!(
+                "node {host} is already part of this cluster"
+            )));
         }
         if let Some(down) = status.down {
             let name = status
@@ -254,7 +255,7 @@ impl Cluster {
         }
         let theirs = match node.peer.status(host).await {
             Err(PeerError::NotAPeer) => {
-                return Err(ApiError::bad_request(format!(
+                return Err(ClusterError::Invalid(format!(
                     "cannot add node {host}: {}",
                     peer::NOT_A_PEER
                 )))
@@ -275,13 +276,11 @@ impl Cluster {
             }
             Some(JoinPlan::Resume(id)) => id,
             None => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    format!("cannot add node {host}: node is not fresh: stop it, delete its database and restart it"),
+                return Err(conflict(format!("cannot add node {host}: node is not fresh: stop it, delete its database and restart it"),
                 ))
             }
         };
-        let (snapshot, mut hard) = self.ask(Event::Export).await?.map_err(ApiError::from)?;
+        let (snapshot, mut hard) = self.ask(Event::Export).await?.map_err(ClusterError::from)?;
         hard.id = id;
         hard.joining = true;
         hard.voted_for = None;
@@ -305,55 +304,48 @@ impl Cluster {
             .await
             .map_err(|e| unavailable(&format!("cannot add node {host}: {e}")))?;
         if code != 200 {
-            return Err(ApiError::new(
-                StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-                format!("cannot add node {host}: {}", String::from_utf8_lossy(&body)),
-            ));
+            return Err(ClusterError::Relayed {
+                status: code,
+                message: format!("cannot add node {host}: {}", String::from_utf8_lossy(&body)),
+            });
         }
         let host = host.to_string();
         self.ask(|tx| Event::Add(id, host, tx)).await?.map_err(|e| {
-            let e = write_error(e);
-            ApiError::new(
-                e.status,
-                format!(
-                    "{}; the node holds this cluster's state as node {id}: run add again to finish",
-                    e.message
-                ),
-            )
+            ClusterError::Unavailable(format!(
+                "{}; the node holds this cluster's state as node {id}: run add again to finish",
+                write_error(e)
+            ))
         })
     }
 
     /// A joining node installs the snapshot it was sent: a fresh node, or one that got this
     /// cluster's state under the same id before and whose add did not commit.
-    pub(crate) async fn install(&self, node: &Node, join: Join) -> Result<(), ApiError> {
+    pub(crate) async fn install(&self, node: &Node, join: Join) -> Result<(), ClusterError> {
         let status = self.status();
         let fresh = status.commit == 0 && status.config.members.len() <= 1 && !status.joining;
         let resumed = status.joining
             && join.hard.id == status.id
             && join.snapshot.cluster_id == node.keystore.info().cluster_id;
         if !(fresh || resumed) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
+            return Err(conflict(
                 "node is not fresh: stop it, delete its database and restart it",
             ));
         }
         self.ask(|tx| Event::Install(Box::new(join), tx))
             .await?
-            .map_err(ApiError::from)
+            .map_err(ClusterError::from)
     }
 
     /// `PUT /v1/db`: restores a backup onto this node, which must be a fresh single node.
-    pub(crate) async fn restore(&self, backup: Bytes) -> Result<u64, ApiError> {
+    pub(crate) async fn restore(&self, backup: Bytes) -> Result<u64, ClusterError> {
         let status = self.status();
         if status.commit != 0 || status.config.members.len() > 1 || status.joining {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "restore needs a fresh single-node cluster: this node holds state or has other members; start a new node with an empty data directory",
+            return Err(conflict("restore needs a fresh single-node cluster: this node holds state or has other members; start a new node with an empty data directory",
             ));
         }
         self.ask(|tx| Event::Restore(backup, tx))
             .await?
-            .map_err(ApiError::from)
+            .map_err(ClusterError::from)
     }
 
     /// `minkms rm`: commits the config without `host` on every node, then tells the node.
@@ -362,7 +354,7 @@ impl Cluster {
         node: &Node,
         host: &str,
         delete: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ClusterError> {
         let status = self.status();
         if status.leader != Some(status.id) {
             let req = Forwarded::Remove {
@@ -377,12 +369,7 @@ impl Cluster {
             .iter()
             .find(|(id, h)| h.as_str() == host || id.to_string() == host)
             .map(|(id, _)| *id)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    format!("node {host} is not part of the cluster"),
-                )
-            })?;
+            .ok_or_else(|| not_found(format!("node {host} is not part of the cluster")))?;
         let target = status.config.members.get(&id).cloned().unwrap_or_default();
         self.ask(|tx| Event::Remove(id, tx))
             .await?
@@ -413,7 +400,7 @@ impl Cluster {
     /// A member says this node was removed. Nothing changes on its word alone: the node asks
     /// its members, and leaves (and with `delete` starts over) once a committed config
     /// without it reaches it, or at once if one already has.
-    pub(crate) async fn removal_notice(&self, delete: bool) -> Result<(), ApiError> {
+    pub(crate) async fn removal_notice(&self, delete: bool) -> Result<(), ClusterError> {
         self.inbox
             .send(Event::RemovalNotice(delete))
             .await
@@ -421,7 +408,7 @@ impl Cluster {
     }
 
     /// This node was removed: with `delete`, it starts a new single-node cluster of its own.
-    pub(crate) async fn leave(&self, delete: bool) -> Result<(), ApiError> {
+    pub(crate) async fn leave(&self, delete: bool) -> Result<(), ClusterError> {
         self.removed.store(true, Ordering::Release);
         if delete {
             start_over_later(self.inbox.clone());
@@ -430,25 +417,20 @@ impl Cluster {
     }
 
     /// `minkms edit --rm`: drops an unreachable member from this node's config by force.
-    pub(crate) async fn force_remove(&self, node: &Node, id: NodeId) -> Result<(), ApiError> {
+    pub(crate) async fn force_remove(&self, node: &Node, id: NodeId) -> Result<(), ClusterError> {
         let status = self.status();
-        let host = status.config.members.get(&id).cloned().ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("node {id} is not part of the cluster"),
-            )
-        })?;
+        let host = status
+            .config
+            .members
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| not_found(format!("node {id} is not part of the cluster")))?;
         let ours = node.keystore.info().cluster_id.to_string();
         let reachable = matches!(node.peer.status(&host).await, Ok(s) if s.cluster_id == ours);
         if id != status.id && reachable {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("node {id} ({host}) is reachable; use rm"),
-            ));
+            return Err(conflict(format!("node {id} ({host}) is reachable; use rm")));
         }
-        self.ask(|tx| Event::Force(id, tx))
-            .await?
-            .map_err(|e| ApiError::new(StatusCode::CONFLICT, e))
+        self.ask(|tx| Event::Force(id, tx)).await?.map_err(conflict)
     }
 }
 
@@ -482,11 +464,7 @@ pub(super) fn node_id(c: &Cluster) -> NodeId {
     c.status.borrow().id
 }
 
-pub(super) fn unavailable(msg: &str) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, msg.to_string())
-}
-
-pub(super) fn write_error(e: WriteError) -> ApiError {
+pub(super) fn write_error(e: WriteError) -> ClusterError {
     match e {
         WriteError::NotLeader(_) => unavailable("cluster has no leader"),
         other => unavailable(&other.to_string()),

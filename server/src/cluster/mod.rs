@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, StatusCode};
+use http::Method;
 use minkms_keystore::{self as ks, Snapshot};
 use minkms_replication::{
     Core, Envelope, Hard, NodeId, Output, Payload, Slot, SlotValue, Status, Timing, WriteError,
@@ -19,21 +19,24 @@ use minkms_replication::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::api::error::ApiError;
 use crate::cluster::peer::{PeerError, PeerRequest};
 use crate::node::state::Node;
 use minkms_client::wire::ServerStatusResponse;
 use minkms_client::NodeName;
 
 mod driver;
+mod error;
 mod gate;
 mod handle;
 mod link;
 pub(crate) mod peer;
-pub(crate) mod rpc;
+
+pub(crate) use error::ClusterError;
+use error::{conflict, not_found, unavailable};
 
 use driver::*;
 use gate::*;
+#[cfg(test)]
 use handle::*;
 use link::*;
 
@@ -231,7 +234,7 @@ fn now_ms(started: Instant) -> u64 {
 /// Refuses writes on a node that left its cluster with `--delete-cluster` until its operator
 /// accepts the fork: it holds a copy of the old cluster's keys, and a client still sending it
 /// writes meant for that cluster would split the data.
-pub(crate) fn fenced(node: &Node) -> Result<(), ApiError> {
+pub(crate) fn fenced(node: &Node) -> Result<(), ClusterError> {
     match node.keystore.forked_from() {
         None => Ok(()),
         Some(old) => Err(unavailable(&format!(

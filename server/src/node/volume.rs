@@ -4,9 +4,7 @@
 
 use std::path::PathBuf;
 
-use http::StatusCode;
-
-use crate::api::error::ApiError;
+use crate::cluster::ClusterError;
 
 /// Where `kms.db` lives, and how much room writes need.
 #[derive(Debug)]
@@ -20,26 +18,22 @@ impl Volume {
     /// `Ok` when a write may be taken; 507 when the volume is read-only or has less than
     /// `min_free` bytes free. A volume that cannot be asked (no `statvfs`) is assumed fine:
     /// the write itself will tell.
-    pub(crate) fn check(&self) -> Result<(), ApiError> {
+    pub(crate) fn check(&self) -> Result<(), ClusterError> {
         let Ok(stat) = rustix::fs::statvfs(&self.dir) else {
             return Ok(());
         };
         if stat.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) {
-            return Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "insufficient storage: the data volume is read-only; writes are refused, reads are served",
+            return Err(ClusterError::InsufficientStorage(
+                "insufficient storage: the data volume is read-only; writes are refused, reads are served".into(),
             ));
         }
         let free = stat.f_bavail.saturating_mul(stat.f_frsize);
         if free < self.min_free {
-            return Err(ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                format!(
+            return Err(ClusterError::InsufficientStorage(format!(
                     "insufficient storage: {} MiB free on the data volume, writes need {} MiB; reads are served",
                     free >> 20,
-                    self.min_free >> 20
-                ),
-            ));
+                self.min_free >> 20
+            )));
         }
         Ok(())
     }
