@@ -28,7 +28,9 @@ pub use command::Command;
 pub use error::Error;
 pub use frame::{decode_frames, encode_frames, put_frame, Frame, FrameError, FRAME_HEADER_LEN};
 pub use node::{NodeName, PeerSecret};
-pub use tls::{client_config, provider, tls_client_config, ServerTrust, SignatureCheck};
+pub use tls::{
+    client_config, provider, tls_client_config, ServerCertificateRule, ServerTrust, SignatureCheck,
+};
 
 /// The default port of minkms and of MinIO's KMS client.
 pub const DEFAULT_PORT: u16 = 7373;

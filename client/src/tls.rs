@@ -98,9 +98,7 @@ pub fn tls_client_config(
     let builder = match trust {
         ServerTrust::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyServerCertificate(SignatureCheck(
-                provider.clone(),
-            )))),
+            .with_custom_certificate_verifier(Arc::new(ServerCertificateRule::new(|_| Ok(())))),
         ServerTrust::System => {
             let mut roots = RootCertStore::empty();
             let found = rustls_native_certs::load_native_certs();
@@ -129,19 +127,45 @@ pub fn tls_client_config(
     Ok(config)
 }
 
-#[derive(Debug)]
-struct AnyServerCertificate(SignatureCheck);
+/// What a [`ServerCertificateRule`] asks of a certificate.
+type AcceptRule = dyn Fn(&CertificateDer<'_>) -> Result<(), rustls::Error> + Send + Sync;
 
-impl ServerCertVerifier for AnyServerCertificate {
+/// A server certificate verifier that checks handshake signatures (with [`SignatureCheck`]) and
+/// leaves the decision on the certificate itself to a rule: any certificate (`-k`), or one that
+/// proves a node of the cluster (peer calls).
+pub struct ServerCertificateRule {
+    accept: Box<AcceptRule>,
+    signatures: SignatureCheck,
+}
+
+impl ServerCertificateRule {
+    /// A verifier that accepts the certificates `accept` accepts.
+    pub fn new(
+        accept: impl Fn(&CertificateDer<'_>) -> Result<(), rustls::Error> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            accept: Box::new(accept),
+            signatures: SignatureCheck::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerCertificateRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerCertificateRule")
+    }
+}
+
+impl ServerCertVerifier for ServerCertificateRule {
     fn verify_server_cert(
         &self,
-        _: &CertificateDer<'_>,
+        cert: &CertificateDer<'_>,
         _: &[CertificateDer<'_>],
         _: &ServerName<'_>,
         _: &[u8],
         _: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        (self.accept)(cert).map(|()| ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -150,7 +174,7 @@ impl ServerCertVerifier for AnyServerCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.tls12(message, cert, dss)
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -159,10 +183,10 @@ impl ServerCertVerifier for AnyServerCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.tls13(message, cert, dss)
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.schemes()
+        self.signatures.schemes()
     }
 }

@@ -20,14 +20,13 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use minkms_client::wire::ServerStatusResponse;
 use minkms_client::{
-    provider, tls_client_config, Identity, NodeName, PeerSecret, ServerTrust, SignatureCheck,
+    provider, tls_client_config, Identity, NodeName, PeerSecret, ServerCertificateRule, ServerTrust,
 };
 use minkms_hsm::{BackendSet, HsmError};
 use prost::Message;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::ClientConfig;
 use std::net::IpAddr;
 
 use crate::node::tls::names_of;
@@ -74,51 +73,6 @@ fn proven_name(secret: &PeerSecret, cert: &CertificateDer<'_>) -> Option<NodeNam
     (secret.node_identity(&name) == identity).then_some(name)
 }
 
-/// Accepts a server certificate that proves a node name, signatures checked.
-#[derive(Debug)]
-struct NodeCertificate {
-    secret: Arc<PeerSecret>,
-    signatures: SignatureCheck,
-}
-
-impl ServerCertVerifier for NodeCertificate {
-    fn verify_server_cert(
-        &self,
-        cert: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match proven_name(&self.secret, cert) {
-            Some(_) => Ok(ServerCertVerified::assertion()),
-            None => Err(rustls::Error::General(NOT_A_PEER.into())),
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.signatures.tls12(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.signatures.tls13(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.signatures.schemes()
-    }
-}
-
 /// Why a peer call failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PeerError {
@@ -152,10 +106,15 @@ impl Peer {
             CertifiedKey::from_der(vec![cert.clone()], key.private_key_der(), &provider)
                 .map_err(|e| HsmError::Config(format!("cannot build the peer certificate: {e}")))?,
         );
-        let peers_only = ServerTrust::Verifier(Arc::new(NodeCertificate {
-            secret: self.secret.clone(),
-            signatures: SignatureCheck::default(),
-        }));
+        // Only a server that proves a node name of this cluster, signatures checked.
+        let secret = self.secret.clone();
+        let peers_only =
+            ServerTrust::Verifier(Arc::new(ServerCertificateRule::new(
+                move |cert| match proven_name(&secret, cert) {
+                    Some(_) => Ok(()),
+                    None => Err(rustls::Error::General(NOT_A_PEER.into())),
+                },
+            )));
         let mut client = tls_client_config(&peers_only, Some((cert, key.private_key_der())))
             .map_err(|e| HsmError::Config(format!("cannot build the peer client: {e}")))?;
         client.alpn_protocols = vec![b"http/1.1".to_vec(), PEER_ALPN.to_vec()];
