@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 
-use minkms_client::{Command, Identity, NodeName};
+use minkms_client::{Identity, NodeName};
 
 use crate::api::auth::Caller;
 use crate::api::connections::{Refused, Slot, Slots, Tracked};
@@ -592,15 +592,7 @@ async fn handle_kms(
             "invalid request: no enclave given: use POST /v1/kms/<enclave>",
         ));
     }
-    if batch.cmd.is_write() || batch.cmd.is_cluster() {
-        // Writes and cluster commands wait on the cluster; their futures are large, so they
-        // live on the heap and reads, the common case, stay small to spawn and move.
-        return Box::pin(handle_change(node, caller, enclave, batch)).await;
-    }
-    node.cluster
-        .readable(&enclave, kms::read_keys(&batch).as_deref())
-        .await?;
-    let out = kms::read(&node, &caller, &enclave, &batch)?;
+    let out = kms::dispatch(node, caller, enclave, batch).await?;
     Ok(respond(StatusCode::OK, "application/octet-stream", out))
 }
 
@@ -629,64 +621,6 @@ async fn admit(node: &Node, caller: &Caller, enclave: &str) -> Result<(), ApiErr
         Ok(())
     } else {
         Err(ApiError::forbidden())
-    }
-}
-
-/// A write or a cluster command.
-async fn handle_change(
-    node: Arc<Node>,
-    caller: Arc<Caller>,
-    enclave: String,
-    batch: Batch,
-) -> Result<Response<Full<Bytes>>, ApiError> {
-    if matches!(
-        batch.cmd,
-        Command::ClusterAddNode | Command::ClusterRemoveNode | Command::ClusterEdit
-    ) {
-        kms::change_members(&node, &caller, &batch).await?;
-        Ok(respond(
-            StatusCode::OK,
-            "application/octet-stream",
-            Bytes::new(),
-        ))
-    } else if batch.cmd == Command::ClusterStatus {
-        kms::check_access(&node, &caller, &enclave, batch.cmd)?;
-        let status = node.cluster_status().await;
-        let mut out = bytes::BytesMut::new();
-        minkms_client::put_frame(&mut out, batch.cmd.id(), &status);
-        Ok(respond(
-            StatusCode::OK,
-            "application/octet-stream",
-            out.freeze(),
-        ))
-    } else if matches!(
-        batch.cmd,
-        Command::ClusterAddHsm | Command::ClusterRemoveHsm
-    ) {
-        tokio::task::spawn_blocking(move || kms::change_hsms(&node, &caller, &batch))
-            .await
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))??;
-        Ok(respond(
-            StatusCode::OK,
-            "application/octet-stream",
-            Bytes::new(),
-        ))
-    } else if batch.cmd.is_write() {
-        node.cluster.readable(&enclave, None).await?;
-        let cmd = kms::plan_write(&node, &caller, &enclave, &batch)?;
-        node.keystore.check(&cmd)?;
-        node.cluster.write(&node, cmd).await?;
-        Ok(respond(
-            StatusCode::OK,
-            "application/octet-stream",
-            Bytes::new(),
-        ))
-    } else {
-        node.cluster
-            .readable(&enclave, kms::read_keys(&batch).as_deref())
-            .await?;
-        let out = kms::read(&node, &caller, &enclave, &batch)?;
-        Ok(respond(StatusCode::OK, "application/octet-stream", out))
     }
 }
 

@@ -1,6 +1,7 @@
 //! `POST /v1/kms[/<enclave>]`: framed commands in, framed responses out (API.md §2.2–2.3).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use minkms_client::wire::*;
@@ -152,6 +153,69 @@ fn policy_from_wire(req: &CreatePolicyRequest) -> Result<Policy, ApiError> {
 
 fn list_limit(limit: u32) -> usize {
     limit as usize
+}
+
+/// Answers a batch: the one dispatch of the KMS protocol's commands. Reads are served here from
+/// the committed state once the cluster's read gate lets them through; writes and cluster
+/// commands go through the cluster layer.
+pub(crate) async fn dispatch(
+    node: Arc<Node>,
+    caller: Arc<Caller>,
+    enclave: String,
+    batch: Batch,
+) -> Result<Bytes, ApiError> {
+    if batch.cmd.is_write() || batch.cmd.is_cluster() {
+        // Writes and cluster commands wait on the cluster; their futures are large, so they
+        // live on the heap and reads, the common case, stay small to spawn and move.
+        return Box::pin(change(node, caller, enclave, batch)).await;
+    }
+    node.cluster
+        .readable(&enclave, read_keys(&batch).as_deref())
+        .await?;
+    read(&node, &caller, &enclave, &batch)
+}
+
+/// A write or a cluster command.
+async fn change(
+    node: Arc<Node>,
+    caller: Arc<Caller>,
+    enclave: String,
+    batch: Batch,
+) -> Result<Bytes, ApiError> {
+    match batch.cmd {
+        Command::ClusterAddNode | Command::ClusterRemoveNode | Command::ClusterEdit => {
+            change_members(&node, &caller, &batch).await?;
+            Ok(Bytes::new())
+        }
+        Command::ClusterStatus => {
+            check_access(&node, &caller, &enclave, batch.cmd)?;
+            let status = node.cluster_status().await;
+            let mut out = BytesMut::new();
+            put_frame(&mut out, batch.cmd.id(), &status);
+            Ok(out.freeze())
+        }
+        Command::ClusterAddHsm | Command::ClusterRemoveHsm => {
+            tokio::task::spawn_blocking(move || change_hsms(&node, &caller, &batch))
+                .await
+                .map_err(|_| {
+                    ApiError::new(http::StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                })??;
+            Ok(Bytes::new())
+        }
+        cmd if cmd.is_write() => {
+            node.cluster.readable(&enclave, None).await?;
+            let cmd = plan_write(&node, &caller, &enclave, &batch)?;
+            node.keystore.check(&cmd)?;
+            node.cluster.write(&node, cmd).await?;
+            Ok(Bytes::new())
+        }
+        _ => {
+            node.cluster
+                .readable(&enclave, read_keys(&batch).as_deref())
+                .await?;
+            read(&node, &caller, &enclave, &batch)
+        }
+    }
 }
 
 /// Runs a read-only batch against the committed state; one response frame per request frame.
