@@ -511,3 +511,90 @@ fn a_fork_stays_fenced_across_restarts_until_it_is_accepted() {
     let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
     assert_eq!(ks.info().forked_from, None);
 }
+
+/// Each command names the enclave it changes (the read gate holds that enclave's reads).
+#[test]
+fn every_command_names_its_enclave() {
+    let at = Timestamp::now();
+    let by = || "t".to_string();
+    let commands = [
+        Command::CreateEnclave {
+            name: "e1".into(),
+            at,
+            by: by(),
+        },
+        Command::DeleteEnclave { name: "e2".into() },
+        Command::CreateKey {
+            enclave: "e3".into(),
+            name: "k".into(),
+            kind: KeyType::Aes256,
+            material: KeyMaterial::generate(),
+            add_version: false,
+            imported: false,
+            at,
+            by: by(),
+        },
+        Command::DeleteKey {
+            enclave: "e4".into(),
+            name: "k".into(),
+            version: 0,
+            all: true,
+        },
+        Command::CreatePolicy {
+            enclave: "e5".into(),
+            name: "p".into(),
+            policy_json: "{}".into(),
+            at,
+            by: by(),
+        },
+        Command::DeletePolicy {
+            enclave: "e6".into(),
+            name: "p".into(),
+        },
+        Command::AssignPolicy {
+            enclave: "e7".into(),
+            identity: USER.into(),
+            policy: "p".into(),
+        },
+        Command::CreateIdentity {
+            enclave: "e8".into(),
+            identity: USER.into(),
+            privilege: Privilege::User,
+            parent: String::new(),
+            tags: Default::default(),
+            at,
+            by: by(),
+        },
+        Command::DeleteIdentity {
+            enclave: "e9".into(),
+            identity: USER.into(),
+        },
+    ];
+    let named: Vec<&str> = commands.iter().map(Command::enclave).collect();
+    assert_eq!(
+        named,
+        ["e1", "e2", "e3", "e4", "e5", "e6", "e7", "e8", "e9"]
+    );
+}
+
+/// Key types by their wire names, both ways; the empty name is the server's choice (AES256).
+#[test]
+fn key_types_by_wire_name() {
+    for (kind, name) in [(KeyType::Aes256, "AES256"), (KeyType::ChaCha20, "ChaCha20")] {
+        assert_eq!(kind.as_str(), name);
+        assert_eq!(KeyType::parse(name), Ok(kind));
+    }
+    assert_eq!(KeyType::parse(""), Ok(KeyType::Aes256));
+    assert!(KeyType::parse("AES128").is_err());
+}
+
+/// Timestamps are the wall clock (a record's creation time), not a default.
+#[test]
+fn timestamps_are_the_current_time() {
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let now = Timestamp::now();
+    assert!(now.secs >= before && now.secs <= before + 5, "{now:?}");
+}
