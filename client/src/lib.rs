@@ -16,6 +16,7 @@
 mod apikey;
 mod client;
 mod command;
+mod commands;
 mod error;
 mod frame;
 mod node;
@@ -23,8 +24,9 @@ mod tls;
 pub mod wire;
 
 pub use apikey::{ApiKey, Identity, KeyFormatError};
-pub use client::{Client, ClientBuilder, HttpVersion, LogReader, RawResponse};
+pub use client::{Client, ClientBuilder, HttpVersion, RawResponse};
 pub use command::Command;
+pub use commands::LogReader;
 pub use error::Error;
 pub use frame::{decode_frames, encode_frames, put_frame, Frame, FrameError, FRAME_HEADER_LEN};
 pub use node::{NodeName, PeerSecret};
