@@ -598,3 +598,63 @@ fn timestamps_are_the_current_time() {
     let now = Timestamp::now();
     assert!(now.secs >= before && now.secs <= before + 5, "{now:?}");
 }
+
+/// A key's own material is what seals and MACs: a known key gives the MAC Python's `hmac`
+/// computes (docs/formats.md §4.3), and a ciphertext of one key does not open under another.
+#[test]
+fn each_key_uses_its_own_material() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    ks.apply(&Command::CreateKey {
+        enclave: "e".into(),
+        name: "known".into(),
+        kind: KeyType::Aes256,
+        material: KeyMaterial::from_slice(&[0x11; 32]).unwrap(),
+        add_version: false,
+        imported: true,
+        at: Timestamp::now(),
+        by: ROOT.into(),
+    })
+    .unwrap();
+    let (version, mac) = ks.state().mac("e", "known", 0, b"hello").unwrap();
+    assert_eq!(
+        (version, hex::encode(mac)),
+        (
+            1,
+            "376cb670ac39e44c23926d4390f48d86ecbe823214c1f481add5f902ed5b03db".to_string()
+        )
+    );
+    create_key(&ks, "e", "k1", false).unwrap();
+    create_key(&ks, "e", "k2", false).unwrap();
+    let state = ks.state();
+    let (_, sealed) = state.encrypt("e", "k1", 0, b"secret", b"").unwrap();
+    assert_eq!(
+        &*state.decrypt("e", "k1", 0, &sealed, b"").unwrap(),
+        b"secret"
+    );
+    assert_eq!(
+        state
+            .decrypt("e", "k2", 0, &sealed, b"")
+            .map(|p| p.to_vec()),
+        Err(Error::InvalidCiphertext)
+    );
+    assert_ne!(
+        state.mac("e", "k1", 0, b"m").unwrap().1,
+        state.mac("e", "k2", 0, b"m").unwrap().1
+    );
+}
+
+/// Privileges by their wire strings, both ways; "" is User, anything else is refused.
+#[test]
+fn privileges_by_wire_name() {
+    for p in [Privilege::SysAdmin, Privilege::Admin, Privilege::User] {
+        assert_eq!(Privilege::parse(p.as_str()), Ok(p));
+    }
+    assert_eq!(
+        [Privilege::SysAdmin, Privilege::Admin, Privilege::User].map(Privilege::as_str),
+        ["SysAdmin", "Admin", "User"]
+    );
+    assert_eq!(Privilege::parse(""), Ok(Privilege::User));
+    assert!(Privilege::parse("Root").is_err());
+}
