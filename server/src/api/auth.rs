@@ -100,24 +100,24 @@ impl Access {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use minkms_client::ApiKey;
     use minkms_hsm::{BackendSet, SoftHsm};
     use minkms_keystore::{Command as Change, Keystore, Timestamp};
 
-    /// A keystore with enclave `e`: an Admin, a User with a policy (generate `my-*` but not
-    /// `my-secret`, list keys `a*`), and a User without one.
-    struct World {
+    /// A keystore with enclave `e`: an Admin, a User with a policy (create and generate `my-*`
+    /// but not generate `my-secret`, list keys `a*`, create identities), and a User without one.
+    pub(crate) struct World {
         _dir: tempfile::TempDir,
-        ks: Keystore,
-        root: Identity,
-        admin: Identity,
-        user: Identity,
-        bare: Identity,
+        pub(crate) ks: Keystore,
+        pub(crate) root: Identity,
+        pub(crate) admin: Identity,
+        pub(crate) user: Identity,
+        pub(crate) bare: Identity,
     }
 
-    fn world() -> World {
+    pub(crate) fn world() -> World {
         let dir = tempfile::tempdir().unwrap();
         let hsm = SoftHsm::parse(&SoftHsm::generate_key()).unwrap();
         let ks = Keystore::open_or_create(dir.path(), &BackendSet::single(Arc::new(hsm))).unwrap();
@@ -138,7 +138,7 @@ mod tests {
             Change::CreatePolicy {
                 enclave: "e".into(),
                 name: "p".into(),
-                policy_json: r#"{"allow":{"KEY:GENERATE":["my-*"],"KEY:LIST":["a*"]},"deny":{"KEY:GENERATE":["my-secret"]}}"#.into(),
+                policy_json: r#"{"allow":{"KEY:CREATE":["my-*"],"KEY:GENERATE":["my-*"],"KEY:LIST":["a*"],"IDENTITY:CREATE":["*"]},"deny":{"KEY:GENERATE":["my-secret"]}}"#.into(),
                 at,
                 by: by(),
             },
@@ -164,7 +164,7 @@ mod tests {
     }
 
     impl World {
-        fn caller(&self, who: Option<&Identity>) -> Caller {
+        pub(crate) fn caller(&self, who: Option<&Identity>) -> Caller {
             Caller::new(who.cloned(), &self.root)
         }
 

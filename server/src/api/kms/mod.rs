@@ -212,7 +212,13 @@ async fn change(
         }
         cmd if cmd.is_write() => {
             node.cluster.readable(&enclave, None).await?;
-            let cmd = plan_write(&node, &caller, &enclave, &batch)?;
+            let cmd = plan_write(
+                &node.keystore.state(),
+                &node.root,
+                &caller,
+                &enclave,
+                &batch,
+            )?;
             node.keystore.check(&cmd)?;
             node.cluster.write(&node, cmd).await?;
             Ok(Bytes::new())

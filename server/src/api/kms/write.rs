@@ -2,17 +2,18 @@
 
 use super::*;
 
-/// Turns a write request into a keystore command, checking who may make it.
+/// Turns a write request into a keystore command, checking who may make it against `state`
+/// (`root`: the cluster's root identity, which no enclave may hold).
 pub(crate) fn plan_write(
-    node: &Node,
+    state: &State,
+    root: &Identity,
     caller: &Caller,
     enclave: &str,
     batch: &Batch,
 ) -> Result<ks::Command, ApiError> {
-    let state = node.keystore.state();
     let cmd = batch.cmd;
     let payload = &batch.payloads[0];
-    let access = Access::resolve(caller, &state, cmd, enclave)?;
+    let access = Access::resolve(caller, state, cmd, enclave)?;
     let (at, by) = (Timestamp::now(), caller.name());
     let enclave = enclave.to_string();
     Ok(match cmd {
@@ -105,7 +106,7 @@ pub(crate) fn plan_write(
         }
         Command::IdentityCreate => {
             let req: CreateIdentityRequest = decode(cmd, payload)?;
-            plan_identity_create(&state, &node.root, &access, enclave, req, at, by)?
+            plan_identity_create(state, root, &access, enclave, req, at, by)?
         }
         Command::IdentityDelete => {
             let req: IdentityRequest = decode(cmd, payload)?;
@@ -174,4 +175,165 @@ fn plan_identity_create(
         at,
         by,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::auth::tests::{world, World};
+
+    fn batch(cmd: Command, req: &impl Message) -> Batch {
+        Batch {
+            cmd,
+            payloads: vec![Bytes::from(req.encode_to_vec())],
+        }
+    }
+
+    fn plan(w: &World, who: &Identity, batch: &Batch) -> Result<ks::Command, (u16, String)> {
+        plan_write(&w.ks.state(), &w.root, &w.caller(Some(who)), "e", batch)
+            .map_err(|e| (e.status.as_u16(), e.message))
+    }
+
+    fn create_key(name: &str, kind: &str) -> Batch {
+        batch(
+            Command::KeyCreate,
+            &CreateKeyRequest {
+                name: name.into(),
+                r#type: kind.into(),
+                add_version: false,
+            },
+        )
+    }
+
+    #[test]
+    fn a_new_key_gets_fresh_material_and_its_creator() {
+        let w = world();
+        let Ok(ks::Command::CreateKey {
+            enclave,
+            name,
+            kind,
+            imported,
+            by,
+            ..
+        }) = plan(&w, &w.user, &create_key("my-key", ""))
+        else {
+            panic!("not a key creation");
+        };
+        assert_eq!(
+            (enclave.as_str(), name.as_str(), kind, imported, by),
+            ("e", "my-key", KeyType::Aes256, false, w.user.to_string())
+        );
+        assert!(matches!(
+            plan(&w, &w.admin, &create_key("k", "ChaCha20")),
+            Ok(ks::Command::CreateKey {
+                kind: KeyType::ChaCha20,
+                ..
+            })
+        ));
+        assert_eq!(
+            plan(&w, &w.admin, &create_key("k", "DES")).unwrap_err().0,
+            400
+        );
+        // Material is drawn when the write is planned, once (then replicated as it is): the
+        // same request planned twice gives two keys that MAC differently.
+        for key in ["a", "b"] {
+            let Ok(ks::Command::CreateKey { material, .. }) =
+                plan(&w, &w.admin, &create_key(key, ""))
+            else {
+                panic!("not a key creation");
+            };
+            w.ks.apply(&ks::Command::CreateKey {
+                enclave: "e".into(),
+                name: key.into(),
+                kind: KeyType::Aes256,
+                material,
+                add_version: false,
+                imported: false,
+                at: Timestamp::now(),
+                by: String::new(),
+            })
+            .unwrap();
+        }
+        let state = w.ks.state();
+        assert_ne!(
+            state.mac("e", "a", 0, b"m").unwrap().1,
+            state.mac("e", "b", 0, b"m").unwrap().1
+        );
+    }
+
+    #[test]
+    fn a_user_plans_only_what_its_policy_allows() {
+        let w = world();
+        assert_eq!(
+            plan(&w, &w.user, &create_key("other", "")).unwrap_err().0,
+            403
+        );
+        assert_eq!(
+            plan(&w, &w.bare, &create_key("my-key", "")).unwrap_err().0,
+            403
+        );
+        // Enclaves are the root's, even for an enclave's Admin.
+        let enclave = batch(Command::EnclaveCreate, &EnclaveRequest { name: "f".into() });
+        assert_eq!(plan(&w, &w.admin, &enclave).unwrap_err().0, 403);
+        assert!(matches!(
+            plan(&w, &w.root, &enclave),
+            Ok(ks::Command::CreateEnclave { .. })
+        ));
+    }
+
+    #[test]
+    fn an_imported_key_must_be_32_bytes() {
+        let w = world();
+        let import = |key: Vec<u8>| {
+            batch(
+                Command::KeyImport,
+                &ImportKeyRequest {
+                    name: "k".into(),
+                    r#type: String::new(),
+                    key,
+                },
+            )
+        };
+        assert!(matches!(
+            plan(&w, &w.admin, &import(vec![7; 32])),
+            Ok(ks::Command::CreateKey { imported: true, .. })
+        ));
+        assert_eq!(
+            plan(&w, &w.admin, &import(vec![7; 16])).unwrap_err(),
+            (400, "invalid key: must be 32 bytes".into())
+        );
+    }
+
+    #[test]
+    fn identities_the_root_and_service_accounts() {
+        let w = world();
+        let create = |identity: &Identity, service: bool| {
+            batch(
+                Command::IdentityCreate,
+                &CreateIdentityRequest {
+                    identity: identity.to_string(),
+                    privilege: "User".into(),
+                    is_service_account: service,
+                    ..Default::default()
+                },
+            )
+        };
+        // No enclave may hold the root identity, whoever asks.
+        assert_eq!(
+            plan(&w, &w.admin, &create(&w.root, false)).unwrap_err().0,
+            400
+        );
+        // A user creates service accounts of its own, nothing else.
+        let svc = minkms_client::ApiKey::generate().identity().clone();
+        match plan(&w, &w.user, &create(&svc, true)) {
+            Ok(ks::Command::CreateIdentity {
+                parent, privilege, ..
+            }) => {
+                assert_eq!((parent, privilege), (w.user.to_string(), Privilege::User));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(plan(&w, &w.bare, &create(&svc, true)).unwrap_err().0, 403);
+        assert_eq!(plan(&w, &w.user, &create(&svc, false)).unwrap_err().0, 403);
+    }
 }
