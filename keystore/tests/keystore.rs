@@ -658,3 +658,28 @@ fn privileges_by_wire_name() {
     assert_eq!(Privilege::parse(""), Ok(Privilege::User));
     assert!(Privilege::parse("Root").is_err());
 }
+
+/// Deleting a key's only version deletes the key: it is not found and not listed.
+#[test]
+fn deleting_the_last_version_deletes_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    create_key(&ks, "e", "k", false).unwrap();
+    create_key(&ks, "e", "k", true).unwrap();
+    let delete = |version| Command::DeleteKey {
+        enclave: "e".into(),
+        name: "k".into(),
+        version,
+        all: false,
+    };
+    ks.apply(&delete(2)).unwrap();
+    assert_eq!(ks.state().key_info("e", "k", 0).unwrap().version, 1);
+    ks.apply(&delete(1)).unwrap();
+    assert_eq!(
+        ks.state().key_info("e", "k", 0).err(),
+        Some(Error::KeyNotFound)
+    );
+    let page = ks.state().list_keys("e", "", "", 0, |_| true).unwrap();
+    assert!(page.items.is_empty(), "{:?}", page.items.len());
+}

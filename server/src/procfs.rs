@@ -96,7 +96,10 @@ mod tests {
             std::hint::black_box(&block);
             Pid::Current.resident_bytes().unwrap() >= rss + (60 << 20)
         });
-        assert!(grew, "64 MiB allocated and touched never showed in the resident size");
+        assert!(
+            grew,
+            "64 MiB allocated and touched never showed in the resident size"
+        );
 
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let extra = std::thread::spawn(move || rx.recv());
