@@ -346,6 +346,76 @@ impl State {
 
     // ---- planning and applying writes ----------------------------------------------------
 
+    /// The rules an identity must meet to be created or replaced in `enclave`: a valid `h1:`,
+    /// not SysAdmin, a service account only under an ordinary identity, one enclave only.
+    fn check_new_identity(
+        &self,
+        enclave: &str,
+        identity: &str,
+        privilege: Privilege,
+        parent: &str,
+    ) -> Result<(), Error> {
+        validate_identity(identity)?;
+        let e = self.enclave(enclave)?;
+        if privilege == Privilege::SysAdmin {
+            return Err(Error::Invalid(
+                "invalid privilege 'SysAdmin': must be Admin or User".into(),
+            ));
+        }
+        if !parent.is_empty() {
+            // Service accounts hang off ordinary identities, one level deep: they
+            // act with their parent's rights, so a chain would hide whose rights.
+            let p = e.identities.get(parent).ok_or(Error::IdentityNotFound)?;
+            if !p.parent.is_empty() {
+                return Err(Error::Invalid(
+                    "invalid request: a service account cannot have service accounts".into(),
+                ));
+            }
+            if parent == identity {
+                return Err(Error::Invalid(
+                    "invalid identity: an identity cannot be its own service account".into(),
+                ));
+            }
+            if e.identities.values().any(|r| r.parent == identity) {
+                return Err(Error::Invalid("invalid identity: an identity with service accounts cannot become a service account".into()));
+            }
+        }
+        if self
+            .enclaves
+            .iter()
+            .any(|(name, other)| name != enclave && other.identities.contains_key(identity))
+        {
+            // Every identity lives in exactly one enclave (API.md §4.3).
+            return Err(Error::Invalid(
+                "invalid identity: it belongs to another enclave".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Everything deleting enclave `name` deletes: its keys, identities and policies, then it.
+    fn enclave_removal(&self, name: &str) -> Result<Vec<Change>, Error> {
+        let e = self.enclave(name)?;
+        let mut changes: Vec<Change> = Vec::new();
+        changes.extend(
+            e.keys
+                .keys()
+                .map(|k| Change::DelKey(name.to_string(), k.clone())),
+        );
+        changes.extend(
+            e.identities
+                .keys()
+                .map(|i| Change::DelIdentity(name.to_string(), i.clone())),
+        );
+        changes.extend(
+            e.policies
+                .keys()
+                .map(|p| Change::DelPolicy(name.to_string(), p.clone())),
+        );
+        changes.push(Change::DelEnclave(name.to_string()));
+        Ok(changes)
+    }
+
     /// Checks `cmd` against the state and turns it into record changes. Changes nothing.
     pub(crate) fn plan(&self, cmd: &Command) -> Result<Vec<Change>, Error> {
         Ok(match cmd {
@@ -360,27 +430,7 @@ impl State {
                     created_by: by.clone(),
                 })]
             }
-            Command::DeleteEnclave { name } => {
-                let e = self.enclave(name)?;
-                let mut changes: Vec<Change> = Vec::new();
-                changes.extend(
-                    e.keys
-                        .keys()
-                        .map(|k| Change::DelKey(name.clone(), k.clone())),
-                );
-                changes.extend(
-                    e.identities
-                        .keys()
-                        .map(|i| Change::DelIdentity(name.clone(), i.clone())),
-                );
-                changes.extend(
-                    e.policies
-                        .keys()
-                        .map(|p| Change::DelPolicy(name.clone(), p.clone())),
-                );
-                changes.push(Change::DelEnclave(name.clone()));
-                changes
-            }
+            Command::DeleteEnclave { name } => self.enclave_removal(name)?,
             Command::CreateKey {
                 enclave,
                 name,
@@ -520,43 +570,8 @@ impl State {
                 at,
                 by,
             } => {
-                validate_identity(identity)?;
+                self.check_new_identity(enclave, identity, *privilege, parent)?;
                 let e = self.enclave(enclave)?;
-                if *privilege == Privilege::SysAdmin {
-                    return Err(Error::Invalid(
-                        "invalid privilege 'SysAdmin': must be Admin or User".into(),
-                    ));
-                }
-                if !parent.is_empty() {
-                    // Service accounts hang off ordinary identities, one level deep: they
-                    // act with their parent's rights, so a chain would hide whose rights.
-                    let p = e.identities.get(parent).ok_or(Error::IdentityNotFound)?;
-                    if !p.parent.is_empty() {
-                        return Err(Error::Invalid(
-                            "invalid request: a service account cannot have service accounts"
-                                .into(),
-                        ));
-                    }
-                    if parent == identity {
-                        return Err(Error::Invalid(
-                            "invalid identity: an identity cannot be its own service account"
-                                .into(),
-                        ));
-                    }
-                    if e.identities.values().any(|r| &r.parent == identity) {
-                        return Err(Error::Invalid("invalid identity: an identity with service accounts cannot become a service account".into()));
-                    }
-                }
-                if self
-                    .enclaves
-                    .iter()
-                    .any(|(name, other)| name != enclave && other.identities.contains_key(identity))
-                {
-                    // Every identity lives in exactly one enclave (API.md §4.3).
-                    return Err(Error::Invalid(
-                        "invalid identity: it belongs to another enclave".into(),
-                    ));
-                }
                 let policy = e
                     .identities
                     .get(identity)
