@@ -100,6 +100,8 @@ pub(crate) enum Cmd {
     #[command(flatten)]
     Key(KeyCmd),
     #[command(flatten)]
+    Crypto(CryptoCmd),
+    #[command(flatten)]
     Policy(PolicyCmd),
     #[command(flatten)]
     Identities(IdentityCmd),
@@ -289,6 +291,8 @@ pub(crate) enum EnclaveCmd {
 }
 
 /// Commands on keys and with keys.
+// The variants are named after the commands (`add-key`, ...), which clap derives from them.
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeyCmd {
     /// Create a key; on an existing key, add a new version.
@@ -353,6 +357,11 @@ pub(crate) enum KeyCmd {
         #[arg(long)]
         all: bool,
     },
+}
+
+/// Operations with a key: data keys, encryption, decryption, MACs.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CryptoCmd {
     /// Generate a data key: prints its plaintext and ciphertext (base64).
     #[command(visible_alias = "generate")]
     Keygen {

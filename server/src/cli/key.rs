@@ -1,4 +1,4 @@
-//! `minkms add-key`, `import-key`, `stat-key`, `ls-key`, `rm-key`, and the operations with a key: `keygen`, `encrypt`, `decrypt`, `mac`.
+//! `minkms add-key`, `import-key`, `stat-key`, `ls-key`, `rm-key`: the keys of an enclave.
 
 use super::args::KeyCmd;
 use super::*;
@@ -128,88 +128,6 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
                 format!("Deleted the latest version of key {name}")
             };
             done(&conn, &what, json!({ "name": name }));
-        }
-        KeyCmd::Keygen {
-            conn,
-            enclave,
-            name,
-            context,
-            length,
-        } => {
-            let r = client(&conn)?
-                .generate_key(&enclave.enclave, &name, context.as_bytes(), length)
-                .await?;
-            let plaintext = zeroize::Zeroizing::new(b64(&r.plaintext));
-            if conn.json {
-                output::json(
-                    &json!({ "version": r.version, "plaintext": plaintext.as_str(), "ciphertext": b64(&r.ciphertext) }),
-                );
-            } else {
-                fields(&[
-                    ("Version", format!("v{}", r.version)),
-                    ("Plaintext", plaintext.to_string()),
-                    ("Ciphertext", b64(&r.ciphertext)),
-                ]);
-            }
-        }
-        KeyCmd::Encrypt {
-            conn,
-            enclave,
-            name,
-            plaintext,
-            base64,
-            context,
-        } => {
-            let pt = zeroize::Zeroizing::new(if base64 {
-                STANDARD
-                    .decode(plaintext.trim())
-                    .context("the plaintext is not base64")?
-            } else {
-                plaintext.into_bytes()
-            });
-            let r = client(&conn)?
-                .encrypt(&enclave.enclave, &name, &pt, context.as_bytes())
-                .await?;
-            if conn.json {
-                output::json(&json!({ "version": r.version, "ciphertext": b64(&r.ciphertext) }));
-            } else {
-                output::outln!("{}", b64(&r.ciphertext));
-            }
-        }
-        KeyCmd::Decrypt {
-            conn,
-            enclave,
-            name,
-            ciphertext,
-            context,
-        } => {
-            let ct = STANDARD
-                .decode(ciphertext.trim())
-                .context("the ciphertext is not base64")?;
-            let r = client(&conn)?
-                .decrypt(&enclave.enclave, &name, 0, &ct, context.as_bytes())
-                .await?;
-            let pt = zeroize::Zeroizing::new(b64(&r.plaintext));
-            if conn.json {
-                output::json(&json!({ "plaintext": pt.as_str() }));
-            } else {
-                output::outln!("{}", pt.as_str());
-            }
-        }
-        KeyCmd::Mac {
-            conn,
-            enclave,
-            name,
-            message,
-        } => {
-            let r = client(&conn)?
-                .mac(&enclave.enclave, &name, 0, message.as_bytes())
-                .await?;
-            if conn.json {
-                output::json(&json!({ "version": r.version, "mac": b64(&r.mac) }));
-            } else {
-                output::outln!("{}", b64(&r.mac));
-            }
         }
     }
     Ok(())

@@ -6,6 +6,7 @@
 mod args;
 mod bench;
 mod cluster;
+mod crypto;
 mod enclave;
 mod hsm;
 mod identity;
@@ -92,6 +93,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Hsm(cmd) => hsm::run(cmd).await,
         Cmd::Enclave(cmd) => enclave::run(cmd).await,
         Cmd::Key(cmd) => key::run(cmd).await,
+        Cmd::Crypto(cmd) => crypto::run(cmd).await,
         Cmd::Policy(cmd) => policy::run(cmd).await,
         Cmd::Identities(cmd) => identity::run(cmd).await,
     }
