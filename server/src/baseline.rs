@@ -24,7 +24,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use zeroize::Zeroizing;
 
-use crate::api::http::{respond, MAX_BODY};
+use crate::api::http::MAX_BODY;
+use crate::api::response::respond;
 use crate::node::tls::{server_config, ServerCertificate};
 
 /// Serves the baseline on `addr` until the process ends.

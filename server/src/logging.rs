@@ -14,7 +14,7 @@ use tracing_subscriber::layer::{Context, SubscriberExt as _};
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::{EnvFilter, Layer};
 
-pub(crate) use crate::node::config::LogFormat;
+pub(crate) use minkms_config::LogFormat;
 
 /// Records queued per follower before the slowest ones miss some.
 const STREAM_BUFFER: usize = 1024;

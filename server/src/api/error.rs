@@ -54,7 +54,7 @@ impl ApiError {
                     .into_bytes(),
             )
         };
-        crate::api::http::respond(self.status, content_type, Bytes::from(body))
+        crate::api::response::respond(self.status, content_type, Bytes::from(body))
     }
 }
 

@@ -26,9 +26,10 @@ use crate::api::connections::{Refused, Slot, Slots, Tracked};
 use crate::api::error::ApiError;
 use crate::api::gate::Gate;
 use crate::api::kms::{self, Batch};
-use crate::node::config::Limits;
+use crate::api::response::respond;
 use crate::node::state::{Node, API_VERSION, VERSION};
 use crate::node::tls::names_of;
+use minkms_config::Limits;
 
 /// Largest request body accepted.
 pub(crate) const MAX_BODY: usize = 4 << 20;
@@ -192,24 +193,6 @@ fn wants_protobuf(req: &Request<Incoming>) -> bool {
             .is_some_and(|v| v.contains("application/octet-stream") || v.contains("application/*"))
     };
     is(header::CONTENT_TYPE) || is(header::ACCEPT)
-}
-
-/// A response with `Content-Length` (MinIO's client rejects bodies of unknown length).
-pub(crate) fn respond(
-    status: StatusCode,
-    content_type: &'static str,
-    body: Bytes,
-) -> Response<Full<Bytes>> {
-    let length = body.len();
-    let mut response = Response::new(Full::new(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static(content_type),
-    );
-    headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
-    response
 }
 
 /// What one connection knows: who the client is (from its certificate, once), and what that

@@ -10,4 +10,5 @@ pub(crate) mod gate;
 pub(crate) mod http;
 pub(crate) mod kms;
 pub(crate) mod metrics;
+pub(crate) mod response;
 pub(crate) mod rpc;

@@ -69,7 +69,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Identity { key, json, pem } => identity(key.as_deref(), json, pem),
         Cmd::Bench(args) => bench::run(args).await,
-        Cmd::BenchBaseline { addr } => server::run_baseline(addr).await,
+        Cmd::BenchBaseline { addr } => crate::baseline::run(addr).await,
         Cmd::ConfigReference => {
             output::out!("{}", server::config::reference());
             Ok(())

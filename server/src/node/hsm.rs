@@ -11,7 +11,7 @@ use minkms_hsm::{
 };
 use secrecy::SecretString;
 
-use crate::node::config::{HsmSection, Pkcs11Section, SecretSource};
+use minkms_config::{HsmSection, Pkcs11Section, SecretSource};
 
 /// Reads a PIN or password from where the config says: an environment variable or a file.
 fn secret(source: &SecretSource, what: &str) -> Result<SecretString, HsmError> {
@@ -46,7 +46,7 @@ fn pkcs11(section: &Pkcs11Section, id_prefix: &str) -> Result<Pkcs11Hsm, HsmErro
 
 /// The remote cluster's API key: `auth.key` inline (MinIO's documented form), or from `auth.env` /
 /// `auth.file` to keep it out of the config file.
-fn remote_api_key(r: &crate::node::config::RemoteSection) -> Result<ApiKey, HsmError> {
+fn remote_api_key(r: &minkms_config::RemoteSection) -> Result<ApiKey, HsmError> {
     let text = match (&r.auth.key, &r.auth.env, &r.auth.file) {
         (Some(k), None, None) => SecretString::from(k.clone()),
         (None, env, file) if env.is_some() != file.is_some() => secret(

@@ -22,7 +22,6 @@ use crate::api::gate::Gate;
 use crate::api::{audit, http, metrics};
 use crate::cluster::{self, peer};
 
-pub(crate) use crate::baseline::run as run_baseline;
 pub(crate) use state::VERSION;
 
 /// The label under which the root API key is derived from the communication secret.
