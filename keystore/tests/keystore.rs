@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
 use minkms_keystore::{
-    Command, Error, KeyMaterial, KeyType, Keystore, Privilege, Timestamp, DB_FILE,
+    Command, Error, KeyMaterial, KeyType, Keystore, Privilege, Timestamp, DB_FILE, MAX_DATA_KEY_LEN,
 };
 
 const ROOT: &str = "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0";
@@ -682,4 +682,48 @@ fn deleting_the_last_version_deletes_the_key() {
     );
     let page = ks.state().list_keys("e", "", "", 0, |_| true).unwrap();
     assert!(page.items.is_empty(), "{:?}", page.items.len());
+}
+
+/// The metrics' view: enclaves and their key counts.
+#[test]
+fn enclaves_are_counted_with_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    for e in ["a", "b"] {
+        create_enclave(&ks, e).unwrap();
+    }
+    create_key(&ks, "a", "k1", false).unwrap();
+    create_key(&ks, "a", "k2", false).unwrap();
+    let state = ks.state();
+    assert_eq!(state.enclave_count(), 2);
+    assert_eq!(
+        state.enclave_key_counts(),
+        [("a".to_string(), 2), ("b".to_string(), 0)]
+    );
+}
+
+/// Data keys: 32 bytes by default, any length up to the limit, refused beyond; the ciphertext
+/// opens to the plaintext handed out.
+#[test]
+fn data_keys_have_the_asked_length_up_to_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    create_key(&ks, "e", "k", false).unwrap();
+    let state = ks.state();
+    for (asked, got) in [
+        (0, 32),
+        (1, 1),
+        (64, 64),
+        (MAX_DATA_KEY_LEN, MAX_DATA_KEY_LEN),
+    ] {
+        let dk = state.generate("e", "k", 0, b"ctx", asked).unwrap();
+        assert_eq!(dk.plaintext.len(), got);
+        let opened = state.decrypt("e", "k", 0, &dk.ciphertext, b"ctx").unwrap();
+        assert_eq!(&*opened, &*dk.plaintext);
+    }
+    assert!(matches!(
+        state.generate("e", "k", 0, b"", MAX_DATA_KEY_LEN + 1),
+        Err(Error::Invalid(_))
+    ));
 }
