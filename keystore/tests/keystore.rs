@@ -727,3 +727,41 @@ fn data_keys_have_the_asked_length_up_to_the_limit() {
         Err(Error::Invalid(_))
     ));
 }
+
+/// KES's untagged ciphertexts open only under imported versions, and under the version asked
+/// for (0: any imported one).
+#[test]
+fn kes_ciphertexts_open_only_under_imported_versions() {
+    let kes = hex::decode(include_str!("../testdata/kes-aes256-vector.hex").trim()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    let key =
+        |name: &str, imported: bool, add_version: bool, material: KeyMaterial| Command::CreateKey {
+            enclave: "e".into(),
+            name: name.into(),
+            kind: KeyType::Aes256,
+            material,
+            add_version,
+            imported,
+            at: Timestamp::now(),
+            by: ROOT.into(),
+        };
+    let known = || KeyMaterial::from_slice(&[0x11; 32]).unwrap();
+    ks.apply(&key("imported", true, false, known())).unwrap();
+    ks.apply(&key("imported", false, true, KeyMaterial::generate()))
+        .unwrap();
+    ks.apply(&key("generated", false, false, known())).unwrap();
+    let state = ks.state();
+    let open = |name: &str, version: u32| {
+        state
+            .decrypt("e", name, version, &kes, b"ctx")
+            .map(|p| p.to_vec())
+    };
+    assert_eq!(open("imported", 0), Ok(b"kes".to_vec()));
+    assert_eq!(open("imported", 1), Ok(b"kes".to_vec()));
+    assert_eq!(open("imported", 2), Err(Error::InvalidCiphertext));
+    assert_eq!(open("imported", 3), Err(Error::KeyNotFound));
+    // The same material, not imported: the KES form is not accepted.
+    assert_eq!(open("generated", 0), Err(Error::InvalidCiphertext));
+}
