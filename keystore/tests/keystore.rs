@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
 use minkms_keystore::{
-    Command, Error, KeyMaterial, KeyType, Keystore, Privilege, Timestamp, DB_FILE, MAX_DATA_KEY_LEN,
+    Command, Error, KeyMaterial, KeyType, Keystore, Privilege, Timestamp, DB_FILE,
+    MAX_DATA_KEY_LEN, MAX_LIST_LIMIT,
 };
 
 const ROOT: &str = "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0";
@@ -764,4 +765,105 @@ fn kes_ciphertexts_open_only_under_imported_versions() {
     assert_eq!(open("imported", 3), Err(Error::KeyNotFound));
     // The same material, not imported: the KES form is not accepted.
     assert_eq!(open("generated", 0), Err(Error::InvalidCiphertext));
+}
+
+/// `rm-key --all` removes a key with every version.
+#[test]
+fn deleting_all_versions_deletes_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    create_key(&ks, "e", "k", false).unwrap();
+    create_key(&ks, "e", "k", true).unwrap();
+    ks.apply(&Command::DeleteKey {
+        enclave: "e".into(),
+        name: "k".into(),
+        version: 0,
+        all: true,
+    })
+    .unwrap();
+    assert_eq!(
+        ks.state().key_info("e", "k", 1).err(),
+        Some(Error::KeyNotFound)
+    );
+    assert_eq!(
+        ks.state().key_versions("e", "k").err(),
+        Some(Error::KeyNotFound)
+    );
+}
+
+/// Policies go to ordinary users only: not to an Admin, not to a service account.
+#[test]
+fn policies_are_assigned_to_ordinary_users_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    ks.apply(&Command::CreatePolicy {
+        enclave: "e".into(),
+        name: "p".into(),
+        policy_json: r#"{"allow":{"KEY:GENERATE":["*"]}}"#.into(),
+        at: Timestamp::now(),
+        by: ROOT.into(),
+    })
+    .unwrap();
+    let admin = "h1:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+    let service = "h1:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
+    for (identity, privilege, parent) in [
+        (USER, Privilege::User, ""),
+        (admin, Privilege::Admin, ""),
+        (service, Privilege::User, USER),
+    ] {
+        ks.apply(&Command::CreateIdentity {
+            enclave: "e".into(),
+            identity: identity.into(),
+            privilege,
+            parent: parent.into(),
+            tags: Default::default(),
+            at: Timestamp::now(),
+            by: ROOT.into(),
+        })
+        .unwrap();
+    }
+    let assign = |identity: &str| {
+        ks.apply(&Command::AssignPolicy {
+            enclave: "e".into(),
+            identity: identity.into(),
+            policy: "p".into(),
+        })
+    };
+    assert_eq!(assign(USER), Ok(()));
+    for refused in [admin, service] {
+        assert!(
+            matches!(assign(refused), Err(Error::Invalid(_))),
+            "{refused}"
+        );
+    }
+}
+
+/// A page holds at most `MAX_LIST_LIMIT` items, whatever limit is asked for.
+#[test]
+fn pages_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    let keys: Vec<Command> = (0..MAX_LIST_LIMIT + 3)
+        .map(|i| Command::CreateKey {
+            enclave: "e".into(),
+            name: format!("k{i:05}"),
+            kind: KeyType::Aes256,
+            material: KeyMaterial::generate(),
+            add_version: false,
+            imported: false,
+            at: Timestamp::now(),
+            by: ROOT.into(),
+        })
+        .collect();
+    assert!(ks.apply_all(&keys).unwrap().iter().all(Result::is_ok));
+    for asked in [0, MAX_LIST_LIMIT + 1, usize::MAX] {
+        let page = ks.state().list_keys("e", "", "", asked, |_| true).unwrap();
+        assert_eq!(page.items.len(), MAX_LIST_LIMIT, "asked {asked}");
+        assert_eq!(page.continue_at, format!("k{MAX_LIST_LIMIT:05}"));
+    }
+    let page = ks.state().list_keys("e", "", "", 2, |_| true).unwrap();
+    assert_eq!((page.items.len(), page.continue_at.as_str()), (2, "k00002"));
 }
