@@ -100,3 +100,21 @@ pub(crate) fn open(
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record's value is bound to its storage key: moved to another key, it does not open.
+    #[test]
+    fn a_value_opens_only_under_its_own_key() {
+        let rek = KeyMaterial::generate();
+        let sealed = seal(&rek, "k/e/a", b"record").unwrap();
+        assert_eq!(&*open(&rek, "k/e/a", &sealed).unwrap(), b"record");
+        assert!(matches!(
+            open(&rek, "k/e/b", &sealed),
+            Err(Error::Storage(_))
+        ));
+        assert!(open(&KeyMaterial::generate(), "k/e/a", &sealed).is_err());
+    }
+}

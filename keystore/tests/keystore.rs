@@ -867,3 +867,35 @@ fn pages_are_capped() {
     let page = ks.state().list_keys("e", "", "", 2, |_| true).unwrap();
     assert_eq!((page.items.len(), page.continue_at.as_str()), (2, "k00002"));
 }
+
+/// An identity's status says whether it is a service account, and which it has.
+#[test]
+fn identities_show_their_service_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    let service = "h1:CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC";
+    for (identity, parent) in [(USER, ""), (service, USER)] {
+        ks.apply(&Command::CreateIdentity {
+            enclave: "e".into(),
+            identity: identity.into(),
+            privilege: Privilege::User,
+            parent: parent.into(),
+            tags: Default::default(),
+            at: Timestamp::now(),
+            by: ROOT.into(),
+        })
+        .unwrap();
+    }
+    let state = ks.state();
+    let user = state.identity_info("e", USER).unwrap();
+    assert_eq!(
+        (user.is_service_account, user.service_accounts),
+        (false, vec![service.to_string()])
+    );
+    let svc = state.identity_info("e", service).unwrap();
+    assert_eq!(
+        (svc.is_service_account, svc.service_accounts),
+        (true, vec![])
+    );
+}
