@@ -899,3 +899,66 @@ fn identities_show_their_service_accounts() {
         (true, vec![])
     );
 }
+
+/// `check` tells whether a write fits without applying it.
+#[test]
+fn check_judges_a_write_without_applying_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    let commit = ks.commit_index();
+    let again = Command::CreateEnclave {
+        name: "e".into(),
+        at: Timestamp::now(),
+        by: ROOT.into(),
+    };
+    assert_eq!(ks.check(&again), Err(Error::EnclaveExists));
+    let fresh = Command::CreateEnclave {
+        name: "f".into(),
+        at: Timestamp::now(),
+        by: ROOT.into(),
+    };
+    assert_eq!(ks.check(&fresh), Ok(()));
+    assert_eq!(ks.commit_index(), commit);
+    assert_eq!(ks.state().enclave_count(), 1, "checked, not applied");
+}
+
+/// A joining node installs a member's snapshot: it then holds that cluster's keys and id.
+#[test]
+fn an_installed_snapshot_is_the_members_state() {
+    let key = SoftHsm::generate_key();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let member = Keystore::open_or_create(a.path(), &hsm(&key)).unwrap();
+    create_enclave(&member, "e").unwrap();
+    create_key(&member, "e", "k", false).unwrap();
+    let (_, sealed) = member.state().encrypt("e", "k", 0, b"data", b"").unwrap();
+    let joining = Keystore::open_or_create(b.path(), &hsm(&key)).unwrap();
+    assert_ne!(joining.info().cluster_id, member.info().cluster_id);
+    joining
+        .install(&member.export().unwrap(), &hsm(&key), b"replication")
+        .unwrap();
+    assert_eq!(joining.info().cluster_id, member.info().cluster_id);
+    assert_eq!(
+        &*joining.state().decrypt("e", "k", 0, &sealed, b"").unwrap(),
+        b"data"
+    );
+    assert_eq!(
+        joining.replication().unwrap().as_deref(),
+        Some(&b"replication"[..])
+    );
+}
+
+/// A node that leaves its cluster with its state becomes a fork of it until the operator
+/// accepts that.
+#[test]
+fn a_reset_node_is_a_fork_until_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    assert_eq!(ks.forked_from(), None);
+    let old = ks.info().cluster_id;
+    let new = ks.reset_cluster(b"replication").unwrap();
+    assert_ne!(new, old);
+    assert_eq!(ks.forked_from(), Some(old));
+    assert_eq!(ks.accept_fork(), Ok(true));
+    assert_eq!(ks.forked_from(), None);
+}
