@@ -962,3 +962,14 @@ fn a_reset_node_is_a_fork_until_accepted() {
     assert_eq!(ks.accept_fork(), Ok(true));
     assert_eq!(ks.forked_from(), None);
 }
+
+/// A keystore's debug form shows its info (cluster id) and nothing of its keys.
+#[test]
+fn a_keystore_debugs_as_its_info_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    let shown = format!("{ks:?}");
+    assert!(shown.starts_with("Keystore { info: "), "{shown}");
+    assert!(shown.contains(&ks.info().cluster_id.to_string()), "{shown}");
+    assert!(shown.ends_with(", .. }"), "{shown}");
+}
