@@ -973,3 +973,31 @@ fn a_keystore_debugs_as_its_info_only() {
     assert!(shown.contains(&ks.info().cluster_id.to_string()), "{shown}");
     assert!(shown.ends_with(", .. }"), "{shown}");
 }
+
+/// A database of an unknown format (a later version's) is refused, and left as it was
+/// (docs/formats.md §6).
+#[test]
+fn a_database_of_an_unknown_format_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SoftHsm::generate_key();
+    drop(Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap());
+    let path = dir.path().join(DB_FILE);
+    {
+        // The format marker as a later version would write it (the `meta` table, key `format`).
+        const META: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert("format", &[2u8][..])
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+    let err = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap_err();
+    assert!(err.to_string().ends_with("has an unknown format"), "{err}");
+    assert!(
+        std::fs::read(&path).unwrap() == before,
+        "the database changed"
+    );
+}
