@@ -683,6 +683,9 @@ fn deleting_the_last_version_deletes_the_key() {
     );
     let page = ks.state().list_keys("e", "", "", 0, |_| true).unwrap();
     assert!(page.items.is_empty(), "{:?}", page.items.len());
+    // Gone for good: the name can be created again, starting over at version 1.
+    create_key(&ks, "e", "k", false).unwrap();
+    assert_eq!(ks.state().key_info("e", "k", 0).unwrap().version, 1);
 }
 
 /// The metrics' view: enclaves and their key counts.
