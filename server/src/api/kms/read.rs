@@ -53,14 +53,17 @@ struct Read<'a> {
 }
 
 impl Read<'_> {
+    /// Appends the response frame of one request.
+    fn answer(&mut self, msg: &impl Message) {
+        put_frame(&mut self.out, self.cmd.id(), msg);
+    }
+
     /// `ENCLAVE:STATUS`.
     fn enclave_status(&mut self, payload: &Bytes) -> Result<(), ApiError> {
         let state = self.state;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: EnclaveRequest = decode(cmd, payload)?;
-        put_frame(out, id, &enclave_status(state.enclave_info(&req.name)?));
+        self.answer(&enclave_status(state.enclave_info(&req.name)?));
         Ok(())
     }
 
@@ -68,18 +71,12 @@ impl Read<'_> {
     fn enclave_list(&mut self, payload: &Bytes) -> Result<(), ApiError> {
         let state = self.state;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: ListRequest = decode(cmd, payload)?;
         let page = state.list_enclaves(&req.prefix, &req.continue_at, list_limit(req.limit));
-        put_frame(
-            out,
-            id,
-            &ListEnclavesResponse {
-                enclaves: page.items.into_iter().map(enclave_status).collect(),
-                continue_at: page.continue_at,
-            },
-        );
+        self.answer(&ListEnclavesResponse {
+            enclaves: page.items.into_iter().map(enclave_status).collect(),
+            continue_at: page.continue_at,
+        });
         Ok(())
     }
 
@@ -89,15 +86,13 @@ impl Read<'_> {
         let access = self.access;
         let enclave = self.enclave;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: KeyStatusRequest = decode(cmd, payload)?;
         access.check(cmd, &req.name)?;
-        put_frame(
-            out,
-            id,
-            &key_status(state.key_info(enclave, &req.name, req.version)?),
-        );
+        self.answer(&key_status(state.key_info(
+            enclave,
+            &req.name,
+            req.version,
+        )?));
         Ok(())
     }
 
@@ -107,8 +102,6 @@ impl Read<'_> {
         let access = self.access;
         let enclave = self.enclave;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let mut req: EncryptRequest = decode(cmd, payload)?;
         access.check(cmd, &req.name)?;
         let sealed = state.encrypt(
@@ -120,14 +113,10 @@ impl Read<'_> {
         );
         zeroize::Zeroize::zeroize(&mut req.plaintext);
         let (version, ciphertext) = sealed?;
-        put_frame(
-            out,
-            id,
-            &EncryptResponse {
-                version,
-                ciphertext,
-            },
-        );
+        self.answer(&EncryptResponse {
+            version,
+            ciphertext,
+        });
         Ok(())
     }
 
@@ -137,8 +126,6 @@ impl Read<'_> {
         let access = self.access;
         let enclave = self.enclave;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: DecryptRequest = decode(cmd, payload)?;
         access.check(cmd, &req.name)?;
         let plaintext = state.decrypt(
@@ -148,13 +135,9 @@ impl Read<'_> {
             &req.ciphertext,
             &req.associated_data,
         )?;
-        put_frame(
-            out,
-            id,
-            &DecryptResponse {
-                plaintext: plaintext.to_vec(),
-            },
-        );
+        self.answer(&DecryptResponse {
+            plaintext: plaintext.to_vec(),
+        });
         Ok(())
     }
 
@@ -164,8 +147,6 @@ impl Read<'_> {
         let access = self.access;
         let enclave = self.enclave;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: GenerateKeyRequest = decode(cmd, payload)?;
         access.check(cmd, &req.name)?;
         let dk = state.generate(
@@ -175,15 +156,11 @@ impl Read<'_> {
             &req.associated_data,
             req.length as usize,
         )?;
-        put_frame(
-            out,
-            id,
-            &GenerateKeyResponse {
-                version: dk.version,
-                plaintext: dk.plaintext.to_vec(),
-                ciphertext: dk.ciphertext,
-            },
-        );
+        self.answer(&GenerateKeyResponse {
+            version: dk.version,
+            plaintext: dk.plaintext.to_vec(),
+            ciphertext: dk.ciphertext,
+        });
         Ok(())
     }
 
@@ -193,19 +170,13 @@ impl Read<'_> {
         let access = self.access;
         let enclave = self.enclave;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: MacRequest = decode(cmd, payload)?;
         access.check(cmd, &req.name)?;
         let (version, mac) = state.mac(enclave, &req.name, req.version, &req.message)?;
-        put_frame(
-            out,
-            id,
-            &MacResponse {
-                version,
-                mac: mac.to_vec(),
-            },
-        );
+        self.answer(&MacResponse {
+            version,
+            mac: mac.to_vec(),
+        });
         Ok(())
     }
 
@@ -215,8 +186,6 @@ impl Read<'_> {
         let access = self.access;
         let enclave = self.enclave;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: ListRequest = decode(cmd, payload)?;
         let visible = access.list_filter(cmd)?;
         let page = state.list_keys(
@@ -226,14 +195,10 @@ impl Read<'_> {
             list_limit(req.limit),
             visible,
         )?;
-        put_frame(
-            out,
-            id,
-            &ListKeysResponse {
-                keys: page.items.into_iter().map(key_status).collect(),
-                continue_at: page.continue_at,
-            },
-        );
+        self.answer(&ListKeysResponse {
+            keys: page.items.into_iter().map(key_status).collect(),
+            continue_at: page.continue_at,
+        });
         Ok(())
     }
 
@@ -243,19 +208,13 @@ impl Read<'_> {
         let access = self.access;
         let enclave = self.enclave;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: ListRequest = decode(cmd, payload)?;
         access.check(cmd, &req.prefix)?;
         let versions = state.key_versions(enclave, &req.prefix)?;
-        put_frame(
-            out,
-            id,
-            &ListKeysResponse {
-                keys: versions.into_iter().map(key_status).collect(),
-                continue_at: String::new(),
-            },
-        );
+        self.answer(&ListKeysResponse {
+            keys: versions.into_iter().map(key_status).collect(),
+            continue_at: String::new(),
+        });
         Ok(())
     }
 
@@ -265,22 +224,16 @@ impl Read<'_> {
         let access = self.access;
         let enclave = self.enclave;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: PolicyRequest = decode(cmd, payload)?;
         access.check(cmd, &req.name)?;
         let p = state.policy_info(enclave, &req.name)?;
-        put_frame(
-            out,
-            id,
-            &PolicyResponse {
-                name: p.name.clone(),
-                allow: wire_rules(&p.policy.allow),
-                deny: wire_rules(&p.policy.deny),
-                created_at: timestamp(p.created_at),
-                created_by: p.created_by.clone(),
-            },
-        );
+        self.answer(&PolicyResponse {
+            name: p.name.clone(),
+            allow: wire_rules(&p.policy.allow),
+            deny: wire_rules(&p.policy.deny),
+            created_at: timestamp(p.created_at),
+            created_by: p.created_by.clone(),
+        });
         Ok(())
     }
 
@@ -290,15 +243,9 @@ impl Read<'_> {
         let access = self.access;
         let enclave = self.enclave;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: PolicyRequest = decode(cmd, payload)?;
         access.check(cmd, &req.name)?;
-        put_frame(
-            out,
-            id,
-            &policy_status(&state.policy_info(enclave, &req.name)?),
-        );
+        self.answer(&policy_status(&state.policy_info(enclave, &req.name)?));
         Ok(())
     }
 
@@ -308,8 +255,6 @@ impl Read<'_> {
         let access = self.access;
         let enclave = self.enclave;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: ListRequest = decode(cmd, payload)?;
         let visible = access.list_filter(cmd)?;
         let page = state.list_policies(
@@ -319,14 +264,10 @@ impl Read<'_> {
             list_limit(req.limit),
             visible,
         )?;
-        put_frame(
-            out,
-            id,
-            &ListPoliciesResponse {
-                policies: page.items.iter().map(policy_status).collect(),
-                continue_at: page.continue_at,
-            },
-        );
+        self.answer(&ListPoliciesResponse {
+            policies: page.items.iter().map(policy_status).collect(),
+            continue_at: page.continue_at,
+        });
         Ok(())
     }
 
@@ -337,18 +278,14 @@ impl Read<'_> {
         let caller = self.caller;
         let enclave = self.enclave;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: IdentityRequest = decode(cmd, payload)?;
         // Every identity may look itself up.
         if caller.identity.as_ref().map(Identity::as_str) != Some(req.identity.as_str()) {
             access.check(cmd, &req.identity)?;
         }
-        put_frame(
-            out,
-            id,
-            &identity_response(state.identity_info(enclave, &req.identity)?),
-        );
+        self.answer(&identity_response(
+            state.identity_info(enclave, &req.identity)?,
+        ));
         Ok(())
     }
 
@@ -358,8 +295,6 @@ impl Read<'_> {
         let access = self.access;
         let enclave = self.enclave;
         let cmd = self.cmd;
-        let id = self.cmd.id();
-        let out = &mut self.out;
         let req: ListRequest = decode(cmd, payload)?;
         let visible = access.list_filter(cmd)?;
         let page = state.list_identities(
@@ -369,14 +304,10 @@ impl Read<'_> {
             list_limit(req.limit),
             visible,
         )?;
-        put_frame(
-            out,
-            id,
-            &ListIdentitiesResponse {
-                identities: page.items.into_iter().map(identity_response).collect(),
-                continue_at: page.continue_at,
-            },
-        );
+        self.answer(&ListIdentitiesResponse {
+            identities: page.items.into_iter().map(identity_response).collect(),
+            continue_at: page.continue_at,
+        });
         Ok(())
     }
 }
