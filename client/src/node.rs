@@ -24,8 +24,6 @@ pub struct NodeName {
 
 const CN_PREFIX: &str = "minkms node ";
 const CN_CLUSTER: &str = " of cluster ";
-/// What the node keys are derived under, before the cluster id and node id.
-const NODE_KEY_LABEL: &str = "minkms/v1/peer-node";
 
 impl NodeName {
     /// A node name; `None` when the cluster id is not 1 to 64 letters, digits and `-`.
@@ -61,7 +59,12 @@ impl std::fmt::Display for NodeName {
 
 /// The secret every node of a cluster derives from its communication HSM, from which each
 /// node's key is derived in turn.
-pub struct PeerSecret(SecretBox<[u8; 32]>);
+pub struct PeerSecret {
+    secret: SecretBox<[u8; 32]>,
+    /// What the node keys are derived under, before the cluster id and node id (the server
+    /// keeps every derivation label in one module and passes it in).
+    label: &'static str,
+}
 
 impl std::fmt::Debug for PeerSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,16 +73,16 @@ impl std::fmt::Debug for PeerSecret {
 }
 
 impl PeerSecret {
-    /// Takes the derived secret.
-    pub fn new(secret: SecretBox<[u8; 32]>) -> Self {
-        Self(secret)
+    /// Takes the derived secret and the label node keys are derived under.
+    pub fn new(secret: SecretBox<[u8; 32]>, label: &'static str) -> Self {
+        Self { secret, label }
     }
 
-    /// The key of `node`: HMAC-SHA256(peer secret, `minkms/v1/peer-node:<cluster>:<id>`) is
-    /// its Ed25519 seed.
+    /// The key of `node`: HMAC-SHA256(peer secret, `<label>:<cluster>:<id>`) is its Ed25519
+    /// seed.
     pub fn node_key(&self, node: &NodeName) -> ApiKey {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, self.0.expose_secret());
-        let label = format!("{NODE_KEY_LABEL}:{}:{}", node.cluster, node.id);
+        let key = hmac::Key::new(hmac::HMAC_SHA256, self.secret.expose_secret());
+        let label = format!("{}:{}:{}", self.label, node.cluster, node.id);
         let tag = hmac::sign(&key, label.as_bytes());
         let mut seed = [0u8; 32];
         seed.copy_from_slice(tag.as_ref());
@@ -97,7 +100,7 @@ mod tests {
     use super::*;
 
     fn secret(byte: u8) -> PeerSecret {
-        PeerSecret::new(SecretBox::new(Box::new([byte; 32])))
+        PeerSecret::new(SecretBox::new(Box::new([byte; 32])), "minkms/v1/peer-node")
     }
 
     #[test]

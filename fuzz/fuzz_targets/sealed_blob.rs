@@ -13,5 +13,5 @@ fuzz_target!(|data: &[u8]| {
         Some(blob.clone())
     );
     let hsm = SoftHsm::from_bytes([7; 32]);
-    let _ = hsm.unseal(&blob, b"minkms/v1/root-encryption-key");
+    let _ = hsm.unseal(&blob, minkms_hsm::labels::ROOT_ENCRYPTION_KEY);
 });

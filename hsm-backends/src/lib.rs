@@ -25,6 +25,7 @@ mod blocking;
 pub mod cloudhsm;
 mod error;
 mod kdf;
+pub mod labels;
 #[cfg(feature = "pkcs11")]
 mod pkcs11;
 #[cfg(feature = "remote")]

@@ -4,9 +4,6 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretSlice};
 
-/// The one label the communication backend is asked to derive.
-const COMMUNICATION_LABEL: &str = "minkms/v1/communication";
-
 use crate::{HsmError, SealedBlob, SealingBackend, Secret32};
 
 /// The backends configured for a node, in priority order, with exactly one of them chosen to
@@ -93,7 +90,7 @@ impl BackendSet {
     /// secret the communication backend yields for one fixed label: every node holding the same
     /// HSM key derives the same keys, and nothing but the HSM can.
     pub fn derive_key(&self, purpose: &str) -> Result<Secret32, HsmError> {
-        let secret = self.communication().derive(COMMUNICATION_LABEL)?;
+        let secret = self.communication().derive(crate::labels::COMMUNICATION)?;
         Ok(crate::kdf::hkdf_sha256(
             secret.expose_secret(),
             &[purpose.as_bytes()],

@@ -16,8 +16,8 @@ use crate::{HsmError, SealedBlob, SealingBackend, Secret32};
 
 const PREFIX: &str = "hsm:aes256:";
 const ID: &str = "hsm:minio:soft";
-const SEAL_INFO: &[u8] = b"minkms/v1/soft-hsm/seal";
-const DERIVE_INFO: &[u8] = b"minkms/v1/soft-hsm/derive/";
+const SEAL_INFO: &[u8] = crate::labels::SOFT_SEAL;
+const DERIVE_INFO: &[u8] = crate::labels::SOFT_DERIVE;
 
 /// A software HSM holding one AES-256 key in memory.
 pub struct SoftHsm {

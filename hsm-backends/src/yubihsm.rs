@@ -17,8 +17,8 @@ use zeroize::Zeroizing;
 
 use crate::{HsmError, SealedBlob, SealingBackend, Secret32};
 
-const SEAL_LABEL: &[u8] = b"minkms/v1/yubihsm/seal";
-const DERIVE_LABEL: &[u8] = b"minkms/v1/yubihsm/derive/";
+const SEAL_LABEL: &[u8] = crate::labels::YUBIHSM_SEAL;
+const DERIVE_LABEL: &[u8] = crate::labels::YUBIHSM_DERIVE;
 const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
 
@@ -71,7 +71,7 @@ impl YubiHsm {
             hmac_key,
         };
         // Proves the key exists and may sign, before anything depends on it.
-        hsm.hmac(b"minkms/v1/yubihsm/check")?;
+        hsm.hmac(crate::labels::YUBIHSM_CHECK)?;
         Ok(hsm)
     }
 

@@ -20,7 +20,7 @@ const MAGIC: &[u8; 4] = b"MKBK";
 pub const BACKUP_VERSION: u16 = 1;
 const HEADER: usize = 4 + 2 + 8;
 const MAC_LEN: usize = 32;
-const MAC_LABEL: &[u8] = b"minkms/v1/backup-mac";
+const MAC_LABEL: &[u8] = minkms_hsm::labels::BACKUP_MAC;
 
 fn mac_key(rek: &KeyMaterial) -> Result<Hmac<Sha256>, Error> {
     let mut key = zeroize::Zeroizing::new([0u8; 32]);

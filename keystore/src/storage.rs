@@ -28,8 +28,8 @@ pub(crate) const META_REK_PREFIX: &str = "rek/";
 pub(crate) const META_FORKED_FROM: &str = "forked_from";
 pub(crate) const FORMAT_V1: &[u8] = &[1];
 /// Associated data of the sealed root key: a blob only opens as what it was sealed for.
-pub(crate) const REK_CONTEXT: &[u8] = b"minkms/v1/root-encryption-key";
-const RECORD_AAD: &[u8] = b"minkms/v1/record:";
+pub(crate) const REK_CONTEXT: &[u8] = minkms_hsm::labels::ROOT_ENCRYPTION_KEY;
+const RECORD_AAD: &[u8] = minkms_hsm::labels::RECORD_AAD;
 
 /// A storage key and, for puts, the plaintext value to store under it.
 pub(crate) type Encoded = (String, Option<Zeroizing<Vec<u8>>>);

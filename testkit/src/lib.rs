@@ -564,9 +564,9 @@ pub fn node_credentials_named(
     use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
     let soft: Arc<dyn SealingBackend> = Arc::new(SoftHsm::parse(hsm_key).expect("a soft HSM key"));
     let secret = BackendSet::single(soft)
-        .derive_key("minkms/v1/peer-tls")
+        .derive_key(minkms_hsm::labels::PEER_TLS)
         .expect("the soft HSM derives");
-    let secret = minkms_client::PeerSecret::new(secret);
+    let secret = minkms_client::PeerSecret::new(secret, minkms_hsm::labels::PEER_NODE);
     let name = |id| minkms_client::NodeName::new(cluster, id).expect("a valid cluster id");
     let key = secret.node_key(&name(key_of));
     let cert = key.peer_certificate(&name(named).common_name());

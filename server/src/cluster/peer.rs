@@ -34,7 +34,7 @@ use crate::node::tls::names_of;
 /// The ALPN protocol a peer offers (besides HTTP) to be served the peer certificate.
 pub(crate) const PEER_ALPN: &[u8] = b"minkms-peer/1";
 /// The label under which the peer secret is derived from the communication secret.
-const PEER_SECRET_PURPOSE: &str = "minkms/v1/peer-tls";
+const PEER_SECRET_PURPOSE: &str = minkms_hsm::labels::PEER_TLS;
 /// What a node says when the other end is not of its cluster.
 pub(crate) const NOT_A_PEER: &str =
     "it holds a different HSM communication key (its certificate is not this cluster's)";
@@ -89,7 +89,7 @@ impl Peer {
     pub(crate) fn derive(hsms: &BackendSet) -> Result<Self, HsmError> {
         let secret = hsms.derive_key(PEER_SECRET_PURPOSE)?;
         Ok(Self {
-            secret: Arc::new(PeerSecret::new(secret)),
+            secret: Arc::new(PeerSecret::new(secret, minkms_hsm::labels::PEER_NODE)),
             current: parking_lot::RwLock::new(None),
             local: std::sync::OnceLock::new(),
             idle: parking_lot::Mutex::new(HashMap::new()),

@@ -25,7 +25,7 @@ use crate::cluster::{self, peer};
 pub(crate) use state::VERSION;
 
 /// The label under which the root API key is derived from the communication secret.
-const ROOT_API_KEY_PURPOSE: &str = "minkms/v1/root-api-key";
+const ROOT_API_KEY_PURPOSE: &str = minkms_hsm::labels::ROOT_API_KEY;
 
 /// Options of `minkms server`.
 #[derive(Debug)]

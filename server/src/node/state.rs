@@ -12,7 +12,7 @@ pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub(crate) const API_VERSION: &str = "v1";
 
 /// Context of the HSM probe's seals: no other seal of the node opens under it.
-const PROBE_CONTEXT: &[u8] = b"minkms/v1/hsm-probe";
+const PROBE_CONTEXT: &[u8] = minkms_hsm::labels::HSM_PROBE;
 
 /// How an HSM answered its last probe.
 #[derive(Debug, Clone, Copy)]
