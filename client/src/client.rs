@@ -7,15 +7,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use parking_lot::Mutex;
 use prost::Message;
 
 use crate::command::Command;
 use crate::frame::{decode_frames, encode_frames};
 use crate::tls::{client_config, ServerTrust};
+use crate::transport::{error_chain, https_client, HttpsClient, Transport};
 use crate::wire::*;
 use crate::{normalize_endpoint, ApiKey, Error};
 
@@ -83,24 +81,18 @@ impl ClientBuilder {
                 "no server given: set --server or MINIO_KMS_SERVER".into(),
             ));
         }
-        let tls = client_config(self.api_key.as_ref(), &self.trust)?;
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only();
-        let https = match self.http {
-            HttpVersion::Auto => https.enable_http1().enable_http2().wrap_connector(http),
-            HttpVersion::Http1 => https.enable_http1().wrap_connector(http),
-            HttpVersion::Http2 => https.enable_http2().wrap_connector(http),
+        let mut tls = client_config(self.api_key.as_ref(), &self.trust)?;
+        // What hyper-rustls would offer for each choice: HTTP/1.1 alone offers no ALPN.
+        tls.alpn_protocols = match self.http {
+            HttpVersion::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            HttpVersion::Http1 => Vec::new(),
+            HttpVersion::Http2 => vec![b"h2".to_vec()],
         };
-        let mut builder = hyper_util::client::legacy::Client::builder(TokioExecutor::new());
-        builder.pool_idle_timeout(Duration::from_secs(90));
-        if self.http == HttpVersion::Http2 {
-            builder.http2_only(true);
-        }
-        let http = builder.build(https);
+        let transport = Transport {
+            http2_only: self.http == HttpVersion::Http2,
+            ..Transport::default()
+        };
+        let http = https_client(tls, &transport);
         Ok(Client {
             endpoints: self.endpoints,
             http,
@@ -125,7 +117,7 @@ pub struct RawResponse {
 /// A client of one minkms cluster.
 pub struct Client {
     pub(crate) endpoints: Vec<String>,
-    http: hyper_util::client::legacy::Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: HttpsClient,
     failed: Mutex<HashMap<usize, Instant>>,
 }
 
@@ -137,15 +129,9 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// A transport error with its whole chain of causes (hyper's own message says little).
+/// A transport error with its whole chain of causes.
 fn transport(e: hyper_util::client::legacy::Error) -> Error {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        msg = format!("{msg}: {s}");
-        src = s.source();
-    }
-    Error::Transport(msg)
+    Error::Transport(error_chain(&e))
 }
 
 /// A response with its whole body read.

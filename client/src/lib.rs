@@ -21,6 +21,7 @@ mod error;
 mod frame;
 mod node;
 mod tls;
+mod transport;
 pub mod wire;
 
 pub use apikey::{ApiKey, Identity, KeyFormatError};
@@ -30,6 +31,7 @@ pub use commands::LogReader;
 pub use error::Error;
 pub use frame::{decode_frames, encode_frames, put_frame, Frame, FrameError, FRAME_HEADER_LEN};
 pub use node::{NodeName, PeerSecret};
+pub use transport::{error_chain, https_client, HttpsClient, Transport};
 pub use tls::{
     client_config, provider, tls_client_config, ServerCertificateRule, ServerTrust, SignatureCheck,
 };

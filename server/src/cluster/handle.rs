@@ -196,22 +196,13 @@ impl Cluster {
             body: Bytes::from(encode(req)?),
             timeout: Duration::from_secs(30),
         };
-        // A connection that answered the last forward is reused: a TLS handshake per forward
-        // cost more than the forward itself.
-        let mut sender = match node.peer.take_idle(&host) {
-            Some(sender) => sender,
-            None => node
-                .peer
-                .connect(&host)
-                .await
-                .map_err(|e| unavailable(&format!("cannot reach the leader: {e}")))?,
-        };
-        let (code, body) = node
-            .peer
-            .call(&mut sender, &host, request)
-            .await
-            .map_err(|e| unavailable(&format!("the leader did not answer: {e}")))?;
-        node.peer.keep_idle(&host, sender);
+        // Refused before it was sent: certainly not applied. Anything later may have been.
+        let (code, body) = node.peer.call(&host, request).await.map_err(|e| match e {
+            PeerError::Unconnected(_) | PeerError::NotAPeer => {
+                unavailable(&format!("cannot reach the leader: {e}"))
+            }
+            PeerError::Unreachable(_) => unavailable(&format!("the leader did not answer: {e}")),
+        })?;
         if code == 200 {
             return Ok(());
         }
@@ -260,7 +251,7 @@ impl Cluster {
                     peer::NOT_A_PEER
                 )))
             }
-            Err(PeerError::Unreachable(why)) => {
+            Err(PeerError::Unreachable(why) | PeerError::Unconnected(why)) => {
                 return Err(unavailable(&format!("cannot add node {host}: {why}")))
             }
             Ok(s) => s,
@@ -293,14 +284,9 @@ impl Cluster {
             body: Bytes::from(encode(&join)?),
             timeout: peer::CALL_TIMEOUT,
         };
-        let mut sender = node
-            .peer
-            .connect(host)
-            .await
-            .map_err(|e| unavailable(&format!("cannot add node {host}: {e}")))?;
         let (code, body) = node
             .peer
-            .call(&mut sender, host, request)
+            .call(host, request)
             .await
             .map_err(|e| unavailable(&format!("cannot add node {host}: {e}")))?;
         if code != 200 {
@@ -379,7 +365,15 @@ impl Cluster {
             let _ = self.leave(delete).await;
         } else if let Err(e) = node
             .peer
-            .call_once(&target, Method::POST, "/v1/rpc/removed", body)
+            .call(
+                &target,
+                PeerRequest {
+                    method: Method::POST,
+                    path: "/v1/rpc/removed",
+                    body,
+                    timeout: peer::CALL_TIMEOUT,
+                },
+            )
             .await
         {
             tracing::warn!(node = %target, error = %e, "removed node not told: it learns it when it next talks to the cluster");

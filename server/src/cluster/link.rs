@@ -2,8 +2,8 @@
 
 use super::*;
 
-/// One task per peer: sends envelopes in order over a kept-open connection, reconnecting after
-/// a failure. Lost messages are the protocol's business (it retries), not the link's.
+/// One task per peer: sends envelopes in order, backing off a moment when no connection can
+/// be made. Lost messages are the protocol's business (it retries), not the link's.
 pub(super) fn spawn_link(
     node: Arc<Node>,
     id: NodeId,
@@ -12,24 +12,11 @@ pub(super) fn spawn_link(
 ) -> mpsc::Sender<Envelope> {
     let (tx, mut rx) = mpsc::channel::<Envelope>(LINK_QUEUE);
     tokio::spawn(async move {
-        let mut sender = None;
         let mut backoff_until: Option<Instant> = None;
         while let Some(env) = rx.recv().await {
             if backoff_until.is_some_and(|t| Instant::now() < t) {
                 continue;
             }
-            if sender.is_none() {
-                match node.peer.connect(&host).await {
-                    Ok(s) => sender = Some(s),
-                    Err(e) => {
-                        tracing::debug!(peer = %host, error = %e, "peer unreachable");
-                        let _ = inbox.try_send(Event::Unreachable(id));
-                        backoff_until = Some(Instant::now() + Duration::from_millis(200));
-                        continue;
-                    }
-                }
-            }
-            let Some(s) = sender.as_mut() else { continue };
             // A message that cannot be encoded is not sent (a lost message, which the protocol
             // tolerates), never sent empty.
             let body = match encode(&env) {
@@ -45,7 +32,9 @@ pub(super) fn spawn_link(
                 body,
                 timeout: Duration::from_millis(TIMING.rpc),
             };
-            match node.peer.call(s, &host, request).await {
+            // One message at a time: each is answered before the next leaves, so they arrive
+            // in order whichever pooled connection carries them.
+            match node.peer.call(&host, request).await {
                 Ok((200, _)) => {}
                 Ok((code, body)) => {
                     tracing::debug!(peer = %host, code, reason = %String::from_utf8_lossy(&body), "peer refused a message");
@@ -53,7 +42,9 @@ pub(super) fn spawn_link(
                 Err(e) => {
                     tracing::debug!(peer = %host, error = %e, "peer link failed");
                     let _ = inbox.try_send(Event::Unreachable(id));
-                    sender = None;
+                    if matches!(e, PeerError::Unconnected(_) | PeerError::NotAPeer) {
+                        backoff_until = Some(Instant::now() + Duration::from_millis(200));
+                    }
                 }
             }
         }

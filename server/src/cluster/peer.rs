@@ -10,24 +10,22 @@
 //! node certificate instead of the API certificate, and `/v1/rpc/*` answers only clients whose
 //! certificate passes.
 
-use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use minkms_client::wire::ServerStatusResponse;
 use minkms_client::{
-    provider, tls_client_config, Identity, NodeName, PeerSecret, ServerCertificateRule, ServerTrust,
+    error_chain, https_client, provider, tls_client_config, HttpsClient, Identity, NodeName,
+    PeerSecret, ServerCertificateRule, ServerTrust, Transport,
 };
 use minkms_hsm::{BackendSet, HsmError};
 use prost::Message;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
-use rustls::ClientConfig;
-use std::net::IpAddr;
 
 use crate::node::tls::names_of;
 
@@ -45,16 +43,15 @@ pub(crate) struct Peer {
     secret: Arc<PeerSecret>,
     current: parking_lot::RwLock<Option<Presented>>,
     local: std::sync::OnceLock<IpAddr>,
-    /// Open connections to other nodes between forwarded writes, with when each went idle: a
-    /// TLS handshake per forward cost more than the forward itself.
-    idle: parking_lot::Mutex<HashMap<String, Vec<(PeerSender, Instant)>>>,
 }
 
 /// What this node presents as server and as client.
 struct Presented {
     name: NodeName,
     certified: Arc<CertifiedKey>,
-    client: Arc<ClientConfig>,
+    /// The pooled client of the peer channel: connections stay open between calls, since a
+    /// TLS handshake per forwarded write cost more than the forward itself.
+    http: HttpsClient,
 }
 
 impl std::fmt::Debug for Peer {
@@ -79,7 +76,10 @@ pub(crate) enum PeerError {
     /// The other node is not of this cluster.
     #[error("{NOT_A_PEER}")]
     NotAPeer,
-    /// It could not be reached or did not answer.
+    /// No connection could be made: the request was certainly not sent.
+    #[error("{0}")]
+    Unconnected(String),
+    /// It did not answer: the request may or may not have been handled.
     #[error("{0}")]
     Unreachable(String),
 }
@@ -92,7 +92,6 @@ impl Peer {
             secret: Arc::new(PeerSecret::new(secret, minkms_hsm::labels::PEER_NODE)),
             current: parking_lot::RwLock::new(None),
             local: std::sync::OnceLock::new(),
-            idle: parking_lot::Mutex::new(HashMap::new()),
         })
     }
 
@@ -118,12 +117,19 @@ impl Peer {
         let mut client = tls_client_config(&peers_only, Some((cert, key.private_key_der())))
             .map_err(|e| HsmError::Config(format!("cannot build the peer client: {e}")))?;
         client.alpn_protocols = vec![b"http/1.1".to_vec(), PEER_ALPN.to_vec()];
+        let transport = Transport {
+            idle_timeout: IDLE_REUSE,
+            max_idle_per_host: MAX_IDLE_PER_HOST,
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            local_address: self.local.get().copied(),
+            ..Transport::default()
+        };
+        // A new client, so connections opened under the old name are not reused.
         *self.current.write() = Some(Presented {
             name,
             certified,
-            client: Arc::new(client),
+            http: https_client(client, &transport),
         });
-        self.idle.lock().clear();
         Ok(())
     }
 
@@ -143,19 +149,23 @@ impl Peer {
         (self.secret.node_identity(claimed) == *identity).then(|| claimed.clone())
     }
 
-    fn client(&self) -> Result<Arc<ClientConfig>, PeerError> {
+    fn http(&self) -> Result<HttpsClient, PeerError> {
         self.current
             .read()
             .as_ref()
-            .map(|p| p.client.clone())
-            .ok_or_else(|| PeerError::Unreachable("this node's name is not known yet".into()))
+            .map(|p| p.http.clone())
+            .ok_or_else(|| PeerError::Unconnected("this node's name is not known yet".into()))
     }
 
     /// Asks the node at `host` (`host:port`) for its status over the peer channel.
     pub(crate) async fn status(&self, host: &str) -> Result<ServerStatusResponse, PeerError> {
-        let (status, body) = self
-            .call_once(host, Method::GET, "/v1/rpc/status", Bytes::new())
-            .await?;
+        let request = PeerRequest {
+            method: Method::GET,
+            path: "/v1/rpc/status",
+            body: Bytes::new(),
+            timeout: CALL_TIMEOUT,
+        };
+        let (status, body) = self.call(host, request).await?;
         if status != 200 {
             return Err(PeerError::Unreachable(format!("{host} answered {status}")));
         }
@@ -164,114 +174,16 @@ impl Peer {
     }
 
     /// Outgoing peer connections leave from this address, so that per-node network rules
-    /// (and the peers' logs) see which node is talking.
+    /// (and the peers' logs) see which node is talking. Set before the node presents itself.
     pub(crate) fn bind_to(&self, ip: IpAddr) {
         let _ = self.local.set(ip);
     }
 
-    /// One request on a fresh connection.
-    pub(crate) async fn call_once(
-        &self,
-        host: &str,
-        method: Method,
-        path: &str,
-        body: Bytes,
-    ) -> Result<(u16, Bytes), PeerError> {
-        let mut sender = self.connect(host).await?;
-        let request = PeerRequest {
-            method,
-            path,
-            body,
-            timeout: CALL_TIMEOUT,
-        };
-        self.call(&mut sender, host, request).await
-    }
-
-    /// Keeps a connection that just got an answer for the next call to `host`.
-    pub(crate) fn keep_idle(&self, host: &str, sender: PeerSender) {
-        let mut idle = self.idle.lock();
-        // Connections too old to reuse are closed here, for every host: after a burst of
-        // forwarded writes they would otherwise stay open (a socket each, on both nodes)
-        // until the next write to the same host, or for good to a host that left.
-        idle.retain(|_, list| {
-            list.retain(|(sender, since)| since.elapsed() < IDLE_REUSE && sender.is_ready());
-            !list.is_empty()
-        });
-        let list = idle.entry(host.to_string()).or_default();
-        if list.len() < MAX_IDLE_PER_HOST {
-            list.push((sender, Instant::now()));
-        }
-    }
-
-    /// An idle connection to `host` that is open and younger than [`IDLE_REUSE`].
-    pub(crate) fn take_idle(&self, host: &str) -> Option<PeerSender> {
-        let mut idle = self.idle.lock();
-        let list = idle.get_mut(host)?;
-        while let Some((sender, since)) = list.pop() {
-            if since.elapsed() < IDLE_REUSE && sender.is_ready() {
-                return Some(sender);
-            }
-        }
-        None
-    }
-
-    /// Opens a connection to `host` over the peer channel (mutual TLS, pinned both ways).
-    pub(crate) async fn connect(&self, host: &str) -> Result<PeerSender, PeerError> {
-        let unreachable = |what: &str, e: &dyn std::fmt::Display| {
-            PeerError::Unreachable(format!("{what} {host}: {e}"))
-        };
-        let connect = async {
-            let addr = tokio::net::lookup_host(host)
-                .await?
-                .next()
-                .ok_or_else(|| std::io::Error::other("no address"))?;
-            let socket = if addr.is_ipv4() {
-                tokio::net::TcpSocket::new_v4()?
-            } else {
-                tokio::net::TcpSocket::new_v6()?
-            };
-            if let Some(ip) = self.local.get().filter(|ip| ip.is_ipv4() == addr.is_ipv4()) {
-                socket.bind(std::net::SocketAddr::new(*ip, 0))?;
-            }
-            let tcp = socket.connect(addr).await?;
-            tcp.set_nodelay(true)?;
-            Ok::<_, std::io::Error>(tcp)
-        };
-        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, connect)
-            .await
-            .map_err(|_| PeerError::Unreachable(format!("cannot connect to {host}: timed out")))?
-            .map_err(|e| unreachable("cannot connect to", &e))?;
-        let name = host
-            .rsplit_once(':')
-            .map_or(host, |(h, _)| h)
-            .trim_matches(['[', ']'])
-            .to_string();
-        let name = ServerName::try_from(name).map_err(|e| unreachable("invalid host", &e))?;
-        let tls = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            tokio_rustls::TlsConnector::from(self.client()?).connect(name, tcp),
-        )
-        .await
-        .map_err(|_| PeerError::Unreachable(format!("no TLS handshake with {host}")))?
-        .map_err(|e| {
-            if e.to_string().contains(NOT_A_PEER) {
-                PeerError::NotAPeer
-            } else {
-                unreachable("no peer channel (the node may be sealed) with", &e)
-            }
-        })?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| unreachable("HTTP with", &e))?;
-        tokio::spawn(connection);
-        Ok(sender)
-    }
-
-    /// One request on an open connection, with a deadline (a connection can stay open through
-    /// a partition or a stopped process).
+    /// One request to the node at `host` over the peer channel (mutual TLS, pinned both
+    /// ways), on a pooled connection, with a deadline (a connection can stay open through a
+    /// partition or a stopped process).
     pub(crate) async fn call(
         &self,
-        sender: &mut PeerSender,
         host: &str,
         req: PeerRequest<'_>,
     ) -> Result<(u16, Bytes), PeerError> {
@@ -281,26 +193,29 @@ impl Peer {
             body,
             timeout,
         } = req;
-        let unreachable = |what: &str, e: &dyn std::fmt::Display| {
-            PeerError::Unreachable(format!("{what} {host}: {e}"))
-        };
+        let http = self.http()?;
         let request = http::Request::builder()
             .method(method)
-            .uri(path)
-            .header(http::header::HOST, host)
+            .uri(format!("https://{host}{path}"))
             .body(Full::new(body))
-            .map_err(|e| unreachable("request to", &e))?;
+            .map_err(|e| PeerError::Unconnected(format!("invalid request to {host}: {e}")))?;
         let exchange = async {
-            let response = sender
-                .send_request(request)
-                .await
-                .map_err(|e| unreachable("request to", &e))?;
+            let response = http.request(request).await.map_err(|e| {
+                let why = error_chain(&e);
+                if why.contains(NOT_A_PEER) {
+                    PeerError::NotAPeer
+                } else if e.is_connect() {
+                    PeerError::Unconnected(format!("cannot connect to {host}: {why}"))
+                } else {
+                    PeerError::Unreachable(format!("request to {host}: {why}"))
+                }
+            })?;
             let status = response.status().as_u16();
             let body = response
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| unreachable("reading from", &e))?
+                .map_err(|e| PeerError::Unreachable(format!("reading from {host}: {e}")))?
                 .to_bytes();
             Ok::<_, PeerError>((status, body))
         };
@@ -323,12 +238,10 @@ pub(crate) struct PeerRequest<'a> {
     pub(crate) timeout: Duration,
 }
 
-/// The sending half of a peer connection.
-pub(crate) type PeerSender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long an idle peer connection is reused: below the shortest time a node keeps an idle
-/// connection open (its request timeout, at least 1 s), so a reused connection is never one
-/// the other side is closing, and a forwarded write never fails for that.
+/// How long an idle peer connection is kept for reuse: below the shortest time a node keeps an
+/// idle connection open (its request timeout, at least 1 s), so a reused connection is never
+/// one the other side is closing, and a forwarded write never fails for that.
 const IDLE_REUSE: Duration = Duration::from_millis(800);
 /// Idle connections kept per node.
 const MAX_IDLE_PER_HOST: usize = 16;
