@@ -31,10 +31,10 @@ pub use commands::LogReader;
 pub use error::Error;
 pub use frame::{decode_frames, encode_frames, put_frame, Frame, FrameError, FRAME_HEADER_LEN};
 pub use node::{NodeName, PeerSecret};
-pub use transport::{error_chain, https_client, HttpsClient, Transport};
 pub use tls::{
     client_config, provider, tls_client_config, ServerCertificateRule, ServerTrust, SignatureCheck,
 };
+pub use transport::{error_chain, https_client, HttpsClient, Transport};
 
 /// The default port of minkms and of MinIO's KMS client.
 pub const DEFAULT_PORT: u16 = 7373;

@@ -97,7 +97,11 @@ mod tests {
         let client = https_client(tls, &Transport::default());
         let uri = format!("https://127.0.0.1:{port}/");
         let e = client
-            .request(http::Request::get(uri).body(Full::new(Bytes::new())).unwrap())
+            .request(
+                http::Request::get(uri)
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
             .await
             .unwrap_err();
         assert!(e.is_connect(), "{e:?}");

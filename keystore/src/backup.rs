@@ -13,7 +13,7 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::{Error, KeyMaterial, Snapshot};
+use crate::{Error, KeyMaterial, Snapshot, StorageFailure};
 
 const MAGIC: &[u8; 4] = b"MKBK";
 /// The current format version. Later versions must keep reading this one.
@@ -26,14 +26,14 @@ fn mac_key(rek: &KeyMaterial) -> Result<Hmac<Sha256>, Error> {
     let mut key = zeroize::Zeroizing::new([0u8; 32]);
     Hkdf::<Sha256>::new(None, rek.bytes())
         .expand(MAC_LABEL, key.as_mut())
-        .map_err(|_| Error::Storage("backup key derivation failed".into()))?;
+        .map_err(|_| StorageFailure::new("backup key derivation failed"))?;
     <Hmac<Sha256> as Mac>::new_from_slice(key.as_ref())
-        .map_err(|_| Error::Storage("backup key derivation failed".into()))
+        .map_err(|_| StorageFailure::new("backup key derivation failed").into())
 }
 
 /// Encodes and authenticates a snapshot.
 pub(crate) fn encode(snapshot: &Snapshot, rek: &KeyMaterial) -> Result<Vec<u8>, Error> {
-    let body = postcard::to_allocvec(snapshot).map_err(|e| Error::Storage(e.to_string()))?;
+    let body = postcard::to_allocvec(snapshot).map_err(StorageFailure::caused_by)?;
     let mut out = Vec::with_capacity(HEADER + body.len() + MAC_LEN);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&BACKUP_VERSION.to_be_bytes());

@@ -31,7 +31,7 @@ mod store;
 pub use aead::{Ciphertext, CIPHERTEXT_OVERHEAD};
 pub use backup::BACKUP_VERSION;
 pub use command::Command;
-pub use error::{Error, OpenError};
+pub use error::{Error, OpenError, StorageFailure};
 pub use model::{
     EnclaveInfo, IdentityInfo, KeyInfo, KeyMaterial, KeyType, PolicyInfo, Principal, Privilege,
     Timestamp,

@@ -254,7 +254,10 @@ impl State {
         message: &[u8],
     ) -> Result<(u32, [u8; 32]), Error> {
         let v = self.key_version(enclave, name, version)?;
-        let mac_key = Zeroizing::new(hmac_sha256(v.material.bytes(), &[minkms_hsm::labels::KEY_MAC]));
+        let mac_key = Zeroizing::new(hmac_sha256(
+            v.material.bytes(),
+            &[minkms_hsm::labels::KEY_MAC],
+        ));
         Ok((v.version, hmac_sha256(mac_key.as_ref(), &[message])))
     }
 

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::model::{EnclaveRecord, IdentityRecord, KeyRecord, PolicyRecord};
 use crate::state::Change;
-use crate::{Ciphertext, Error, KeyMaterial, KeyType};
+use crate::{Ciphertext, Error, KeyMaterial, KeyType, StorageFailure};
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 pub(crate) const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
@@ -40,7 +40,7 @@ pub(crate) fn encode(change: &Change) -> Result<Encoded, Error> {
     fn enc<T: Serialize>(v: &T) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
         postcard::to_allocvec(v)
             .map(|b| Some(Zeroizing::new(b)))
-            .map_err(|e| Error::Storage(e.to_string()))
+            .map_err(|e| StorageFailure::caused_by(e).into())
     }
     Ok(match change {
         Change::PutEnclave(r) => (format!("e/{}", r.name), enc(r)?),
@@ -57,10 +57,11 @@ pub(crate) fn encode(change: &Change) -> Result<Encoded, Error> {
 /// Turns a stored record back into the change that creates it.
 pub(crate) fn decode(key: &str, plaintext: &[u8]) -> Result<Change, Error> {
     fn dec<T: DeserializeOwned>(key: &str, b: &[u8]) -> Result<T, Error> {
-        postcard::from_bytes(b).map_err(|e| Error::Storage(format!("record {key} is damaged: {e}")))
+        postcard::from_bytes(b)
+            .map_err(|e| StorageFailure::context(format!("record {key} is damaged"), e).into())
     }
     let enclave_of = |rest: &str| rest.split_once('/').map(|(e, _)| e.to_string());
-    let bad = || Error::Storage(format!("unknown record {key}"));
+    let bad = || Error::from(StorageFailure::new(format!("unknown record {key}")));
     Ok(match key.split_once('/').ok_or_else(bad)? {
         ("e", _) => Change::PutEnclave(dec::<EnclaveRecord>(key, plaintext)?),
         ("k", rest) => Change::PutKey(
@@ -95,9 +96,10 @@ pub(crate) fn open(
     value: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
     Ciphertext::open(KeyType::Aes256, rek.bytes(), value, &aad(key)).map_err(|_| {
-        Error::Storage(format!(
+        StorageFailure::new(format!(
             "record {key} does not authenticate under the root key"
         ))
+        .into()
     })
 }
 

@@ -14,7 +14,7 @@ use crate::storage::{
     self, META, META_CLUSTER_ID, META_COMMIT, META_FORKED_FROM, META_FORMAT, META_REK_PREFIX,
     META_REPLICATION, RECORDS, REK_CONTEXT,
 };
-use crate::{Command, Error, KeyMaterial, OpenError, State};
+use crate::{Command, Error, KeyMaterial, OpenError, State, StorageFailure};
 
 /// The database file inside a node's directory (the seeds' `rm DIR/kms.db`).
 pub const DB_FILE: &str = "kms.db";
@@ -88,7 +88,7 @@ impl Keystore {
         let blobs = read_blobs(&path)?;
         let unsealed = hsms.unseal(&blobs, REK_CONTEXT)?;
         let rek = KeyMaterial::from_slice(unsealed.secret.expose_secret())
-            .map_err(|_| OpenError::Storage("sealed root key has the wrong length".into()))?;
+            .map_err(|_| StorageFailure::new("sealed root key has the wrong length"))?;
         let db = Database::create(&path)?;
         rewrap(&db, &rek, hsms, &blobs)?;
         let (state, commit, cluster_id, forked_from) = load(&db, &rek)?;
@@ -124,7 +124,7 @@ impl Keystore {
 
     /// The ids of the HSMs that have a sealed root key in the database.
     pub fn sealed_by(&self) -> Result<Vec<String>, Error> {
-        read_blob_ids(&self.db).map_err(|e| Error::Storage(e.to_string()))
+        read_blob_ids(&self.db).map_err(|e| StorageFailure::from(e).into())
     }
 
     /// Seals the root key with `backend` and stores the blob (`CLUSTER:ADDHSM`). An existing
@@ -216,8 +216,7 @@ impl Keystore {
         let written = self.write_txn(&all, commit, None);
         if let Err(e) = written {
             // The in-memory state ran ahead of the disk: put it back.
-            let (fresh, ..) =
-                load(&self.db, &self.rek.read()).map_err(|e| Error::Storage(e.to_string()))?;
+            let (fresh, ..) = load(&self.db, &self.rek.read()).map_err(StorageFailure::from)?;
             *state = fresh;
             return Err(e);
         }
@@ -435,8 +434,7 @@ impl Keystore {
                 records.insert(k.as_str(), v.as_slice())?;
             }
             let mut meta = txn.open_table(META)?;
-            let old_keys: Vec<String> =
-                read_blob_ids(&self.db).map_err(|e| Error::Storage(e.to_string()))?;
+            let old_keys: Vec<String> = read_blob_ids(&self.db).map_err(StorageFailure::from)?;
             for id in old_keys {
                 meta.remove(format!("{META_REK_PREFIX}{id}").as_str())?;
             }
@@ -598,10 +596,9 @@ fn blobs_of(db: &Database, path: &Path) -> Result<Vec<SealedBlob>, OpenError> {
     match meta.get(META_FORMAT)? {
         Some(v) if v.value() == storage::FORMAT_V1 => {}
         _ => {
-            return Err(OpenError::Storage(format!(
-                "{} has an unknown format",
-                path.display()
-            )))
+            return Err(
+                StorageFailure::new(format!("{} has an unknown format", path.display())).into(),
+            )
         }
     }
     let mut blobs = Vec::new();
@@ -611,14 +608,15 @@ fn blobs_of(db: &Database, path: &Path) -> Result<Vec<SealedBlob>, OpenError> {
             break;
         }
         let blob = SealedBlob::from_bytes(v.value())
-            .map_err(|e| OpenError::Storage(format!("sealed root key {}: {e}", k.value())))?;
+            .map_err(|e| StorageFailure::context(format!("sealed root key {}", k.value()), e))?;
         blobs.push(blob);
     }
     if blobs.is_empty() {
-        return Err(OpenError::Storage(format!(
+        return Err(StorageFailure::new(format!(
             "{} holds no sealed root encryption key",
             path.display()
-        )));
+        ))
+        .into());
     }
     Ok(blobs)
 }
@@ -681,7 +679,7 @@ fn load(db: &Database, rek: &KeyMaterial) -> Result<Loaded, OpenError> {
     let cluster_id = meta
         .get(META_CLUSTER_ID)?
         .and_then(|v| Uuid::from_slice(v.value()).ok())
-        .ok_or_else(|| OpenError::Storage("database has no cluster id".into()))?;
+        .ok_or_else(|| StorageFailure::new("database has no cluster id"))?;
     let forked_from = meta
         .get(META_FORKED_FROM)?
         .and_then(|v| Uuid::from_slice(v.value()).ok());
@@ -689,11 +687,8 @@ fn load(db: &Database, rek: &KeyMaterial) -> Result<Loaded, OpenError> {
     let mut changes: Vec<Change> = Vec::new();
     for entry in records.iter()? {
         let (k, v) = entry?;
-        let plain = storage::open(rek, k.value(), v.value())
-            .map_err(|e| OpenError::Storage(e.to_string()))?;
-        changes.push(
-            storage::decode(k.value(), &plain).map_err(|e| OpenError::Storage(e.to_string()))?,
-        );
+        let plain = storage::open(rek, k.value(), v.value()).map_err(StorageFailure::caused_by)?;
+        changes.push(storage::decode(k.value(), &plain).map_err(StorageFailure::caused_by)?);
     }
     // Keys sort "e/" < "i/" < "k/" < "p/": enclaves are applied before what they contain.
     let mut state = State::default();

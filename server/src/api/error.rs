@@ -119,7 +119,10 @@ mod tests {
             (StoreError::InvalidCiphertext, 400),
             (StoreError::Invalid("key name too long".into()), 400),
             (StoreError::Unavailable("HSM down".into()), 503),
-            (StoreError::Storage("disk".into()), 500),
+            (
+                StoreError::Storage(minkms_keystore::StorageFailure::new("disk")),
+                500,
+            ),
         ];
         for (e, status) in cases {
             let text = e.to_string();

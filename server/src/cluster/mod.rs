@@ -224,7 +224,7 @@ pub(crate) fn load_state(keystore: &ks::Keystore, host: &str) -> anyhow::Result<
 /// The postcard bytes of `v`. A failure is an error, never empty bytes: written as the
 /// replication state, an empty value would persist a state that is no state at all.
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ks::Error> {
-    postcard::to_allocvec(v).map_err(|e| ks::Error::Storage(format!("cannot encode: {e}")))
+    postcard::to_allocvec(v).map_err(|e| ks::StorageFailure::context("cannot encode", e).into())
 }
 
 fn now_ms(started: Instant) -> u64 {

@@ -124,10 +124,9 @@ fn try_unseal(
         }
         Err(OpenError::Storage(why)) => {
             // Say where: "Read-only file system" alone does not tell the operator which one.
-            return Err(OpenError::Storage(format!(
-                "cannot open the database in {}: {why}",
-                dir.display()
-            ))
+            return Err(OpenError::Storage(
+                why.within(format!("cannot open the database in {}", dir.display())),
+            )
             .into());
         }
         Err(e) => return Err(e.into()),
