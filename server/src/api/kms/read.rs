@@ -12,100 +12,114 @@ pub(crate) fn read(
     let state = node.keystore.state();
     let cmd = batch.cmd;
     let access = Access::resolve(caller, &state, cmd, enclave)?;
-    let mut read = Read {
+    let read = Read {
         state: &state,
         access: &access,
         caller,
         enclave,
         cmd,
-        out: BytesMut::new(),
     };
+    let mut out = BytesMut::new();
+    // Each method answers one request with its own response type.
+    macro_rules! answer {
+        ($method:ident, $payload:expr) => {
+            put_frame(&mut out, cmd.id(), &read.$method($payload)?)
+        };
+    }
     for payload in &batch.payloads {
         match cmd {
-            Command::EnclaveStatus => read.enclave_status(payload)?,
-            Command::EnclaveList => read.enclave_list(payload)?,
-            Command::KeyStatus => read.key_status(payload)?,
-            Command::KeyEncrypt => read.key_encrypt(payload)?,
-            Command::KeyDecrypt => read.key_decrypt(payload)?,
-            Command::KeyGenerate => read.key_generate(payload)?,
-            Command::KeyMac => read.key_mac(payload)?,
-            Command::KeyList => read.key_list(payload)?,
-            Command::KeyListVersions => read.key_list_versions(payload)?,
-            Command::PolicyGet => read.policy_get(payload)?,
-            Command::PolicyStatus => read.policy_status(payload)?,
-            Command::PolicyList => read.policy_list(payload)?,
-            Command::IdentityStatus => read.identity_status(payload)?,
-            Command::IdentityList => read.identity_list(payload)?,
+            Command::EnclaveStatus => answer!(enclave_status, payload),
+            Command::EnclaveList => answer!(enclave_list, payload),
+            Command::KeyStatus => answer!(key_status, payload),
+            Command::KeyEncrypt => answer!(key_encrypt, payload),
+            Command::KeyDecrypt => answer!(key_decrypt, payload),
+            Command::KeyGenerate => answer!(key_generate, payload),
+            Command::KeyMac => answer!(key_mac, payload),
+            Command::KeyList => answer!(key_list, payload),
+            Command::KeyListVersions => answer!(key_list_versions, payload),
+            Command::PolicyGet => answer!(policy_get, payload),
+            Command::PolicyStatus => answer!(policy_status, payload),
+            Command::PolicyList => answer!(policy_list, payload),
+            Command::IdentityStatus => answer!(identity_status, payload),
+            Command::IdentityList => answer!(identity_list, payload),
             _ => return Err(misrouted(cmd)),
         }
     }
-    Ok(read.out.freeze())
+    Ok(out.freeze())
 }
 
-/// A read batch being answered: what its requests share, and the response frames so far.
+/// What the requests of a read batch share.
 struct Read<'a> {
     state: &'a State,
     access: &'a Access,
     caller: &'a Caller,
     enclave: &'a str,
     cmd: Command,
-    out: BytesMut,
 }
 
 impl Read<'_> {
-    /// Appends the response frame of one request.
-    fn answer(&mut self, msg: &impl Message) {
-        put_frame(&mut self.out, self.cmd.id(), msg);
+    /// The page a `*:LIST` request asks for, of the names the caller may see; `list` is the
+    /// keystore's listing of keys, policies or identities.
+    fn page<T>(
+        &self,
+        payload: &Bytes,
+        list: impl FnOnce(
+            &State,
+            &str,
+            &str,
+            &str,
+            usize,
+            &dyn Fn(&str) -> bool,
+        ) -> Result<ks::Page<T>, ks::Error>,
+    ) -> Result<ks::Page<T>, ApiError> {
+        let req: ListRequest = decode(self.cmd, payload)?;
+        let visible = self.access.list_filter(self.cmd)?;
+        let limit = list_limit(req.limit);
+        Ok(list(
+            self.state,
+            self.enclave,
+            &req.prefix,
+            &req.continue_at,
+            limit,
+            &visible,
+        )?)
     }
 
     /// `ENCLAVE:STATUS`.
-    fn enclave_status(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let cmd = self.cmd;
-        let req: EnclaveRequest = decode(cmd, payload)?;
-        self.answer(&enclave_status(state.enclave_info(&req.name)?));
-        Ok(())
+    fn enclave_status(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let req: EnclaveRequest = decode(self.cmd, payload)?;
+        Ok(enclave_status(self.state.enclave_info(&req.name)?))
     }
 
     /// `ENCLAVE:LIST`.
-    fn enclave_list(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let cmd = self.cmd;
-        let req: ListRequest = decode(cmd, payload)?;
-        let page = state.list_enclaves(&req.prefix, &req.continue_at, list_limit(req.limit));
-        self.answer(&ListEnclavesResponse {
+    fn enclave_list(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let req: ListRequest = decode(self.cmd, payload)?;
+        let page = self
+            .state
+            .list_enclaves(&req.prefix, &req.continue_at, list_limit(req.limit));
+        Ok(ListEnclavesResponse {
             enclaves: page.items.into_iter().map(enclave_status).collect(),
             continue_at: page.continue_at,
-        });
-        Ok(())
+        })
     }
 
     /// `KEY:STATUS`.
-    fn key_status(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let access = self.access;
-        let enclave = self.enclave;
-        let cmd = self.cmd;
-        let req: KeyStatusRequest = decode(cmd, payload)?;
-        access.check(cmd, &req.name)?;
-        self.answer(&key_status(state.key_info(
-            enclave,
+    fn key_status(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let req: KeyStatusRequest = decode(self.cmd, payload)?;
+        self.access.check(self.cmd, &req.name)?;
+        Ok(key_status(self.state.key_info(
+            self.enclave,
             &req.name,
             req.version,
-        )?));
-        Ok(())
+        )?))
     }
 
     /// `KEY:ENCRYPT`.
-    fn key_encrypt(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let access = self.access;
-        let enclave = self.enclave;
-        let cmd = self.cmd;
-        let mut req: EncryptRequest = decode(cmd, payload)?;
-        access.check(cmd, &req.name)?;
-        let sealed = state.encrypt(
-            enclave,
+    fn key_encrypt(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let mut req: EncryptRequest = decode(self.cmd, payload)?;
+        self.access.check(self.cmd, &req.name)?;
+        let sealed = self.state.encrypt(
+            self.enclave,
             &req.name,
             req.version,
             &req.plaintext,
@@ -113,201 +127,129 @@ impl Read<'_> {
         );
         zeroize::Zeroize::zeroize(&mut req.plaintext);
         let (version, ciphertext) = sealed?;
-        self.answer(&EncryptResponse {
+        Ok(EncryptResponse {
             version,
             ciphertext,
-        });
-        Ok(())
+        })
     }
 
     /// `KEY:DECRYPT`.
-    fn key_decrypt(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let access = self.access;
-        let enclave = self.enclave;
-        let cmd = self.cmd;
-        let req: DecryptRequest = decode(cmd, payload)?;
-        access.check(cmd, &req.name)?;
-        let plaintext = state.decrypt(
-            enclave,
+    fn key_decrypt(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let req: DecryptRequest = decode(self.cmd, payload)?;
+        self.access.check(self.cmd, &req.name)?;
+        let plaintext = self.state.decrypt(
+            self.enclave,
             &req.name,
             req.version,
             &req.ciphertext,
             &req.associated_data,
         )?;
-        self.answer(&DecryptResponse {
+        Ok(DecryptResponse {
             plaintext: plaintext.to_vec(),
-        });
-        Ok(())
+        })
     }
 
     /// `KEY:GENERATE`.
-    fn key_generate(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let access = self.access;
-        let enclave = self.enclave;
-        let cmd = self.cmd;
-        let req: GenerateKeyRequest = decode(cmd, payload)?;
-        access.check(cmd, &req.name)?;
-        let dk = state.generate(
-            enclave,
+    fn key_generate(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let req: GenerateKeyRequest = decode(self.cmd, payload)?;
+        self.access.check(self.cmd, &req.name)?;
+        let dk = self.state.generate(
+            self.enclave,
             &req.name,
             req.version,
             &req.associated_data,
             req.length as usize,
         )?;
-        self.answer(&GenerateKeyResponse {
+        Ok(GenerateKeyResponse {
             version: dk.version,
             plaintext: dk.plaintext.to_vec(),
             ciphertext: dk.ciphertext,
-        });
-        Ok(())
+        })
     }
 
     /// `KEY:MAC`.
-    fn key_mac(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let access = self.access;
-        let enclave = self.enclave;
-        let cmd = self.cmd;
-        let req: MacRequest = decode(cmd, payload)?;
-        access.check(cmd, &req.name)?;
-        let (version, mac) = state.mac(enclave, &req.name, req.version, &req.message)?;
-        self.answer(&MacResponse {
+    fn key_mac(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let req: MacRequest = decode(self.cmd, payload)?;
+        self.access.check(self.cmd, &req.name)?;
+        let (version, mac) = self
+            .state
+            .mac(self.enclave, &req.name, req.version, &req.message)?;
+        Ok(MacResponse {
             version,
             mac: mac.to_vec(),
-        });
-        Ok(())
+        })
     }
 
     /// `KEY:LIST`.
-    fn key_list(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let access = self.access;
-        let enclave = self.enclave;
-        let cmd = self.cmd;
-        let req: ListRequest = decode(cmd, payload)?;
-        let visible = access.list_filter(cmd)?;
-        let page = state.list_keys(
-            enclave,
-            &req.prefix,
-            &req.continue_at,
-            list_limit(req.limit),
-            visible,
-        )?;
-        self.answer(&ListKeysResponse {
+    fn key_list(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let page = self.page(payload, |s, e, p, c, l, v| s.list_keys(e, p, c, l, v))?;
+        Ok(ListKeysResponse {
             keys: page.items.into_iter().map(key_status).collect(),
             continue_at: page.continue_at,
-        });
-        Ok(())
+        })
     }
 
     /// `KEY:LISTVERSIONS`.
-    fn key_list_versions(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let access = self.access;
-        let enclave = self.enclave;
-        let cmd = self.cmd;
-        let req: ListRequest = decode(cmd, payload)?;
-        access.check(cmd, &req.prefix)?;
-        let versions = state.key_versions(enclave, &req.prefix)?;
-        self.answer(&ListKeysResponse {
+    fn key_list_versions(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let req: ListRequest = decode(self.cmd, payload)?;
+        self.access.check(self.cmd, &req.prefix)?;
+        let versions = self.state.key_versions(self.enclave, &req.prefix)?;
+        Ok(ListKeysResponse {
             keys: versions.into_iter().map(key_status).collect(),
             continue_at: String::new(),
-        });
-        Ok(())
+        })
     }
 
     /// `POLICY:GET`.
-    fn policy_get(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let access = self.access;
-        let enclave = self.enclave;
-        let cmd = self.cmd;
-        let req: PolicyRequest = decode(cmd, payload)?;
-        access.check(cmd, &req.name)?;
-        let p = state.policy_info(enclave, &req.name)?;
-        self.answer(&PolicyResponse {
+    fn policy_get(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let req: PolicyRequest = decode(self.cmd, payload)?;
+        self.access.check(self.cmd, &req.name)?;
+        let p = self.state.policy_info(self.enclave, &req.name)?;
+        Ok(PolicyResponse {
             name: p.name.clone(),
             allow: wire_rules(&p.policy.allow),
             deny: wire_rules(&p.policy.deny),
             created_at: timestamp(p.created_at),
             created_by: p.created_by.clone(),
-        });
-        Ok(())
+        })
     }
 
     /// `POLICY:STATUS`.
-    fn policy_status(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let access = self.access;
-        let enclave = self.enclave;
-        let cmd = self.cmd;
-        let req: PolicyRequest = decode(cmd, payload)?;
-        access.check(cmd, &req.name)?;
-        self.answer(&policy_status(&state.policy_info(enclave, &req.name)?));
-        Ok(())
+    fn policy_status(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let req: PolicyRequest = decode(self.cmd, payload)?;
+        self.access.check(self.cmd, &req.name)?;
+        Ok(policy_status(
+            &self.state.policy_info(self.enclave, &req.name)?,
+        ))
     }
 
     /// `POLICY:LIST`.
-    fn policy_list(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let access = self.access;
-        let enclave = self.enclave;
-        let cmd = self.cmd;
-        let req: ListRequest = decode(cmd, payload)?;
-        let visible = access.list_filter(cmd)?;
-        let page = state.list_policies(
-            enclave,
-            &req.prefix,
-            &req.continue_at,
-            list_limit(req.limit),
-            visible,
-        )?;
-        self.answer(&ListPoliciesResponse {
+    fn policy_list(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let page = self.page(payload, |s, e, p, c, l, v| s.list_policies(e, p, c, l, v))?;
+        Ok(ListPoliciesResponse {
             policies: page.items.iter().map(policy_status).collect(),
             continue_at: page.continue_at,
-        });
-        Ok(())
+        })
     }
 
     /// `IDENTITY:STATUS`.
-    fn identity_status(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let access = self.access;
-        let caller = self.caller;
-        let enclave = self.enclave;
-        let cmd = self.cmd;
-        let req: IdentityRequest = decode(cmd, payload)?;
+    fn identity_status(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let req: IdentityRequest = decode(self.cmd, payload)?;
         // Every identity may look itself up.
-        if caller.identity.as_ref().map(Identity::as_str) != Some(req.identity.as_str()) {
-            access.check(cmd, &req.identity)?;
+        if self.caller.identity.as_ref().map(Identity::as_str) != Some(req.identity.as_str()) {
+            self.access.check(self.cmd, &req.identity)?;
         }
-        self.answer(&identity_response(
-            state.identity_info(enclave, &req.identity)?,
-        ));
-        Ok(())
+        Ok(identity_response(
+            self.state.identity_info(self.enclave, &req.identity)?,
+        ))
     }
 
     /// `IDENTITY:LIST`.
-    fn identity_list(&mut self, payload: &Bytes) -> Result<(), ApiError> {
-        let state = self.state;
-        let access = self.access;
-        let enclave = self.enclave;
-        let cmd = self.cmd;
-        let req: ListRequest = decode(cmd, payload)?;
-        let visible = access.list_filter(cmd)?;
-        let page = state.list_identities(
-            enclave,
-            &req.prefix,
-            &req.continue_at,
-            list_limit(req.limit),
-            visible,
-        )?;
-        self.answer(&ListIdentitiesResponse {
+    fn identity_list(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+        let page = self.page(payload, |s, e, p, c, l, v| s.list_identities(e, p, c, l, v))?;
+        Ok(ListIdentitiesResponse {
             identities: page.items.into_iter().map(identity_response).collect(),
             continue_at: page.continue_at,
-        });
-        Ok(())
+        })
     }
 }
