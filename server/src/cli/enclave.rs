@@ -47,16 +47,13 @@ pub(super) async fn run(cmd: EnclaveCmd) -> anyhow::Result<()> {
                 }
             })
             .await?;
-            if conn.json {
-                output::json(&json!(all.iter().map(|e| json!({"name": e.name, "created_at": time(&e.created_at), "created_by": e.created_by})).collect::<Vec<_>>()));
-            } else {
-                table(
-                    &["NAME", "CREATED"],
-                    &all.iter()
-                        .map(|e| vec![e.name.clone(), time(&e.created_at)])
-                        .collect::<Vec<_>>(),
-                );
-            }
+            output::listing(
+                conn.json,
+                &all,
+                |e| json!({"name": e.name, "created_at": time(&e.created_at), "created_by": e.created_by}),
+                &["NAME", "CREATED"],
+                |e| vec![e.name.clone(), time(&e.created_at)],
+            );
         }
     }
     Ok(())

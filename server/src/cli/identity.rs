@@ -108,22 +108,19 @@ pub(super) async fn run(cmd: IdentityCmd) -> anyhow::Result<()> {
                 }
             })
             .await?;
-            if conn.json {
-                output::json(&json!(all.iter().map(identity_json).collect::<Vec<_>>()));
-            } else {
-                table(
-                    &["IDENTITY", "PRIVILEGE", "POLICY"],
-                    &all.iter()
-                        .map(|i| {
-                            vec![
-                                i.identity.clone(),
-                                privilege_name(i.privilege).to_string(),
-                                i.policy.clone(),
-                            ]
-                        })
-                        .collect::<Vec<_>>(),
-                );
-            }
+            output::listing(
+                conn.json,
+                &all,
+                identity_json,
+                &["IDENTITY", "PRIVILEGE", "POLICY"],
+                |i| {
+                    vec![
+                        i.identity.clone(),
+                        privilege_name(i.privilege).to_string(),
+                        i.policy.clone(),
+                    ]
+                },
+            );
         }
         IdentityCmd::RmIdentity {
             conn,

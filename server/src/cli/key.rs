@@ -92,23 +92,20 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
                 }
             })
             .await?;
-            if conn.json {
-                output::json(&json!(all.iter().map(key_json).collect::<Vec<_>>()));
-            } else {
-                table(
-                    &["NAME", "VERSION", "TYPE", "CREATED"],
-                    &all.iter()
-                        .map(|k| {
-                            vec![
-                                k.name.clone(),
-                                format!("v{}", k.version),
-                                k.r#type.clone(),
-                                time(&k.created_at),
-                            ]
-                        })
-                        .collect::<Vec<_>>(),
-                );
-            }
+            output::listing(
+                conn.json,
+                &all,
+                key_json,
+                &["NAME", "VERSION", "TYPE", "CREATED"],
+                |k| {
+                    vec![
+                        k.name.clone(),
+                        format!("v{}", k.version),
+                        k.r#type.clone(),
+                        time(&k.created_at),
+                    ]
+                },
+            );
         }
         KeyCmd::RmKey {
             conn,

@@ -114,6 +114,23 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// Prints a listing: a JSON array with `--json`, else a table with `header`.
+pub(crate) fn listing<T>(
+    as_json: bool,
+    items: &[T],
+    json_of: impl Fn(&T) -> serde_json::Value,
+    header: &[&str],
+    row_of: impl Fn(&T) -> Vec<String>,
+) {
+    if as_json {
+        json(&serde_json::Value::Array(
+            items.iter().map(json_of).collect(),
+        ));
+    } else {
+        table(header, &items.iter().map(row_of).collect::<Vec<_>>());
+    }
+}
+
 /// Prints a JSON value, pretty.
 pub(crate) fn json(value: &serde_json::Value) {
     outln!(

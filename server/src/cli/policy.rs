@@ -105,16 +105,13 @@ pub(super) async fn run(cmd: PolicyCmd) -> anyhow::Result<()> {
                 }
             })
             .await?;
-            if conn.json {
-                output::json(&json!(all.iter().map(|p| json!({"name": p.name, "created_at": time(&p.created_at), "created_by": p.created_by})).collect::<Vec<_>>()));
-            } else {
-                table(
-                    &["NAME", "CREATED"],
-                    &all.iter()
-                        .map(|p| vec![p.name.clone(), time(&p.created_at)])
-                        .collect::<Vec<_>>(),
-                );
-            }
+            output::listing(
+                conn.json,
+                &all,
+                |p| json!({"name": p.name, "created_at": time(&p.created_at), "created_by": p.created_by}),
+                &["NAME", "CREATED"],
+                |p| vec![p.name.clone(), time(&p.created_at)],
+            );
         }
         PolicyCmd::RmPolicy {
             conn,
