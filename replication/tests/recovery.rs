@@ -247,7 +247,8 @@ fn a_leader_that_dies_right_after_answering_leaves_nothing_blocked() {
 /// the tombstone on the leader alone, a new leader could still commit the entry.
 #[test]
 fn an_abort_answers_failed_only_once_its_tombstone_is_on_a_majority() {
-    let (mut net, _, live) = Net::write_with_a_follower_dead(7);
+    let (mut net, leader, live) = Net::write_with_a_follower_dead(7);
+    let dead = (0..3).find(|id| *id != leader && *id != live).unwrap();
     // The first tombstones to the live follower are lost: the abort is on the leader alone.
     let dropped = std::cell::Cell::new(0);
     let no_tombstone = |env: &Envelope| {
@@ -278,7 +279,12 @@ fn an_abort_answers_failed_only_once_its_tombstone_is_on_a_majority() {
     // The tombstone gets through: now the write failed, and nothing of it is applied.
     net.run_until(4 * TIMING.election, |n| n.answers.contains_key(&7));
     match net.answers.get(&7) {
-        Some(Err(WriteError::Failed(why))) => assert!(why.contains("not applied"), "{why}"),
+        Some(Err(WriteError::Failed(why))) => {
+            assert!(why.contains("not applied"), "{why}");
+            // It names the member that did not answer, by id and host, and no other.
+            assert!(why.contains(&format!("node {dead} (n{dead})")), "{why}");
+            assert!(!why.contains(&format!("node {live}")), "{why}");
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -182,3 +182,13 @@ fn write_errors_are_errors_with_the_api_texts() {
         ]
     );
 }
+
+/// `stat` shows the role by these names.
+#[test]
+fn roles_are_named_as_stat_shows_them() {
+    let names: Vec<&str> = [Role::Follower, Role::Candidate, Role::Leader]
+        .into_iter()
+        .map(Role::as_str)
+        .collect();
+    assert_eq!(names, ["Follower", "Candidate", "Leader"]);
+}
