@@ -332,13 +332,22 @@ pub(crate) fn check(resp: RawResponse) -> Result<Bytes, Error> {
     if resp.status == StatusCode::OK {
         return Ok(resp.body);
     }
-    let ct = resp
+    let content_type = resp
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let body = &resp.body[..resp.body.len().min(5 * 1024)];
-    let message = match ct {
+    Err(Error::Api {
+        status: resp.status.as_u16(),
+        message: error_message(resp.status, content_type, &resp.body),
+    })
+}
+
+/// The message of an error answer, however the server encoded it (protobuf `ErrResponse`,
+/// JSON `{"message"}`, or plain text); the status's reason when it says nothing.
+pub fn error_message(status: StatusCode, content_type: &str, body: &[u8]) -> String {
+    let body = &body[..body.len().min(5 * 1024)];
+    let message = match content_type {
         "application/octet-stream" => ErrResponse::decode(body)
             .map(|e| e.message)
             .unwrap_or_default(),
@@ -348,16 +357,9 @@ pub(crate) fn check(resp: RawResponse) -> Result<Bytes, Error> {
             .unwrap_or_default(),
         _ => String::from_utf8_lossy(body).trim().to_string(),
     };
-    let message = if message.is_empty() {
-        resp.status
-            .canonical_reason()
-            .unwrap_or("error")
-            .to_string()
+    if message.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
     } else {
         message
-    };
-    Err(Error::Api {
-        status: resp.status.as_u16(),
-        message,
-    })
+    }
 }

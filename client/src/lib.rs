@@ -25,7 +25,7 @@ mod transport;
 pub mod wire;
 
 pub use apikey::{ApiKey, Identity, KeyFormatError};
-pub use client::{Client, ClientBuilder, HttpVersion, RawResponse};
+pub use client::{error_message, Client, ClientBuilder, HttpVersion, RawResponse};
 pub use command::Command;
 pub use commands::LogReader;
 pub use error::Error;

@@ -231,3 +231,28 @@ fn a_removal_notice_is_checked_with_the_cluster_before_it_is_acted_on() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// An error the leader answers reaches the client as the leader's message, whichever node the
+/// client asked: a follower passes it on as text, never as the leader's encoded body.
+#[test]
+fn an_error_relayed_by_a_follower_reads_as_the_leaders_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let a = Node::start(&tmp.path().join("a"), &key);
+    let b = Node::start(&tmp.path().join("b"), &key);
+    a.cli(&["add", &b.endpoint]);
+    a.cli(&["add-enclave", "e"]);
+    // One of the two is a follower, which passes `add` of the other on to the leader; both
+    // must answer the same.
+    for (node, other) in [(&a, &b), (&b, &a)] {
+        let out = node.cli_as(&a.root_api_key, &["add-enclave", "e"]);
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("enclave already exists"), "{stderr}");
+        assert!(!stderr.contains('{'), "{stderr}");
+        let out = node.cli_as(&a.root_api_key, &["add", &other.endpoint]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("already part of this cluster"), "{stderr}");
+        assert!(!stderr.contains('{'), "{stderr}");
+    }
+}

@@ -197,19 +197,19 @@ impl Cluster {
             timeout: Duration::from_secs(30),
         };
         // Refused before it was sent: certainly not applied. Anything later may have been.
-        let (code, body) = node.peer.call(&host, request).await.map_err(|e| match e {
-            PeerError::Unconnected(_) | PeerError::NotAPeer => {
-                unavailable(&format!("cannot reach the leader: {e}"))
+        // The leader's own answer is passed on as it said it.
+        match node.peer.call(&host, request).await {
+            Ok(_) => Ok(()),
+            Err(PeerError::Refused { status, message }) => {
+                Err(ClusterError::Relayed { status, message })
             }
-            PeerError::Unreachable(_) => unavailable(&format!("the leader did not answer: {e}")),
-        })?;
-        if code == 200 {
-            return Ok(());
+            Err(e @ (PeerError::Unconnected(_) | PeerError::NotAPeer)) => {
+                Err(unavailable(&format!("cannot reach the leader: {e}")))
+            }
+            Err(e @ PeerError::Unreachable(_)) => {
+                Err(unavailable(&format!("the leader did not answer: {e}")))
+            }
         }
-        Err(ClusterError::Relayed {
-            status: code,
-            message: String::from_utf8_lossy(&body).into_owned(),
-        })
     }
 
     /// `minkms add`: takes an id for the new node, sends it this cluster's state, then commits
@@ -251,9 +251,11 @@ impl Cluster {
                     peer::NOT_A_PEER
                 )))
             }
-            Err(PeerError::Unreachable(why) | PeerError::Unconnected(why)) => {
-                return Err(unavailable(&format!("cannot add node {host}: {why}")))
-            }
+            Err(
+                e @ (PeerError::Unreachable(_)
+                | PeerError::Unconnected(_)
+                | PeerError::Refused { .. }),
+            ) => return Err(unavailable(&format!("cannot add node {host}: {e}"))),
             Ok(s) => s,
         };
         let ours = node.keystore.info().cluster_id.to_string();
@@ -284,17 +286,13 @@ impl Cluster {
             body: Bytes::from(encode(&join)?),
             timeout: peer::CALL_TIMEOUT,
         };
-        let (code, body) = node
-            .peer
-            .call(host, request)
-            .await
-            .map_err(|e| unavailable(&format!("cannot add node {host}: {e}")))?;
-        if code != 200 {
-            return Err(ClusterError::Relayed {
-                status: code,
-                message: format!("cannot add node {host}: {}", String::from_utf8_lossy(&body)),
-            });
-        }
+        node.peer.call(host, request).await.map_err(|e| match e {
+            PeerError::Refused { status, message } => ClusterError::Relayed {
+                status,
+                message: format!("cannot add node {host}: {message}"),
+            },
+            e => unavailable(&format!("cannot add node {host}: {e}")),
+        })?;
         let host = host.to_string();
         self.ask(|tx| Event::Add(id, host, tx)).await?.map_err(|e| {
             ClusterError::Unavailable(format!(

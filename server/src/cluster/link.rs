@@ -35,9 +35,9 @@ pub(super) fn spawn_link(
             // One message at a time: each is answered before the next leaves, so they arrive
             // in order whichever pooled connection carries them.
             match node.peer.call(&host, request).await {
-                Ok((200, _)) => {}
-                Ok((code, body)) => {
-                    tracing::debug!(peer = %host, code, reason = %String::from_utf8_lossy(&body), "peer refused a message");
+                Ok(_) => {}
+                Err(PeerError::Refused { status, message }) => {
+                    tracing::debug!(peer = %host, status, reason = %message, "peer refused a message");
                 }
                 Err(e) => {
                     tracing::debug!(peer = %host, error = %e, "peer link failed");

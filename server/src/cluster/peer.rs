@@ -82,6 +82,14 @@ pub(crate) enum PeerError {
     /// It did not answer: the request may or may not have been handled.
     #[error("{0}")]
     Unreachable(String),
+    /// It answered with an error: its status and message (decoded, never the raw body).
+    #[error("{message}")]
+    Refused {
+        /// The HTTP status it answered.
+        status: u16,
+        /// What it said.
+        message: String,
+    },
 }
 
 impl Peer {
@@ -165,10 +173,12 @@ impl Peer {
             body: Bytes::new(),
             timeout: CALL_TIMEOUT,
         };
-        let (status, body) = self.call(host, request).await?;
-        if status != 200 {
-            return Err(PeerError::Unreachable(format!("{host} answered {status}")));
-        }
+        let body = self.call(host, request).await.map_err(|e| match e {
+            PeerError::Refused { status, .. } => {
+                PeerError::Unreachable(format!("{host} answered {status}"))
+            }
+            other => other,
+        })?;
         ServerStatusResponse::decode(body)
             .map_err(|e| PeerError::Unreachable(format!("invalid status from {host}: {e}")))
     }
@@ -181,12 +191,8 @@ impl Peer {
 
     /// One request to the node at `host` over the peer channel (mutual TLS, pinned both
     /// ways), on a pooled connection, with a deadline (a connection can stay open through a
-    /// partition or a stopped process).
-    pub(crate) async fn call(
-        &self,
-        host: &str,
-        req: PeerRequest<'_>,
-    ) -> Result<(u16, Bytes), PeerError> {
+    /// partition or a stopped process). The body of a 200 answer; any other is an error.
+    pub(crate) async fn call(&self, host: &str, req: PeerRequest<'_>) -> Result<Bytes, PeerError> {
         let PeerRequest {
             method,
             path,
@@ -210,22 +216,32 @@ impl Peer {
                     PeerError::Unreachable(format!("request to {host}: {why}"))
                 }
             })?;
-            let status = response.status().as_u16();
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
             let body = response
                 .into_body()
                 .collect()
                 .await
                 .map_err(|e| PeerError::Unreachable(format!("reading from {host}: {e}")))?
                 .to_bytes();
-            Ok::<_, PeerError>((status, body))
+            Ok::<_, PeerError>((status, content_type, body))
         };
-        let (status, body) = tokio::time::timeout(timeout, exchange)
+        let (status, content_type, body) = tokio::time::timeout(timeout, exchange)
             .await
             .map_err(|_| PeerError::Unreachable(format!("{host} did not answer in time")))??;
-        if status == 403 {
-            return Err(PeerError::NotAPeer);
+        match status {
+            http::StatusCode::OK => Ok(body),
+            http::StatusCode::FORBIDDEN => Err(PeerError::NotAPeer),
+            _ => Err(PeerError::Refused {
+                status: status.as_u16(),
+                message: minkms_client::error_message(status, &content_type, &body),
+            }),
         }
-        Ok((status, body))
     }
 }
 
