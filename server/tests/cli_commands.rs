@@ -107,3 +107,56 @@ fn enclave_key_policy_and_identity_commands_do_what_they_say() {
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("enclave does not exist"));
 }
+
+/// A command without an API key, without a server, or with a key the server does not know
+/// says what is wrong and what to do, and which server answered.
+#[test]
+fn a_missing_api_key_or_server_is_named_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms0"), &soft_hsm_key());
+    let run = |env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(minkms_testkit::bin());
+        cmd.args(["ls", "-k"])
+            .env_remove("MINIO_KMS_SERVER")
+            .env_remove("MINIO_KMS_API_KEY");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let no_key = "no API key: set MINIO_KMS_API_KEY or --api-key";
+    let stderr = run(&[("MINIO_KMS_SERVER", &node.endpoint)]);
+    assert!(stderr.contains(no_key), "{stderr}");
+    // Empty counts as unset.
+    let stderr = run(&[
+        ("MINIO_KMS_SERVER", &node.endpoint),
+        ("MINIO_KMS_API_KEY", ""),
+    ]);
+    assert!(stderr.contains(no_key), "{stderr}");
+    // No server: nothing is dialled, not even localhost.
+    let stderr = run(&[("MINIO_KMS_API_KEY", &node.root_api_key)]);
+    assert!(
+        stderr.contains("no server: set MINIO_KMS_SERVER or --server"),
+        "{stderr}"
+    );
+    let stderr = run(&[
+        ("MINIO_KMS_SERVER", ""),
+        ("MINIO_KMS_API_KEY", &node.root_api_key),
+    ]);
+    assert!(stderr.contains("no server"), "{stderr}");
+    // A key the server does not know: its message, after the server's name.
+    let unknown = minkms_client::ApiKey::generate().to_secret_string();
+    let stderr = run(&[
+        ("MINIO_KMS_SERVER", &node.endpoint),
+        ("MINIO_KMS_API_KEY", &unknown),
+    ]);
+    assert!(
+        stderr.contains(&format!(
+            "{}: access denied: insufficient permissions",
+            node.endpoint
+        )),
+        "{stderr}"
+    );
+}

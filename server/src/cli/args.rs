@@ -24,14 +24,10 @@ pub(crate) struct Cli {
 /// How to reach and authenticate to a cluster.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct Conn {
-    /// Server(s), comma-separated; https:// is optional.
-    #[arg(
-        short = 's',
-        long,
-        env = "MINIO_KMS_SERVER",
-        default_value = "https://localhost:7373"
-    )]
-    pub(crate) server: String,
+    /// Server(s), comma-separated; https:// is optional. There is no default: a command never
+    /// reaches a node nobody named.
+    #[arg(short = 's', long, env = "MINIO_KMS_SERVER")]
+    pub(crate) server: Option<String>,
     /// API key (k1:...).
     #[arg(
         short = 'a',
@@ -46,6 +42,27 @@ pub(crate) struct Conn {
     /// Print JSON instead of human-readable output.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+impl Conn {
+    /// The server(s) named; an error that says how to name one when none is (an empty
+    /// `MINIO_KMS_SERVER` names none).
+    pub(crate) fn server(&self) -> anyhow::Result<&str> {
+        self.server
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no server: set MINIO_KMS_SERVER or --server (for example https://127.0.0.1:7373)"
+                )
+            })
+    }
+
+    /// The API key given; an empty `MINIO_KMS_API_KEY` counts as none, as an empty
+    /// `MINIO_KMS_HSM_KEY` does.
+    pub(crate) fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref().filter(|k| !k.trim().is_empty())
+    }
 }
 
 /// The enclave a command acts in.

@@ -164,7 +164,9 @@ async fn one(
 ) -> Result<(), minkms_client::Error> {
     let e = args.enclave.as_str();
     if let Some(token) = &args.openbao_token {
-        return openbao_generate(client, &args.conn.server, token, key).await;
+        // Named: the set-up checked it.
+        let server = args.conn.server.as_deref().unwrap_or_default();
+        return openbao_generate(client, server, token, key).await;
     }
     match args.op {
         Op::Generate => {
@@ -256,13 +258,13 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         2 => HttpVersion::Http2,
         other => anyhow::bail!("--http must be 1 or 2, not {other}"),
     };
-    let api_key = match (&args.conn.api_key, &args.openbao_token) {
+    let api_key = match (args.conn.api_key(), &args.openbao_token) {
         (Some(k), _) => Some(ApiKey::parse(k)?),
         (None, Some(_)) => None,
-        (None, None) => anyhow::bail!("an API key is needed: --api-key or MINIO_KMS_API_KEY"),
+        (None, None) => anyhow::bail!("no API key: set MINIO_KMS_API_KEY or --api-key"),
     };
     let spec = ClientSpec {
-        servers: args.conn.server.clone(),
+        servers: args.conn.server()?.to_string(),
         api_key,
         insecure: args.conn.insecure,
         http,
@@ -277,7 +279,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 args.op == Op::Generate && args.batch == 1,
                 "OpenBao is benchmarked for --op generate, unbatched, only"
             );
-            openbao_generate(&setup, &args.conn.server, token, key)
+            openbao_generate(&setup, &spec.servers, token, key)
                 .await
                 .context("set-up failed (are the transit engine and bench-key there?)")?;
             Vec::new()

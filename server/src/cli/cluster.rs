@@ -42,7 +42,7 @@ pub(super) async fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
             let node = match targets.as_slice() {
                 [node] => node.clone(),
                 [server, node] => {
-                    conn.server = server.clone();
+                    conn.server = Some(server.clone());
                     node.clone()
                 }
                 _ => anyhow::bail!("usage: minkms add [SERVER] HOST:PORT"),
@@ -65,7 +65,7 @@ pub(super) async fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
             let node = match targets.as_slice() {
                 [node] => node.clone(),
                 [server, node] => {
-                    conn.server = server.clone();
+                    conn.server = Some(server.clone());
                     node.clone()
                 }
                 _ => anyhow::bail!("usage: minkms rm [SERVER] HOST:PORT|NODE-ID"),
@@ -91,7 +91,7 @@ pub(super) async fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
             remove: _,
             accept_fork: true,
         } => {
-            conn.server = target.clone();
+            conn.server = Some(target.clone());
             client(&conn)?.accept_fork().await?;
             done(
                 &conn,
@@ -108,7 +108,7 @@ pub(super) async fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
             if remove.len() > 1 {
                 eprintln!("warning: removing {} nodes, one at a time; remove more than one failed node only when they are all lost", remove.len());
             }
-            conn.server = target.clone();
+            conn.server = Some(target.clone());
             client(&conn)?.edit_cluster(&remove).await?;
             let ids: Vec<String> = remove.iter().map(|i| i.to_string()).collect();
             done(
@@ -128,7 +128,7 @@ pub(super) async fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
             let file = match targets.as_slice() {
                 [file] => std::path::PathBuf::from(file),
                 [server, file] => {
-                    conn.server = server.clone();
+                    conn.server = Some(server.clone());
                     std::path::PathBuf::from(file)
                 }
                 _ => anyhow::bail!("usage: minkms backup [SERVER] FILE"),
@@ -140,7 +140,7 @@ pub(super) async fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
             target,
             file,
         } => {
-            conn.server = target.clone();
+            conn.server = Some(target.clone());
             let bytes = std::fs::read(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let size = bytes.len();

@@ -35,6 +35,28 @@ use crate::node::{self as server, ServerOptions, VERSION};
 
 /// Runs the parsed command line.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
+    dispatch(cli).await.map_err(explain)
+}
+
+/// An authentication failure says what to do: give an API key when none was given, and
+/// which server refused the one given (connection errors name it already). The server's
+/// message itself stays as it is.
+fn explain(e: anyhow::Error) -> anyhow::Error {
+    let Some(minkms_client::Error::Api {
+        status: 401 | 403,
+        message,
+    }) = e.downcast_ref()
+    else {
+        return e;
+    };
+    match CONNECTION.get() {
+        Some((_, false)) => anyhow::anyhow!("no API key: set MINIO_KMS_API_KEY or --api-key"),
+        Some((server, true)) => anyhow::anyhow!("{server}: {message}"),
+        None => e,
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     if cli.soft_hsm {
         output::outln!("{}", &*SoftHsm::generate_key());
         return Ok(());
@@ -165,9 +187,15 @@ fn identity(key: Option<&str>, as_json: bool, as_pem: bool) -> anyhow::Result<()
     Ok(())
 }
 
+/// The server a command talked to and whether it gave an API key: what an authentication
+/// failure is explained with (a CLI process runs one command).
+static CONNECTION: std::sync::OnceLock<(String, bool)> = std::sync::OnceLock::new();
+
 fn client(conn: &Conn) -> anyhow::Result<Client> {
-    let mut builder = Client::builder().endpoints([conn.server.as_str()]);
-    if let Some(key) = &conn.api_key {
+    let server = conn.server()?;
+    let _ = CONNECTION.set((server.to_string(), conn.api_key().is_some()));
+    let mut builder = Client::builder().endpoints([server]);
+    if let Some(key) = conn.api_key() {
         builder = builder.api_key(ApiKey::parse(key).context("MINIO_KMS_API_KEY / --api-key")?);
     }
     if conn.insecure {
