@@ -209,8 +209,9 @@ fn a_leader_that_dies_right_after_answering_leaves_nothing_blocked() {
         net.answers.get(&req).cloned()
     };
     match write(&mut net, 2) {
-        Some(Err(WriteError::Unavailable(why))) => {
-            assert!(why.contains("not all nodes available"), "{why}")
+        Some(Err(WriteError::Down { node, message })) => {
+            assert!(message.contains("not all nodes available"), "{message}");
+            assert!(!survivors.contains(&node), "{node} is up");
         }
         other => panic!("{other:?}"),
     }

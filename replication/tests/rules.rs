@@ -163,7 +163,11 @@ fn an_entry_is_learnt_only_onto_the_history_it_follows() {
 fn write_errors_are_errors_with_the_api_texts() {
     let texts: Vec<String> = [
         WriteError::NotLeader(Some(1)),
-        WriteError::Unavailable("not all nodes available".into()),
+        WriteError::Unavailable("too many writes queued".into()),
+        WriteError::Down {
+            node: 2,
+            message: "not all nodes available: node 2 (n2) is down".into(),
+        },
         WriteError::Failed("aborted".into()),
         WriteError::Unknown("outcome unknown".into()),
         WriteError::Removed,
@@ -175,7 +179,8 @@ fn write_errors_are_errors_with_the_api_texts() {
         texts,
         [
             "cluster has no leader",
-            "not all nodes available",
+            "too many writes queued",
+            "not all nodes available: node 2 (n2) is down",
             "aborted",
             "outcome unknown",
             "server not part of cluster"

@@ -256,3 +256,33 @@ fn an_error_relayed_by_a_follower_reads_as_the_leaders_message() {
         assert!(!stderr.contains('{'), "{stderr}");
     }
 }
+
+/// `rm` of a node that is down cannot commit (it needs every node) and says how to remove it
+/// instead: `edit --rm` with its id.
+#[test]
+fn rm_of_a_node_that_is_down_points_to_edit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let a = Node::start(&tmp.path().join("a"), &key);
+    let b = Node::start(&tmp.path().join("b"), &key);
+    let c = Node::start(&tmp.path().join("c"), &key);
+    a.cli(&["add", &b.endpoint]);
+    a.cli(&["add", &c.endpoint]);
+    let c_host = c.endpoint.trim_start_matches("https://").to_string();
+    c.kill();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let stderr = loop {
+        let out = a.cli_as(&a.root_api_key, &["rm", &c_host]);
+        assert_ne!(out.status.code(), Some(0), "rm of a dead node succeeded");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        if stderr.contains("is down") || std::time::Instant::now() > deadline {
+            break stderr;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        stderr.contains(&format!("node 2 ({c_host}) is down")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("'minkms edit SERVER --rm 2'"), "{stderr}");
+}

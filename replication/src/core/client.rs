@@ -193,8 +193,14 @@ impl Core {
                 .filter(|m| self.hard.config.contains(*m))
                 .collect();
             if let Some(down) = self.stale_member(now, &check) {
-                let msg = format!("not all nodes available: {} is down", self.host(down));
-                self.respond(req, Err(WriteError::Unavailable(msg)));
+                let message = format!("not all nodes available: {} is down", self.host(down));
+                self.respond(
+                    req,
+                    Err(WriteError::Down {
+                        node: down,
+                        message,
+                    }),
+                );
                 continue;
             }
             let ballot = self.next_ballot();

@@ -62,8 +62,16 @@ impl Role {
 pub enum WriteError {
     /// This node does not lead; the leader it knows of, if any.
     NotLeader(Option<NodeId>),
-    /// Refused before anything was prepared (a member is down, the queue is full...).
+    /// Refused before anything was prepared (the queue is full, the cluster changed...).
     Unavailable(String),
+    /// Refused before anything was prepared because this member is down (writes need every
+    /// node): the caller may have a better way, such as `edit --rm` for that very node.
+    Down {
+        /// The member that is down.
+        node: NodeId,
+        /// What the client is told.
+        message: String,
+    },
     /// Prepared, then aborted: definitely not applied.
     Failed(String),
     /// Prepared, outcome not known: it may still be committed by a later leader.
@@ -76,9 +84,10 @@ impl std::fmt::Display for WriteError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             WriteError::NotLeader(_) => f.write_str("cluster has no leader"),
-            WriteError::Unavailable(m) | WriteError::Failed(m) | WriteError::Unknown(m) => {
-                f.write_str(m)
-            }
+            WriteError::Unavailable(m)
+            | WriteError::Down { message: m, .. }
+            | WriteError::Failed(m)
+            | WriteError::Unknown(m) => f.write_str(m),
             WriteError::Removed => f.write_str("server not part of cluster"),
         }
     }

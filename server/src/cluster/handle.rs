@@ -357,7 +357,13 @@ impl Cluster {
         let target = status.config.members.get(&id).cloned().unwrap_or_default();
         self.ask(|tx| Event::Remove(id, tx))
             .await?
-            .map_err(write_error)?;
+            .map_err(|e| match e {
+                // `rm` needs the node it removes; a node that is down is removed by force.
+                WriteError::Down { node, message } if node == id => unavailable(&format!(
+                    "{message}: remove a node that is down with 'minkms edit SERVER --rm {id}' (SERVER: a remaining node)"
+                )),
+                e => write_error(e),
+            })?;
         let body = Bytes::from(encode(&Removed { delete })?);
         if id == status.id {
             let _ = self.leave(delete).await;
