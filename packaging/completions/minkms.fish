@@ -73,8 +73,8 @@ complete -c minkms -n "__fish_minkms_needs_command" -f -a "completion" -d 'Print
 complete -c minkms -n "__fish_minkms_needs_command" -f -a "man" -d 'Print the manual page (roff) of minkms, or write one page per command into a directory'
 complete -c minkms -n "__fish_minkms_needs_command" -f -a "version" -d 'Print the version of this binary and of the server'
 complete -c minkms -n "__fish_minkms_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c minkms -n "__fish_minkms_using_subcommand server" -l addr -l address -d 'Address to listen on, HOST:PORT or :PORT' -r
-complete -c minkms -n "__fish_minkms_using_subcommand server" -l host -d 'The name (HOST:PORT) this node is known by in its cluster' -r
+complete -c minkms -n "__fish_minkms_using_subcommand server" -l addr -l address -d 'Address to listen on, HOST:PORT or :PORT [default: 0.0.0.0 (127.0.0.1 with --dev) on the port of --host, else on 7373]' -r
+complete -c minkms -n "__fish_minkms_using_subcommand server" -l host -d 'The name (HOST:PORT) this node is known by in its cluster: what other nodes and clients dial [default: 127.0.0.1 and the listen port]' -r
 complete -c minkms -n "__fish_minkms_using_subcommand server" -l config -d 'YAML configuration file (TLS, HSMs, limits, audit, log)' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand server" -l log-format -d 'Log format (default: the config\'s log.format, else text)' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line, for log shippers'"

@@ -347,3 +347,50 @@ fn a_closed_stdout_pipe_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+/// A node given `--host` and no `--addr` listens on the port it is known by, so that peers
+/// dialling `--host` find it; a `--host` nobody could dial is refused at start.
+#[test]
+fn a_node_listens_on_the_port_of_its_host_and_refuses_a_host_without_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let port = minkms_testkit::free_port();
+    let host = format!("127.0.0.1:{port}");
+    let node = Node::launch(
+        &tmp.path().join("kms0"),
+        &["--host", &host],
+        &[("MINIO_KMS_HSM_KEY", &key)],
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap();
+    assert_eq!(node.endpoint, host);
+    // A client dialling the host finds the node.
+    runtime()
+        .block_on(node.root().create_enclave("reached"))
+        .unwrap();
+    drop(node);
+    for bad in [
+        "node0",
+        "node0:",
+        "node0:0",
+        "node0:http",
+        ":7373",
+        "a:b:7373",
+    ] {
+        let failure = Node::launch(
+            &tmp.path().join(format!("bad-{}", bad.len())),
+            &["--host", bad],
+            &[("MINIO_KMS_HSM_KEY", &key)],
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap_err();
+        assert_eq!(failure.code, Some(1), "{bad}");
+        assert!(
+            failure
+                .stderr
+                .contains(&format!("invalid --host '{bad}': expected HOST:PORT")),
+            "{bad}: {}",
+            failure.stderr
+        );
+    }
+}

@@ -114,7 +114,7 @@ impl Node {
         .unwrap_or_else(|e| panic!("node did not start: {e:?}"))
     }
 
-    /// Starts `minkms server ARGS DIR` (`--addr 127.0.0.1:0` unless ARGS has an `--addr`) with
+    /// Starts `minkms server ARGS DIR` (`--addr 127.0.0.1:0` unless ARGS has `--addr` or `--host`) with
     /// `env` added (an empty value removes the variable) and waits up to `wait` for the banner.
     pub fn launch(
         dir: &Path,
@@ -137,7 +137,8 @@ impl Node {
             .position(|a| *a == "--addr")
             .and_then(|i| args.get(i + 1))
             .map(|a| a.to_string());
-        if addr.is_none() {
+        // A node given only --host listens on its port.
+        if addr.is_none() && !args.contains(&"--host") {
             command.args(["--addr", "127.0.0.1:0"]);
         }
         command

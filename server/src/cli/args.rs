@@ -76,11 +76,18 @@ pub(crate) struct Enclave {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Cmd {
     /// Start a node with its state in DIR (kms.db). The first start creates a single-node cluster.
+    #[command(after_help = "Environment:
+  MINIO_KMS_HSM_KEY   the soft HSM key (hsm:aes256:...) that seals the database; 'minkms --soft-hsm'
+                      makes one. Not needed when the config file names other HSMs, or with --dev.
+  MINIO_KMS_LOG_LEVEL the log level (error, warn, info, debug, trace); overrides the config's
+                      log.level")]
     Server {
-        /// Address to listen on, HOST:PORT or :PORT.
+        /// Address to listen on, HOST:PORT or :PORT [default: 0.0.0.0 (127.0.0.1 with --dev)
+        /// on the port of --host, else on 7373].
         #[arg(long, visible_alias = "address")]
         addr: Option<String>,
-        /// The name (HOST:PORT) this node is known by in its cluster.
+        /// The name (HOST:PORT) this node is known by in its cluster: what other nodes and
+        /// clients dial [default: 127.0.0.1 and the listen port].
         #[arg(long)]
         host: Option<String>,
         /// YAML configuration file (TLS, HSMs, limits, audit, log).

@@ -47,6 +47,27 @@ pub(crate) fn root_api_key(hsms: &BackendSet) -> Result<ApiKey, HsmError> {
     Ok(ApiKey::from_seed(*seed.expose_secret()))
 }
 
+/// The name a node is known by (`--host`): `HOST:PORT`, what peers and clients dial. A scheme
+/// is dropped; a missing or zero port is refused, since nobody could dial it.
+fn parse_host(host: &str) -> anyhow::Result<(String, u16)> {
+    let bare = host
+        .trim()
+        .trim_start_matches("https://")
+        .trim_end_matches('/');
+    let invalid = || {
+        anyhow::anyhow!(
+            "invalid --host '{host}': expected HOST:PORT, the address other nodes and clients dial (e.g. node0.example.net:7373)"
+        )
+    };
+    let (name, port) = bare.rsplit_once(':').ok_or_else(invalid)?;
+    let port: u16 = port.parse().ok().filter(|p| *p != 0).ok_or_else(invalid)?;
+    let bracketed = name.starts_with('[') && name.ends_with(']');
+    if name.is_empty() || (name.contains(':') && !bracketed) || name.contains('/') {
+        return Err(invalid());
+    }
+    Ok((bare.to_string(), port))
+}
+
 fn parse_addr(addr: &str) -> anyhow::Result<SocketAddr> {
     let full = if addr.starts_with(':') {
         format!("0.0.0.0{addr}")
@@ -215,17 +236,22 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         (None, false) => anyhow::bail!("no data directory given: minkms server [OPTIONS] DIR"),
     };
 
-    let addr = parse_addr(opts.addr.as_deref().unwrap_or(if opts.dev {
-        "127.0.0.1:7373"
-    } else {
-        "0.0.0.0:7373"
-    }))?;
+    let host = opts.host.as_deref().map(parse_host).transpose()?;
+    // Without --addr, the node listens on the port it is known by: peers dial --host.
+    let listen_ip = if opts.dev { "127.0.0.1" } else { "0.0.0.0" };
+    let port = host
+        .as_ref()
+        .map_or(minkms_client::DEFAULT_PORT, |(_, port)| *port);
+    let addr = match opts.addr.as_deref() {
+        Some(addr) => parse_addr(addr)?,
+        None => parse_addr(&format!("{listen_ip}:{port}"))?,
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("failed to listen on {addr}"))?;
     let addr = listener.local_addr()?;
-    let host = match &opts.host {
-        Some(h) => h.clone(),
+    let host = match host {
+        Some((h, _)) => h,
         None if addr.ip().is_unspecified() => format!("127.0.0.1:{}", addr.port()),
         None => addr.to_string(),
     };
