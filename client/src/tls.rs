@@ -26,6 +26,47 @@ pub enum ServerTrust {
     Verifier(Arc<dyn ServerCertVerifier>),
 }
 
+impl ServerTrust {
+    /// Only the CA certificates in `path`: a PEM file, or a directory whose files (`.pem`,
+    /// `.crt`, `.cer`) are PEM files, as operators keep a private CA.
+    pub fn from_ca_path(path: &std::path::Path) -> Result<Self, Error> {
+        let files = if path.is_dir() {
+            let mut files: Vec<_> = std::fs::read_dir(path)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|p| {
+                    p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| ["pem", "crt", "cer"].contains(&e))
+                })
+                .collect();
+            files.sort();
+            files
+        } else {
+            vec![path.to_path_buf()]
+        };
+        let mut roots = Vec::new();
+        for file in &files {
+            let pem = std::fs::read(file)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", file.display())))?;
+            use rustls::pki_types::pem::PemObject as _;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                roots.push(cert.map_err(|e| {
+                    Error::Config(format!("invalid CA file {}: {e}", file.display()))
+                })?);
+            }
+        }
+        if roots.is_empty() {
+            return Err(Error::Config(format!(
+                "{} holds no CA certificate",
+                path.display()
+            )));
+        }
+        Ok(ServerTrust::Roots(roots))
+    }
+}
+
 /// The one crypto provider of the project (ring).
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())

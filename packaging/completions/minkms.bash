@@ -304,7 +304,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__add)
-            opts="-s -a -k -h --server --api-key --insecure --json --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -323,6 +323,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -334,7 +338,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__add__subcmd__enclave)
-            opts="-s -a -k -h --server --api-key --insecure --json --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -353,6 +357,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -364,7 +372,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__add__subcmd__hsm)
-            opts="-s -a -k -h --server --api-key --insecure --json --overwrite --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --overwrite --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -383,6 +391,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -394,7 +406,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__add__subcmd__identity)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --admin --service --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --admin --service --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -413,6 +425,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -432,7 +448,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__add__subcmd__key)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --type --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --type --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -451,6 +467,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -474,7 +494,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__add__subcmd__policy)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -493,6 +513,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -512,7 +536,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__backup)
-            opts="-s -a -k -h --server --api-key --insecure --json --force --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --force --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -531,6 +555,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -542,7 +570,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__bench)
-            opts="-s -a -k -h --server --api-key --insecure --json --op --duration --warmup --connections --concurrency --batch --http --server-pid --soak --sample --no-scrape --enclave --openbao-token --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --op --duration --warmup --connections --concurrency --batch --http --server-pid --soak --sample --no-scrape --enclave --openbao-token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -561,6 +589,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -662,7 +694,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__decrypt)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --context --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -681,6 +713,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -704,7 +740,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__edit)
-            opts="-s -a -k -h --server --api-key --insecure --json --rm --accept-fork --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --rm --accept-fork --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -723,6 +759,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -738,7 +778,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__encrypt)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --base64 --context --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --base64 --context --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -757,6 +797,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -780,7 +824,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__get__subcmd__identity)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -799,6 +843,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -818,7 +866,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__get__subcmd__policy)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -837,6 +885,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1486,7 +1538,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__import__subcmd__key)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --type --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --type --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1505,6 +1557,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1528,7 +1584,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__keygen)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --context --length --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --context --length --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1547,6 +1603,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1574,7 +1634,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__log)
-            opts="-s -a -k -h --server --api-key --insecure --json --level --filter --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --level --filter --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1593,6 +1653,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1612,7 +1676,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__ls)
-            opts="-s -a -k -h --server --api-key --insecure --json --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1631,6 +1695,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1642,7 +1710,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__ls__subcmd__enclave)
-            opts="-s -a -k -h --server --api-key --insecure --json --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1661,6 +1729,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1672,7 +1744,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__ls__subcmd__hsm)
-            opts="-s -a -k -h --server --api-key --insecure --json --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1691,6 +1763,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1702,7 +1778,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__ls__subcmd__identity)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1721,6 +1797,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1740,7 +1820,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__ls__subcmd__key)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1759,6 +1839,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1778,7 +1862,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__ls__subcmd__policy)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1797,6 +1881,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1816,7 +1904,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__mac)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1835,6 +1923,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1872,7 +1964,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__restore)
-            opts="-s -a -k -h --server --api-key --insecure --json --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1891,6 +1983,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1902,7 +1998,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__rm)
-            opts="-s -a -k -h --server --api-key --insecure --json --delete-cluster --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --delete-cluster --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1921,6 +2017,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1932,7 +2032,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__rm__subcmd__enclave)
-            opts="-s -a -k -h --server --api-key --insecure --json --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1951,6 +2051,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1962,7 +2066,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__rm__subcmd__hsm)
-            opts="-s -a -k -h --server --api-key --insecure --json --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1981,6 +2085,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1992,7 +2100,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__rm__subcmd__identity)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2011,6 +2119,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2030,7 +2142,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__rm__subcmd__key)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --version --all --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --version --all --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2049,6 +2161,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2072,7 +2188,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__rm__subcmd__policy)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2091,6 +2207,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2144,7 +2264,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__set__subcmd__policy)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2163,6 +2283,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2182,7 +2306,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__stat)
-            opts="-s -a -k -h --server --api-key --insecure --json --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2201,6 +2325,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2212,7 +2340,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__stat__subcmd__enclave)
-            opts="-s -a -k -h --server --api-key --insecure --json --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2231,6 +2359,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2242,7 +2374,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__stat__subcmd__key)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --version --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --version --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2261,6 +2393,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2284,7 +2420,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__stat__subcmd__policy)
-            opts="-s -a -k -e -h --server --api-key --insecure --json --enclave --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2303,6 +2439,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2322,7 +2462,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__version)
-            opts="-s -a -k -h --server --api-key --insecure --json --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2341,6 +2481,10 @@ _minkms() {
                     return 0
                     ;;
                 -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

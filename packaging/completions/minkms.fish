@@ -85,27 +85,32 @@ complete -c minkms -n "__fish_minkms_using_subcommand identity" -l pem -d 'Print
 complete -c minkms -n "__fish_minkms_using_subcommand identity" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand ls" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand ls" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand ls" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand ls" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand ls" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand ls" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand stat" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand stat" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand stat" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand stat" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand stat" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand stat" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand add" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand add" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand add" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand add" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand add" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand add" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand rm" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand rm" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand rm" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand rm" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand rm" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand rm" -l delete-cluster -d 'Let the removed node start over as a new single-node cluster instead of refusing to start ("server not part of cluster"). It keeps a copy of every key and the same root API key: its writes are fenced until `minkms edit HOST --accept-fork`'
 complete -c minkms -n "__fish_minkms_using_subcommand rm" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand edit" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand edit" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand edit" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand edit" -l rm -d 'Id of a dead node to remove (see `minkms ls`)' -r
 complete -c minkms -n "__fish_minkms_using_subcommand edit" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand edit" -l json -d 'Print JSON instead of human-readable output'
@@ -113,53 +118,63 @@ complete -c minkms -n "__fish_minkms_using_subcommand edit" -l accept-fork -d 'S
 complete -c minkms -n "__fish_minkms_using_subcommand edit" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand backup" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand backup" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand backup" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand backup" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand backup" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand backup" -l force -d 'Replace FILE when it exists (without it, an existing file is never overwritten)'
 complete -c minkms -n "__fish_minkms_using_subcommand backup" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand restore" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand restore" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand restore" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand restore" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand restore" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand restore" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-hsm" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand ls-hsm" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand ls-hsm" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand ls-hsm" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-hsm" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-hsm" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand add-hsm" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand add-hsm" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand add-hsm" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand add-hsm" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand add-hsm" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand add-hsm" -l overwrite -d 'Replace an existing sealed copy'
 complete -c minkms -n "__fish_minkms_using_subcommand add-hsm" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-hsm" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand rm-hsm" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand rm-hsm" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand rm-hsm" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-hsm" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-hsm" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand add-enclave" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand add-enclave" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand add-enclave" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand add-enclave" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand add-enclave" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand add-enclave" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-enclave" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand rm-enclave" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand rm-enclave" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand rm-enclave" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-enclave" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-enclave" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand stat-enclave" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand stat-enclave" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand stat-enclave" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand stat-enclave" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand stat-enclave" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand stat-enclave" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-enclave" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand ls-enclave" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand ls-enclave" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand ls-enclave" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-enclave" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-enclave" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand add-key" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand add-key" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand add-key" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand add-key" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand add-key" -l type -d 'AES256 or ChaCha20 (default: AES256)' -r
 complete -c minkms -n "__fish_minkms_using_subcommand add-key" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
@@ -167,6 +182,7 @@ complete -c minkms -n "__fish_minkms_using_subcommand add-key" -l json -d 'Print
 complete -c minkms -n "__fish_minkms_using_subcommand add-key" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand import-key" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand import-key" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand import-key" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand import-key" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand import-key" -l type -d 'AES256 or ChaCha20 (default: AES256)' -r
 complete -c minkms -n "__fish_minkms_using_subcommand import-key" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
@@ -174,6 +190,7 @@ complete -c minkms -n "__fish_minkms_using_subcommand import-key" -l json -d 'Pr
 complete -c minkms -n "__fish_minkms_using_subcommand import-key" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand stat-key" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand stat-key" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand stat-key" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand stat-key" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand stat-key" -l version -d 'Key version (0 = latest)' -r
 complete -c minkms -n "__fish_minkms_using_subcommand stat-key" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
@@ -181,12 +198,14 @@ complete -c minkms -n "__fish_minkms_using_subcommand stat-key" -l json -d 'Prin
 complete -c minkms -n "__fish_minkms_using_subcommand stat-key" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-key" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand ls-key" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand ls-key" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand ls-key" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand ls-key" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-key" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-key" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-key" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand rm-key" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand rm-key" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand rm-key" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand rm-key" -l version -d 'Version to delete' -r
 complete -c minkms -n "__fish_minkms_using_subcommand rm-key" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
@@ -195,6 +214,7 @@ complete -c minkms -n "__fish_minkms_using_subcommand rm-key" -l all -d 'Delete 
 complete -c minkms -n "__fish_minkms_using_subcommand rm-key" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand keygen" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand keygen" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand keygen" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand keygen" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand keygen" -l context -d 'Associated data bound to the ciphertext' -r
 complete -c minkms -n "__fish_minkms_using_subcommand keygen" -l length -d 'Data key length in bytes' -r
@@ -203,6 +223,7 @@ complete -c minkms -n "__fish_minkms_using_subcommand keygen" -l json -d 'Print 
 complete -c minkms -n "__fish_minkms_using_subcommand keygen" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand generate" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand generate" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand generate" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand generate" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand generate" -l context -d 'Associated data bound to the ciphertext' -r
 complete -c minkms -n "__fish_minkms_using_subcommand generate" -l length -d 'Data key length in bytes' -r
@@ -211,6 +232,7 @@ complete -c minkms -n "__fish_minkms_using_subcommand generate" -l json -d 'Prin
 complete -c minkms -n "__fish_minkms_using_subcommand generate" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand encrypt" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand encrypt" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand encrypt" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand encrypt" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand encrypt" -l context -d 'Associated data bound to the ciphertext' -r
 complete -c minkms -n "__fish_minkms_using_subcommand encrypt" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
@@ -219,6 +241,7 @@ complete -c minkms -n "__fish_minkms_using_subcommand encrypt" -l base64 -d 'The
 complete -c minkms -n "__fish_minkms_using_subcommand encrypt" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand decrypt" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand decrypt" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand decrypt" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand decrypt" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand decrypt" -l context -d 'Associated data given when encrypting' -r
 complete -c minkms -n "__fish_minkms_using_subcommand decrypt" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
@@ -226,48 +249,56 @@ complete -c minkms -n "__fish_minkms_using_subcommand decrypt" -l json -d 'Print
 complete -c minkms -n "__fish_minkms_using_subcommand decrypt" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand mac" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand mac" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand mac" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand mac" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand mac" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand mac" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand mac" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand add-policy" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand add-policy" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand add-policy" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand add-policy" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand add-policy" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand add-policy" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand add-policy" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand get-policy" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand get-policy" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand get-policy" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand get-policy" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand get-policy" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand get-policy" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand get-policy" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand stat-policy" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand stat-policy" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand stat-policy" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand stat-policy" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand stat-policy" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand stat-policy" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand stat-policy" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-policy" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand ls-policy" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand ls-policy" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand ls-policy" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand ls-policy" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-policy" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-policy" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-policy" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand rm-policy" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand rm-policy" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand rm-policy" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand rm-policy" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-policy" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-policy" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand set-policy" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand set-policy" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand set-policy" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand set-policy" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand set-policy" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand set-policy" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand set-policy" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand add-identity" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand add-identity" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand add-identity" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand add-identity" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand add-identity" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand add-identity" -l json -d 'Print JSON instead of human-readable output'
@@ -276,30 +307,35 @@ complete -c minkms -n "__fish_minkms_using_subcommand add-identity" -l service -
 complete -c minkms -n "__fish_minkms_using_subcommand add-identity" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand get-identity" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand get-identity" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand get-identity" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand get-identity" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand get-identity" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand get-identity" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand get-identity" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand stat-identity" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand stat-identity" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand stat-identity" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand stat-identity" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand stat-identity" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand stat-identity" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand stat-identity" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-identity" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand ls-identity" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand ls-identity" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand ls-identity" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand ls-identity" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-identity" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand ls-identity" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-identity" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand rm-identity" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand rm-identity" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand rm-identity" -s e -l enclave -d 'Enclave name' -r
 complete -c minkms -n "__fish_minkms_using_subcommand rm-identity" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-identity" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand rm-identity" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand log" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand log" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand log" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand log" -l level -d 'Lowest level shown: debug, info, warn or error' -r
 complete -c minkms -n "__fish_minkms_using_subcommand log" -l filter -d 'Only records whose message contains this text' -r
 complete -c minkms -n "__fish_minkms_using_subcommand log" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
@@ -307,6 +343,7 @@ complete -c minkms -n "__fish_minkms_using_subcommand log" -l json -d 'Print JSO
 complete -c minkms -n "__fish_minkms_using_subcommand log" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand logs" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand logs" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand logs" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand logs" -l level -d 'Lowest level shown: debug, info, warn or error' -r
 complete -c minkms -n "__fish_minkms_using_subcommand logs" -l filter -d 'Only records whose message contains this text' -r
 complete -c minkms -n "__fish_minkms_using_subcommand logs" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
@@ -314,6 +351,7 @@ complete -c minkms -n "__fish_minkms_using_subcommand logs" -l json -d 'Print JS
 complete -c minkms -n "__fish_minkms_using_subcommand logs" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand bench" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l op -d 'Operation' -r -f -a "generate\t'KEY:GENERATE of a 32-byte data key (what MinIO sends for every object)'
 encrypt\t'KEY:ENCRYPT of 32 bytes'
 decrypt\t'KEY:DECRYPT of a data key\'s ciphertext'
@@ -342,6 +380,7 @@ complete -c minkms -n "__fish_minkms_using_subcommand man" -l dir -d 'Write mink
 complete -c minkms -n "__fish_minkms_using_subcommand man" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand version" -s s -l server -d 'Server(s), comma-separated; https:// is optional. There is no default: a command never reaches a node nobody named' -r
 complete -c minkms -n "__fish_minkms_using_subcommand version" -s a -l api-key -d 'API key (k1:...)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand version" -l ca -d 'Trust servers whose certificates this CA issued: a PEM file, or a directory of them (a private CA). Without it, the system\'s roots' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand version" -s k -l insecure -d 'Accept any server certificate (self-signed development servers)'
 complete -c minkms -n "__fish_minkms_using_subcommand version" -l json -d 'Print JSON instead of human-readable output'
 complete -c minkms -n "__fish_minkms_using_subcommand version" -s h -l help -d 'Print help'

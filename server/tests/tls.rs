@@ -131,3 +131,64 @@ fn a_certificate_for_other_names_is_refused() {
         "{err}"
     );
 }
+
+/// The CLI trusts a private CA with `--ca` (a PEM file or a directory) or `MINIO_KMS_CA`; a
+/// certificate it cannot verify gets a hint that says which option to use.
+#[test]
+fn the_cli_trusts_a_private_ca_given_by_file_or_directory_and_hints_when_it_cannot_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = Ca::new("operator CA");
+    let node = node_with_certificate(tmp.path(), &ca, &["127.0.0.1"]);
+    let ca_dir = tmp.path().join("CAs");
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    let ca_file = ca_dir.join("operator.pem");
+    std::fs::write(&ca_file, ca.cert.pem()).unwrap();
+    std::fs::write(ca_dir.join("README"), "not a certificate").unwrap();
+    let cli = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(minkms_testkit::bin());
+        cmd.args(args)
+            .env("MINIO_KMS_SERVER", &node.endpoint)
+            .env("MINIO_KMS_API_KEY", &node.root_api_key)
+            .env_remove("MINIO_KMS_CA")
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let file = ca_file.to_str().unwrap();
+    let dir = ca_dir.to_str().unwrap();
+    for (args, env) in [
+        (vec!["ls", "--ca", file], vec![]),
+        (vec!["ls", "--ca", dir], vec![]),
+        (vec!["ls"], vec![("MINIO_KMS_CA", dir)]),
+    ] {
+        let out = cli(&args, &env);
+        assert!(
+            out.status.success(),
+            "{args:?} {env:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Without the CA: the error says what to do.
+    let out = cli(&["ls"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
+    assert!(stderr.contains("--ca PATH (or MINIO_KMS_CA)"), "{stderr}");
+    assert!(stderr.contains("-k"), "{stderr}");
+    // Another CA is no better, and a path without certificates is refused as such.
+    let other = tmp.path().join("other.pem");
+    std::fs::write(&other, Ca::new("someone else").cert.pem()).unwrap();
+    let out = cli(&["ls", "--ca", other.to_str().unwrap()], &[]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ca PATH"));
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = cli(&["ls", "--ca", empty.to_str().unwrap()], &[]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("holds no CA certificate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

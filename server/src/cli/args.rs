@@ -36,8 +36,12 @@ pub(crate) struct Conn {
         hide_env_values = true
     )]
     pub(crate) api_key: Option<String>,
+    /// Trust servers whose certificates this CA issued: a PEM file, or a directory of them
+    /// (a private CA). Without it, the system's roots.
+    #[arg(long, env = "MINIO_KMS_CA", value_name = "PATH")]
+    pub(crate) ca: Option<PathBuf>,
     /// Accept any server certificate (self-signed development servers).
-    #[arg(short = 'k', long)]
+    #[arg(short = 'k', long, conflicts_with = "ca")]
     pub(crate) insecure: bool,
     /// Print JSON instead of human-readable output.
     #[arg(long)]

@@ -38,10 +38,18 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     dispatch(cli).await.map_err(explain)
 }
 
-/// An authentication failure says what to do: give an API key when none was given, and
-/// which server refused the one given (connection errors name it already). The server's
-/// message itself stays as it is.
+/// A failure the operator can fix says how: a certificate the CLI cannot verify points to
+/// `--ca` and `-k`; an authentication failure asks for an API key when none was given, and
+/// names the server that refused the one given (connection errors name it already). The
+/// server's message itself stays as it is.
 fn explain(e: anyhow::Error) -> anyhow::Error {
+    if let Some(minkms_client::Error::Transport(why)) = e.downcast_ref() {
+        if why.contains("invalid peer certificate") {
+            return anyhow::anyhow!(
+                "{why}\nhint: a node with a certificate from a private CA: --ca PATH (or MINIO_KMS_CA); a self-signed test node: -k"
+            );
+        }
+    }
     let Some(minkms_client::Error::Api {
         status: 401 | 403,
         message,
@@ -200,6 +208,8 @@ fn client(conn: &Conn) -> anyhow::Result<Client> {
     }
     if conn.insecure {
         builder = builder.trust(ServerTrust::Insecure);
+    } else if let Some(ca) = conn.ca.as_deref().filter(|p| !p.as_os_str().is_empty()) {
+        builder = builder.trust(ServerTrust::from_ca_path(ca).context("--ca / MINIO_KMS_CA")?);
     }
     Ok(builder.build()?)
 }

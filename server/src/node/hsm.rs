@@ -67,19 +67,7 @@ fn remote_api_key(r: &minkms_config::RemoteSection) -> Result<ApiKey, HsmError> 
 }
 
 fn read_ca(path: &Path) -> Result<ServerTrust, HsmError> {
-    let pem = std::fs::read(path)
-        .map_err(|e| HsmError::Config(format!("cannot read {}: {e}", path.display())))?;
-    use rustls::pki_types::pem::PemObject as _;
-    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| HsmError::Config(format!("invalid CA file {}: {e}", path.display())))?;
-    if certs.is_empty() {
-        return Err(HsmError::Config(format!(
-            "CA file {} holds no certificate",
-            path.display()
-        )));
-    }
-    Ok(ServerTrust::Roots(certs))
+    ServerTrust::from_ca_path(path).map_err(|e| HsmError::Config(e.to_string()))
 }
 
 /// Checks what can be checked without contacting any HSM, so that a missing or malformed key
