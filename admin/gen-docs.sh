@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the shell completions (packaging/completions/) and man pages (packaging/man/)
-# from the CLI's definition, and the configuration reference (docs/config.md) from the config
-# file's parser. A test (server/tests/restart.rs) fails when any of them is stale.
+# and the command-line reference (docs/cli.md) from the CLI's definition, and the
+# configuration reference (docs/config.md) from the config file's parser. A test (server/tests/restart.rs) fails when any of them is stale.
 #
 #   ./admin/gen-docs.sh [path/to/minkms]
 set -euo pipefail
@@ -16,6 +16,7 @@ mkdir -p packaging/completions
 "$bin" completion zsh > packaging/completions/_minkms
 "$bin" completion fish > packaging/completions/minkms.fish
 rm -rf packaging/man
-"$bin" man --dir packaging/man
+"$bin" man packaging/man
 "$bin" config-reference > docs/config.md
-echo "gen-docs: packaging/completions, packaging/man and docs/config.md are current"
+"$bin" cli-reference > docs/cli.md
+echo "gen-docs: packaging/completions, packaging/man, docs/config.md and docs/cli.md are current"

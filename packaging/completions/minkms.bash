@@ -43,6 +43,9 @@ _minkms() {
             minkms,bench-baseline)
                 cmd="minkms__subcmd__bench__subcmd__baseline"
                 ;;
+            minkms,cli-reference)
+                cmd="minkms__subcmd__cli__subcmd__reference"
+                ;;
             minkms,completion)
                 cmd="minkms__subcmd__completion"
                 ;;
@@ -181,6 +184,9 @@ _minkms() {
             minkms__subcmd__help,bench-baseline)
                 cmd="minkms__subcmd__help__subcmd__bench__subcmd__baseline"
                 ;;
+            minkms__subcmd__help,cli-reference)
+                cmd="minkms__subcmd__help__subcmd__cli__subcmd__reference"
+                ;;
             minkms__subcmd__help,completion)
                 cmd="minkms__subcmd__help__subcmd__completion"
                 ;;
@@ -290,7 +296,7 @@ _minkms() {
 
     case "${cmd}" in
         minkms)
-            opts="-h -V --soft-hsm --help --version server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen generate encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity stat-identity ls-identity rm-identity log logs bench config-reference bench-baseline completion man version help"
+            opts="-h -V --soft-hsm --help --version server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen generate encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity stat-identity ls-identity rm-identity log logs bench config-reference cli-reference bench-baseline completion man version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -665,6 +671,20 @@ _minkms() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        minkms__subcmd__cli__subcmd__reference)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         minkms__subcmd__completion)
             opts="-h --help bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -908,7 +928,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__help)
-            opts="server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity ls-identity rm-identity log bench config-reference bench-baseline completion man version help"
+            opts="server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity ls-identity rm-identity log bench config-reference cli-reference bench-baseline completion man version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1034,6 +1054,20 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__help__subcmd__bench__subcmd__baseline)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        minkms__subcmd__help__subcmd__cli__subcmd__reference)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -150,6 +150,9 @@ pub(crate) enum Cmd {
     /// Print the configuration file's reference (Markdown; docs/config.md).
     #[command(hide = true)]
     ConfigReference,
+    /// Print every command's help as one Markdown page (docs/cli.md).
+    #[command(hide = true)]
+    CliReference,
     /// Serve the benchmark baseline (a bare hyper + rustls `KEY:GENERATE`; BENCHMARKING.md).
     #[command(hide = true)]
     BenchBaseline {
@@ -165,8 +168,10 @@ pub(crate) enum Cmd {
     /// Print the manual page (roff) of minkms, or write one page per command into a directory.
     Man {
         /// Write minkms.1 and minkms-COMMAND.1 for every command into this directory.
-        #[arg(long)]
         dir: Option<PathBuf>,
+        /// The same, as an option (older scripts).
+        #[arg(long = "dir", hide = true, conflicts_with = "dir")]
+        dir_option: Option<PathBuf>,
     },
     /// Print the version of this binary and of the server.
     Version {
