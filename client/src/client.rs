@@ -129,9 +129,14 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// A transport error with its whole chain of causes.
+/// A transport error with its whole chain of causes; a certificate that failed verification
+/// is told apart from the network failing.
 fn transport(e: hyper_util::client::legacy::Error) -> Error {
-    Error::Transport(error_chain(&e))
+    if crate::transport::is_certificate_failure(&e) {
+        Error::Certificate(error_chain(&e))
+    } else {
+        Error::Transport(error_chain(&e))
+    }
 }
 
 /// A response with its whole body read.
@@ -206,6 +211,11 @@ impl Client {
                 Err(Error::Transport(e)) => {
                     self.failed.lock().insert(i, Instant::now());
                     last = Error::Transport(format!("{}: {e}", self.endpoints[i]));
+                }
+                // Another host may present a certificate this client can verify.
+                Err(Error::Certificate(e)) => {
+                    self.failed.lock().insert(i, Instant::now());
+                    last = Error::Certificate(format!("{}: {e}", self.endpoints[i]));
                 }
                 other => return other,
             }

@@ -14,6 +14,10 @@ pub enum Error {
     /// No server could be reached (connection, TLS or I/O failure).
     #[error("{0}")]
     Transport(String),
+    /// A server was reached, but its certificate could not be verified: a configuration
+    /// matter (which CA to trust), not a failure that retrying fixes.
+    #[error("{0}")]
+    Certificate(String),
     /// The server's answer did not decode.
     #[error("invalid response: {0}")]
     Decode(String),

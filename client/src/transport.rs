@@ -62,6 +62,24 @@ pub fn https_client(tls: ClientConfig, transport: &Transport) -> HttpsClient {
     builder.build(https)
 }
 
+/// Whether `e` comes from a server certificate that failed verification (rustls'
+/// `InvalidCertificate`, however deep hyper and the I/O layer wrapped it).
+pub(crate) fn is_certificate_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    if matches!(
+        e.downcast_ref::<rustls::Error>(),
+        Some(rustls::Error::InvalidCertificate(_))
+    ) {
+        return true;
+    }
+    // An I/O error hides the error it carries from `source()` (hyper-rustls wraps the TLS
+    // layer's I/O error in another): look inside.
+    let carried = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .is_some_and(|inner| is_certificate_failure(inner));
+    carried || e.source().is_some_and(is_certificate_failure)
+}
+
 /// An error with its whole chain of causes, `: `-separated (hyper's own message says little:
 /// the reason a connection failed is several sources down).
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

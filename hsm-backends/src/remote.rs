@@ -63,6 +63,10 @@ fn map_err(e: ClientError) -> HsmError {
             HsmError::Unavailable(format!("remote minkms: {message}"))
         }
         ClientError::Api { message, .. } => HsmError::Config(format!("remote minkms: {message}")),
+        // Retrying cannot make a certificate trusted: the configuration must change.
+        ClientError::Certificate(m) => HsmError::Config(format!(
+            "remote minkms: {m}: set hsm.minio.minkms.ca to the CA that issued its certificate"
+        )),
         ClientError::Transport(m) => {
             HsmError::Unavailable(format!("remote minkms unreachable: {m}"))
         }

@@ -367,3 +367,37 @@ fn a_remote_server_answering_503_is_skipped_and_the_api_key_may_come_from_the_en
     .expect("unsealed through the second server");
     runtime().block_on(async { node.root().create_enclave("e").await.unwrap() });
 }
+
+/// A remote cluster whose certificate the node cannot verify is a configuration error: the
+/// node stops at once and says which setting to change, as it does for a wrong PIN, instead
+/// of staying sealed and retrying a handshake that can never pass.
+#[test]
+fn a_remote_hsm_whose_certificate_cannot_be_verified_stops_the_node_with_what_to_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let hsm_node = Node::start(&tmp.path().join("hsm-cluster"), &soft_hsm_key());
+    let api_key = prepare_hsm_cluster(&hsm_node);
+    // Its self-signed certificate, without `insecure` and without `ca`.
+    let yaml = remote_yaml(&[&hsm_node.endpoint], &api_key).replace("      insecure: true\n", "");
+    let config = write_config(tmp.path(), "config.yaml", &yaml);
+    let started = std::time::Instant::now();
+    let failure = Node::launch(
+        &tmp.path().join("kms"),
+        &["--config", config.to_str().unwrap()],
+        &[],
+        Duration::from_secs(60),
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert_eq!(failure.code, Some(1), "{}", failure.stderr);
+    assert!(
+        failure.stderr.contains("set hsm.minio.minkms.ca"),
+        "{}",
+        failure.stderr
+    );
+    assert!(failure.stderr.contains("certificate"), "{}", failure.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -43,12 +43,10 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
 /// names the server that refused the one given (connection errors name it already). The
 /// server's message itself stays as it is.
 fn explain(e: anyhow::Error) -> anyhow::Error {
-    if let Some(minkms_client::Error::Transport(why)) = e.downcast_ref() {
-        if why.contains("invalid peer certificate") {
-            return anyhow::anyhow!(
-                "{why}\nhint: a node with a certificate from a private CA: --ca PATH (or MINIO_KMS_CA); a self-signed test node: -k"
-            );
-        }
+    if let Some(minkms_client::Error::Certificate(why)) = e.downcast_ref() {
+        return anyhow::anyhow!(
+            "{why}\nhint: a node with a certificate from a private CA: --ca PATH (or MINIO_KMS_CA); a self-signed test node: -k"
+        );
     }
     let Some(minkms_client::Error::Api {
         status: 401 | 403,
