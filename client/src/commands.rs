@@ -31,7 +31,7 @@ impl Client {
 
     /// `POST /v1/debug/log` on the first endpoint: the node's log from now on. The body is a
     /// stream of `u32 BE length ‖ LogRecord` records; read it with [`LogReader`].
-    pub async fn follow_log(&self, filter: &LogRequest) -> Result<LogReader, Error> {
+    pub async fn follow_log(&self, filter: &impl Message) -> Result<LogReader, Error> {
         let uri = format!("https://{}/v1/debug/log", self.endpoints[0]);
         let req = Request::builder()
             .method(Method::POST)

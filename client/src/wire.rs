@@ -441,6 +441,46 @@ pub struct LogRequest {
     pub trace_level: i32,
 }
 
+impl LogRequest {
+    /// Decodes either layout: today's, or the one MinIO's pinned client (kms-go before June
+    /// 2025) sends, where field 4 is a string (an HTTP method filter) and the trace level is
+    /// field 8. The wire type of field 4 tells them apart: today's decoder refuses a string
+    /// there. The older request filters (method, path, identity, IP) select nothing here.
+    pub fn decode_either(body: &[u8]) -> Result<Self, prost::DecodeError> {
+        use prost::Message as _;
+        Self::decode(body).or_else(|_| {
+            let old = LogRequestBefore2025::decode(body)?;
+            Ok(Self {
+                level: old.level,
+                message: old.message,
+                since: old.since,
+                trace_level: old.trace_level,
+            })
+        })
+    }
+}
+
+/// `POST /v1/debug/log` request in kms-go's layout before June 2025 (the client MinIO pins).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LogRequestBefore2025 {
+    #[prost(sint32, tag = "1")]
+    pub level: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, optional, tag = "3")]
+    pub since: Option<Timestamp>,
+    #[prost(string, tag = "4")]
+    pub method: String,
+    #[prost(string, tag = "5")]
+    pub path: String,
+    #[prost(string, tag = "6")]
+    pub identity: String,
+    #[prost(string, tag = "7")]
+    pub ip: String,
+    #[prost(sint32, tag = "8")]
+    pub trace_level: i32,
+}
+
 /// One record of the `/v1/debug/log` stream, sent as `u32 BE length ‖ LogRecord`.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct LogRecord {
@@ -450,6 +490,23 @@ pub struct LogRecord {
     pub time: Option<Timestamp>,
     #[prost(string, tag = "3")]
     pub message: String,
+    /// The request a record is about. Always sent, empty when none: kms-go before June 2025
+    /// reads it from every record and fails on one without it; today's ignores it.
+    #[prost(message, optional, tag = "5")]
+    pub req: Option<LogRecordRequest>,
+}
+
+/// Field 5 of a [`LogRecord`] in kms-go's layout before June 2025.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LogRecordRequest {
+    #[prost(string, tag = "1")]
+    pub method: String,
+    #[prost(string, tag = "2")]
+    pub path: String,
+    #[prost(string, tag = "3")]
+    pub identity: String,
+    #[prost(string, tag = "4")]
+    pub ip: String,
 }
 
 /// `Debug` that shows a message's names and numbers and only the length of its secret fields

@@ -91,6 +91,7 @@ impl<S: Subscriber> Layer<S> for StreamLayer {
                 nanos: now.subsec_nanos() as i32,
             }),
             message: text,
+            req: Some(Default::default()),
         };
         let _ = sender.send(Arc::new(record));
     }

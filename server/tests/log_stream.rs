@@ -118,3 +118,54 @@ fn followers_that_leave_leave_no_task_behind() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// MinIO's pinned client (kms-go before June 2025) and today's both follow the log: the
+/// request's field 4 is a method string in the one and the trace level in the other, and
+/// every record carries field 5, which the older client reads unconditionally.
+#[test]
+fn old_and_new_kms_go_layouts_both_follow_the_log() {
+    use minkms_client::wire::{LogRequest, LogRequestBefore2025};
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms"), &soft_hsm_key());
+    let root = node.root();
+    let marker = "TLS handshake failed";
+    let old = LogRequestBefore2025 {
+        level: -4,
+        message: marker.into(),
+        method: "POST".into(),
+        path: "/v1/kms".into(),
+        trace_level: 1,
+        ..Default::default()
+    };
+    let new = LogRequest {
+        level: -4,
+        message: marker.into(),
+        trace_level: 1,
+        ..Default::default()
+    };
+    let endpoint = node.endpoint.clone();
+    std::thread::spawn(move || {
+        for _ in 0..100 {
+            if let Ok(mut s) = std::net::TcpStream::connect(&endpoint) {
+                let _ = std::io::Write::write_all(&mut s, b"not TLS\r\n\r\n");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    minkms_testkit::runtime().block_on(async {
+        let readers = [
+            ("before 2025", root.follow_log(&old).await),
+            ("today", root.follow_log(&new).await),
+        ];
+        for (layout, reader) in readers {
+            let mut reader = reader.unwrap_or_else(|e| panic!("{layout}: {e}"));
+            let record = tokio::time::timeout(Duration::from_secs(20), reader.next())
+                .await
+                .unwrap_or_else(|_| panic!("{layout}: no record within 20 s"))
+                .unwrap()
+                .unwrap();
+            assert!(record.message.contains(marker), "{layout}: {record:?}");
+            assert!(record.req.is_some(), "{layout}: field 5 missing");
+        }
+    });
+}

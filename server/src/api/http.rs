@@ -472,7 +472,7 @@ async fn follow_log(
         .await
         .map_err(|e| ApiError::bad_request(format!("invalid request: {e}")))?
         .to_bytes();
-    let filter = LogRequest::decode(body)
+    let filter = LogRequest::decode_either(&body)
         .map_err(|_| ApiError::bad_request("invalid request: malformed LogRequest"))?;
     let mut records = crate::logging::follow();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
