@@ -140,7 +140,10 @@ fn huge_headers_are_refused() {
 
 /// A streamed log: a request that lasts, keeping its connection busy.
 async fn follower(node: &Node) -> LogReader {
-    node.root().follow_log(&Default::default()).await.unwrap()
+    node.root()
+        .follow_log(&minkms_client::wire::LogRequest::default())
+        .await
+        .unwrap()
 }
 
 #[test]
