@@ -20,3 +20,33 @@ pub enum HsmError {
     #[error("HSM authentication failed: {0}")]
     Authentication(String),
 }
+
+impl HsmError {
+    /// The same error, its message told after `context` (which variable or section): the
+    /// kind's own prefix is said once, not once per layer.
+    pub fn within(self, context: impl std::fmt::Display) -> Self {
+        match self {
+            HsmError::MalformedBlob(m) => HsmError::MalformedBlob(format!("{context}: {m}")),
+            HsmError::Config(m) => HsmError::Config(format!("{context}: {m}")),
+            HsmError::Unavailable(m) => HsmError::Unavailable(format!("{context}: {m}")),
+            HsmError::Authentication(m) => HsmError::Authentication(format!("{context}: {m}")),
+            HsmError::InvalidCiphertext => HsmError::InvalidCiphertext,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HsmError;
+
+    #[test]
+    fn context_comes_after_the_kind_once() {
+        let e = HsmError::Config("not an hsm:aes256 key".into()).within("MINIO_KMS_HSM_KEY");
+        assert_eq!(
+            e.to_string(),
+            "invalid HSM configuration: MINIO_KMS_HSM_KEY: not an hsm:aes256 key"
+        );
+        let e = HsmError::Unavailable("timed out".into()).within("pkcs11");
+        assert_eq!(e.to_string(), "HSM unavailable: pkcs11: timed out");
+    }
+}

@@ -362,3 +362,26 @@ fn damaged_foreign_and_misdirected_backups_are_refused_and_change_nothing() {
     assert!(String::from_utf8_lossy(&ls.stdout).contains("e1"));
     drop((node, other_node));
 }
+
+/// `backup FILE` streams into `FILE.part`, the whole name kept: a backup to `state.bak` must
+/// not touch the operator's `state.part`, and leaves no `.part` file behind.
+#[test]
+fn a_backup_streams_into_file_dot_part_and_leaves_other_files_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let member = Member::new(tmp.path(), "source");
+    let node = member.start(&key);
+    let root = node.root_api_key.clone();
+    let theirs = tmp.path().join("state.part");
+    std::fs::write(&theirs, b"someone else's file").unwrap();
+    let file = tmp.path().join("state.bak");
+    let out = cli(&node, &root, &["backup", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::metadata(&file).unwrap().len() > 0);
+    assert_eq!(std::fs::read(&theirs).unwrap(), b"someone else's file");
+    assert!(!tmp.path().join("state.bak.part").exists());
+}

@@ -146,6 +146,20 @@ fn a_missing_api_key_or_server_is_named_as_such() {
         ("MINIO_KMS_API_KEY", &node.root_api_key),
     ]);
     assert!(stderr.contains("no server"), "{stderr}");
+    // No enclave for a command that acts in one.
+    let out = std::process::Command::new(minkms_testkit::bin())
+        .args(["ls-key", "-k"])
+        .env("MINIO_KMS_SERVER", &node.endpoint)
+        .env("MINIO_KMS_API_KEY", &node.root_api_key)
+        .env_remove("MINIO_KMS_ENCLAVE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no enclave: set MINIO_KMS_ENCLAVE or --enclave"),
+        "{stderr}"
+    );
     // A key the server does not know: its message, after the server's name.
     let unknown = minkms_client::ApiKey::generate().to_secret_string();
     let stderr = run(&[

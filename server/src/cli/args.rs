@@ -26,7 +26,7 @@ pub(crate) struct Cli {
 pub(crate) struct Conn {
     /// Server(s), comma-separated; https:// is optional. There is no default: a command never
     /// reaches a node nobody named.
-    #[arg(short = 's', long, env = "MINIO_KMS_SERVER")]
+    #[arg(short = 's', long, env = "MINIO_KMS_SERVER", hide_env_values = true)]
     pub(crate) server: Option<String>,
     /// API key (k1:...).
     #[arg(
@@ -38,7 +38,12 @@ pub(crate) struct Conn {
     pub(crate) api_key: Option<String>,
     /// Trust servers whose certificates this CA issued: a PEM file, or a directory of them
     /// (a private CA). Without it, the system's roots.
-    #[arg(long, env = "MINIO_KMS_CA", value_name = "PATH")]
+    #[arg(
+        long,
+        env = "MINIO_KMS_CA",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
     pub(crate) ca: Option<PathBuf>,
     /// Accept any server certificate (self-signed development servers).
     #[arg(short = 'k', long, conflicts_with = "ca")]
@@ -73,8 +78,18 @@ impl Conn {
 #[derive(Debug, Args, Clone)]
 pub(crate) struct Enclave {
     /// Enclave name.
-    #[arg(short = 'e', long, env = "MINIO_KMS_ENCLAVE")]
-    pub(crate) enclave: String,
+    #[arg(short = 'e', long, env = "MINIO_KMS_ENCLAVE", hide_env_values = true)]
+    pub(crate) enclave: Option<String>,
+}
+
+impl Enclave {
+    /// The enclave named; an error that says how to name one when none is.
+    pub(crate) fn name(&self) -> anyhow::Result<&str> {
+        self.enclave
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+            .ok_or_else(|| anyhow::anyhow!("no enclave: set MINIO_KMS_ENCLAVE or --enclave"))
+    }
 }
 
 #[derive(Debug, Subcommand)]

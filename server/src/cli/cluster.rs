@@ -176,7 +176,13 @@ async fn backup(conn: &Conn, file: &std::path::Path, force: bool) -> anyhow::Res
         "{} exists: choose another file, or replace it with --force",
         file.display()
     );
-    let part = file.with_extension("part");
+    // `FILE.part`, the whole name kept: `with_extension` would make `state.bak` into
+    // `state.part`, which may be another file of the operator's.
+    let part = {
+        let mut name = file.as_os_str().to_owned();
+        name.push(".part");
+        std::path::PathBuf::from(name)
+    };
     // A `.part` file is what an interrupted backup left: never a whole backup.
     let _ = std::fs::remove_file(&part);
     let mut out = std::io::BufWriter::new(

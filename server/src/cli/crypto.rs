@@ -14,7 +14,7 @@ pub(super) async fn run(cmd: CryptoCmd) -> anyhow::Result<()> {
             length,
         } => {
             let r = client(&conn)?
-                .generate_key(&enclave.enclave, &name, context.as_bytes(), length)
+                .generate_key(enclave.name()?, &name, context.as_bytes(), length)
                 .await?;
             let plaintext = zeroize::Zeroizing::new(b64(&r.plaintext));
             if conn.json {
@@ -45,7 +45,7 @@ pub(super) async fn run(cmd: CryptoCmd) -> anyhow::Result<()> {
                 plaintext.into_bytes()
             });
             let r = client(&conn)?
-                .encrypt(&enclave.enclave, &name, &pt, context.as_bytes())
+                .encrypt(enclave.name()?, &name, &pt, context.as_bytes())
                 .await?;
             if conn.json {
                 output::json(&json!({ "version": r.version, "ciphertext": b64(&r.ciphertext) }));
@@ -64,7 +64,7 @@ pub(super) async fn run(cmd: CryptoCmd) -> anyhow::Result<()> {
                 .decode(ciphertext.trim())
                 .context("the ciphertext is not base64")?;
             let r = client(&conn)?
-                .decrypt(&enclave.enclave, &name, 0, &ct, context.as_bytes())
+                .decrypt(enclave.name()?, &name, 0, &ct, context.as_bytes())
                 .await?;
             let pt = zeroize::Zeroizing::new(b64(&r.plaintext));
             if conn.json {
@@ -80,7 +80,7 @@ pub(super) async fn run(cmd: CryptoCmd) -> anyhow::Result<()> {
             message,
         } => {
             let r = client(&conn)?
-                .mac(&enclave.enclave, &name, 0, message.as_bytes())
+                .mac(enclave.name()?, &name, 0, message.as_bytes())
                 .await?;
             if conn.json {
                 output::json(&json!({ "version": r.version, "mac": b64(&r.mac) }));

@@ -35,7 +35,7 @@ pub(super) async fn run(cmd: IdentityCmd) -> anyhow::Result<()> {
                     is_service_account: service,
                     tags: Default::default(),
                 };
-                c.create_identity(&enclave.enclave, &req).await?;
+                c.create_identity(enclave.name()?, &req).await?;
                 created.push(id);
             }
             match (&generated, conn.json) {
@@ -68,7 +68,7 @@ pub(super) async fn run(cmd: IdentityCmd) -> anyhow::Result<()> {
             let c = client(&conn)?;
             let mut all = Vec::new();
             for id in &identities {
-                all.push(c.identity_status(&enclave.enclave, id).await?);
+                all.push(c.identity_status(enclave.name()?, id).await?);
             }
             if conn.json {
                 output::json(&json!(all.iter().map(identity_json).collect::<Vec<_>>()));
@@ -100,8 +100,9 @@ pub(super) async fn run(cmd: IdentityCmd) -> anyhow::Result<()> {
         } => {
             let c = client(&conn)?;
             let prefix = prefix.unwrap_or_default();
+            let name = enclave.name()?;
             let all = all_pages(|at| {
-                let (c, prefix, e) = (&c, &prefix, &enclave.enclave);
+                let (c, prefix, e) = (&c, &prefix, name);
                 async move {
                     let r = c.list_identities(e, prefix, &at, 0).await?;
                     Ok((r.identities, r.continue_at))
@@ -128,7 +129,7 @@ pub(super) async fn run(cmd: IdentityCmd) -> anyhow::Result<()> {
             identity,
         } => {
             client(&conn)?
-                .delete_identity(&enclave.enclave, &identity)
+                .delete_identity(enclave.name()?, &identity)
                 .await?;
             done(
                 &conn,

@@ -14,12 +14,9 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
         } => {
             let c = client(&conn)?;
             // `add-key` on an existing key adds a version (CLI.md): try to create, then rotate.
-            let added_version = match c
-                .create_key(&enclave.enclave, &name, &key_type, false)
-                .await
-            {
+            let added_version = match c.create_key(enclave.name()?, &name, &key_type, false).await {
                 Err(minkms_client::Error::Api { status: 409, .. }) => {
-                    c.create_key(&enclave.enclave, &name, &key_type, true)
+                    c.create_key(enclave.name()?, &name, &key_type, true)
                         .await?;
                     true
                 }
@@ -28,7 +25,7 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
                     false
                 }
             };
-            let k = c.key_status(&enclave.enclave, &name, 0).await?;
+            let k = c.key_status(enclave.name()?, &name, 0).await?;
             let text = if added_version {
                 format!("Added version {} of key {name}", k.version)
             } else {
@@ -49,7 +46,7 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
                     .context("the key must be standard base64")?,
             );
             client(&conn)?
-                .import_key(&enclave.enclave, &name, &key_type, &material)
+                .import_key(enclave.name()?, &name, &key_type, &material)
                 .await?;
             done(
                 &conn,
@@ -64,7 +61,7 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
             version,
         } => {
             let c = client(&conn)?;
-            let k = c.key_status(&enclave.enclave, &name, version).await?;
+            let k = c.key_status(enclave.name()?, &name, version).await?;
             if conn.json {
                 output::json(&key_json(&k));
             } else {
@@ -84,8 +81,9 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
         } => {
             let c = client(&conn)?;
             let prefix = prefix.unwrap_or_default();
+            let name = enclave.name()?;
             let all = all_pages(|at| {
-                let (c, prefix, e) = (&c, &prefix, &enclave.enclave);
+                let (c, prefix, e) = (&c, &prefix, name);
                 async move {
                     let r = c.list_keys(e, prefix, &at, 0).await?;
                     Ok((r.keys, r.continue_at))
@@ -115,7 +113,7 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
             all,
         } => {
             client(&conn)?
-                .delete_key(&enclave.enclave, &name, version, all)
+                .delete_key(enclave.name()?, &name, version, all)
                 .await?;
             let what = if all {
                 format!("Deleted key {name}")

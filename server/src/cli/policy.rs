@@ -33,7 +33,7 @@ pub(super) async fn run(cmd: PolicyCmd) -> anyhow::Result<()> {
                 allow: wire(&policy.allow),
                 deny: wire(&policy.deny),
             };
-            client(&conn)?.create_policy(&enclave.enclave, &req).await?;
+            client(&conn)?.create_policy(enclave.name()?, &req).await?;
             done(
                 &conn,
                 &format!("Created policy {name}"),
@@ -48,7 +48,7 @@ pub(super) async fn run(cmd: PolicyCmd) -> anyhow::Result<()> {
             let c = client(&conn)?;
             let mut docs = Vec::new();
             for n in &names {
-                let p = c.get_policy(&enclave.enclave, n).await?;
+                let p = c.get_policy(enclave.name()?, n).await?;
                 let mut doc = policy_json(&p);
                 doc["name"] = json!(p.name);
                 docs.push(doc);
@@ -71,7 +71,7 @@ pub(super) async fn run(cmd: PolicyCmd) -> anyhow::Result<()> {
             let c = client(&conn)?;
             let mut rows = Vec::new();
             for n in &names {
-                let p = c.policy_status(&enclave.enclave, n).await?;
+                let p = c.policy_status(enclave.name()?, n).await?;
                 rows.push(json!({ "name": p.name, "created_at": time(&p.created_at), "created_by": p.created_by }));
             }
             if conn.json {
@@ -97,8 +97,9 @@ pub(super) async fn run(cmd: PolicyCmd) -> anyhow::Result<()> {
         } => {
             let c = client(&conn)?;
             let prefix = prefix.unwrap_or_default();
+            let name = enclave.name()?;
             let all = all_pages(|at| {
-                let (c, prefix, e) = (&c, &prefix, &enclave.enclave);
+                let (c, prefix, e) = (&c, &prefix, name);
                 async move {
                     let r = c.list_policies(e, prefix, &at, 0).await?;
                     Ok((r.policies, r.continue_at))
@@ -118,9 +119,7 @@ pub(super) async fn run(cmd: PolicyCmd) -> anyhow::Result<()> {
             enclave,
             name,
         } => {
-            client(&conn)?
-                .delete_policy(&enclave.enclave, &name)
-                .await?;
+            client(&conn)?.delete_policy(enclave.name()?, &name).await?;
             done(
                 &conn,
                 &format!("Deleted policy {name}"),
@@ -134,7 +133,7 @@ pub(super) async fn run(cmd: PolicyCmd) -> anyhow::Result<()> {
             identity,
         } => {
             client(&conn)?
-                .assign_policy(&enclave.enclave, &policy, &identity)
+                .assign_policy(enclave.name()?, &policy, &identity)
                 .await?;
             done(
                 &conn,

@@ -74,7 +74,7 @@ fn read_ca(path: &Path) -> Result<ServerTrust, HsmError> {
 /// fails before the node binds its port.
 pub(crate) fn check(soft_key: Option<&str>, section: &HsmSection) -> Result<(), HsmError> {
     if let Some(key) = soft_key {
-        SoftHsm::parse(key).map_err(|e| HsmError::Config(format!("MINIO_KMS_HSM_KEY: {e}")))?;
+        SoftHsm::parse(key).map_err(|e| e.within("MINIO_KMS_HSM_KEY"))?;
     }
     let configured = section.pkcs11.len()
         + usize::from(section.cloudhsm.is_some())
@@ -115,8 +115,7 @@ pub(crate) fn backends(
     // serial), and the connected backend or why not.
     let mut attempts: Vec<(String, Attempt)> = Vec::new();
     if let Some(key) = soft_key {
-        let soft =
-            SoftHsm::parse(key).map_err(|e| HsmError::Config(format!("MINIO_KMS_HSM_KEY: {e}")))?;
+        let soft = SoftHsm::parse(key).map_err(|e| e.within("MINIO_KMS_HSM_KEY"))?;
         attempts.push(("hsm:minio:soft".into(), Ok(Arc::new(soft))));
     }
     for p in &section.pkcs11 {
