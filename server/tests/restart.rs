@@ -484,3 +484,46 @@ fn help_man_pages_and_docs_cite_nothing_outside_the_repository() {
     }
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
+
+/// `minkms version` prints this binary's version and commit even with no server or a server
+/// that cannot be reached; a node's `/version` names the same commit.
+#[test]
+fn version_names_the_commit_and_works_without_a_server() {
+    let run = |server: Option<&str>| {
+        let mut cmd = Command::new(bin());
+        cmd.args(["version", "-k", "--json"])
+            .env_remove("MINIO_KMS_SERVER")
+            .env_remove("MINIO_KMS_API_KEY");
+        if let Some(s) = server {
+            cmd.env("MINIO_KMS_SERVER", s);
+        }
+        let out = cmd.output().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), json)
+    };
+    let (code, alone) = run(None);
+    assert_eq!(code, Some(0));
+    let commit = alone["commit"].as_str().unwrap().to_string();
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    assert!(alone["server"].is_null());
+    let dead = format!("127.0.0.1:{}", minkms_testkit::free_port());
+    let (code, unreachable) = run(Some(&dead));
+    assert_eq!(code, Some(1));
+    assert_eq!(unreachable["client"], alone["client"]);
+    assert!(
+        unreachable["server"]["error"]
+            .as_str()
+            .unwrap()
+            .contains(&dead),
+        "{unreachable}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms0"), &soft_hsm_key());
+    let (code, both) = run(Some(&node.endpoint));
+    assert_eq!(code, Some(0));
+    assert_eq!(both["server"]["commit"], commit.as_str());
+}

@@ -511,7 +511,7 @@ async fn follow_log(
 fn version(host: &str, protobuf: bool) -> Response<Full<Bytes>> {
     let v = VersionResponse {
         version: VERSION.into(),
-        commit: String::new(),
+        commit: crate::node::state::COMMIT.into(),
         api_version: API_VERSION.into(),
         host: host.to_string(),
         fips140: false,

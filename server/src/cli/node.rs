@@ -1,24 +1,43 @@
 //! `minkms version` and `minkms log`: one node, the first server given.
 
 use super::*;
+use crate::node::state::COMMIT;
 
-/// `minkms version`: this binary's version and the server's.
+/// `minkms version`: this binary's version, then the server's when one is named. The client's
+/// is printed even when the server cannot be reached (the exit status says it could not).
 pub(super) async fn version(conn: Conn) -> anyhow::Result<()> {
-    let c = client(&conn)?;
-    let server = c.version(None).await?;
+    let client_version = format!("{VERSION} ({COMMIT})");
+    let server = match conn.server() {
+        Ok(named) => Some(
+            client(&conn)?
+                .version(None)
+                .await
+                .map_err(|e| anyhow::Error::from(e).context(named.to_string())),
+        ),
+        Err(_) => None,
+    };
     if conn.json {
-        output::json(
-            &json!({ "client": VERSION, "server": server.version, "api_version": server.api_version, "host": server.host }),
-        );
+        let server_json = match &server {
+            Some(Ok(s)) => {
+                json!({ "version": s.version, "commit": s.commit, "api_version": s.api_version, "host": s.host })
+            }
+            Some(Err(e)) => json!({ "error": format!("{e:#}") }),
+            None => serde_json::Value::Null,
+        };
+        output::json(&json!({ "client": VERSION, "commit": COMMIT, "server": server_json }));
     } else {
-        fields(&[
-            ("Client", VERSION.to_string()),
-            ("Server", server.version),
-            ("API", server.api_version),
-            ("Host", server.host),
-        ]);
+        let mut rows = vec![("Client", client_version)];
+        if let Some(Ok(s)) = &server {
+            rows.push(("Server", format!("{} ({})", s.version, s.commit)));
+            rows.push(("API", s.api_version.clone()));
+            rows.push(("Host", s.host.clone()));
+        }
+        fields(&rows);
     }
-    Ok(())
+    match server {
+        Some(Err(e)) => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// `minkms log`: follows the node's log until it ends.

@@ -8,6 +8,8 @@ use minkms_keystore::Keystore;
 
 /// The version this build reports on `/version`, in the banner and in status.
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit this binary was built from (`build.rs`): `unknown` outside a git checkout.
+pub(crate) const COMMIT: &str = env!("MINKMS_COMMIT");
 /// The API version of the wire protocol.
 pub(crate) const API_VERSION: &str = "v1";
 
