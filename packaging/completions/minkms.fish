@@ -79,7 +79,7 @@ complete -c minkms -n "__fish_minkms_using_subcommand server" -l host -d 'The na
 complete -c minkms -n "__fish_minkms_using_subcommand server" -l config -d 'YAML configuration file (TLS, HSMs, limits, audit, log)' -r -F
 complete -c minkms -n "__fish_minkms_using_subcommand server" -l log-format -d 'Log format (default: the config\'s log.format, else text)' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line, for log shippers'"
-complete -c minkms -n "__fish_minkms_using_subcommand server" -l dev -d 'Development mode: loopback, self-signed TLS, a generated HSM key and a temporary data directory unless given'
+complete -c minkms -n "__fish_minkms_using_subcommand server" -l dev -d 'Development mode: loopback, self-signed TLS, a generated HSM key and, unless DIR is given, a new data directory under the system temp directory (kept after the node stops, so that it can be restarted; delete it when done)'
 complete -c minkms -n "__fish_minkms_using_subcommand server" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c minkms -n "__fish_minkms_using_subcommand identity" -l json -d 'Print JSON'
 complete -c minkms -n "__fish_minkms_using_subcommand identity" -l pem -d 'Print the key\'s client certificate and private key (PEM) instead, for tools that present it themselves: `curl --cert FILE`, Prometheus\' `tls_config`'

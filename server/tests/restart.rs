@@ -527,3 +527,40 @@ fn version_names_the_commit_and_works_without_a_server() {
     assert_eq!(code, Some(0));
     assert_eq!(both["server"]["commit"], commit.as_str());
 }
+
+/// `--dev` without DIR makes a data directory under the system temp directory, names it in
+/// the banner, and keeps it after the node stops, as the help and the banner say: a restart
+/// with the printed HSM key opens it again.
+#[test]
+fn dev_mode_names_its_data_directory_and_keeps_it() {
+    use std::io::BufRead as _;
+    let mut child = Command::new(bin())
+        .args(["server", "--dev", "--addr", "127.0.0.1:0"])
+        .env_remove("MINIO_KMS_HSM_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("=> Server is up") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let data = field(&banner, "Data");
+    assert!(
+        data.ends_with("(kept after the node stops: delete it when done)"),
+        "{banner}"
+    );
+    let dir = std::path::PathBuf::from(data.split(" (kept").next().unwrap());
+    assert!(dir.starts_with(std::env::temp_dir()), "{}", dir.display());
+    assert!(dir.join("kms.db").exists(), "{}", dir.display());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -112,8 +112,9 @@ pub(crate) enum Cmd {
         /// YAML configuration file (TLS, HSMs, limits, audit, log).
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Development mode: loopback, self-signed TLS, a generated HSM key and a temporary
-        /// data directory unless given.
+        /// Development mode: loopback, self-signed TLS, a generated HSM key and, unless DIR is
+        /// given, a new data directory under the system temp directory (kept after the node
+        /// stops, so that it can be restarted; delete it when done).
         #[arg(long)]
         dev: bool,
         /// Log format (default: the config's log.format, else text).

@@ -441,7 +441,10 @@ impl Banner<'_> {
             out.push_str(&format!("\nDevelopment mode, generated HSM key (restart with MINIO_KMS_HSM_KEY=...):\nHSM Key        {key}\n"));
         }
         if let Some(dir) = dev_dir {
-            out.push_str(&format!("Data           {}\n", dir.display()));
+            out.push_str(&format!(
+                "Data           {} (kept after the node stops: delete it when done)\n",
+                dir.display()
+            ));
         }
         out.push_str("\n=> Server is up and running...\n");
         let mut stdout = std::io::stdout().lock();
