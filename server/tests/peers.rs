@@ -285,4 +285,8 @@ fn rm_of_a_node_that_is_down_points_to_edit() {
         "{stderr}"
     );
     assert!(stderr.contains("'minkms edit SERVER --rm 2'"), "{stderr}");
+    // `stat` shows it down and fails as a check.
+    let stat = a.cli_as(&a.root_api_key, &["stat"]);
+    assert_eq!(stat.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&stat.stdout).contains("[2/3] nodes are up"));
 }

@@ -242,6 +242,12 @@ fn a_node_whose_remote_hsm_is_down_at_boot_stays_up_sealed_and_recovers() {
         node.logs().contains("cannot unseal yet"),
         "each attempt is logged"
     );
+    // `stat` shows it sealed, with why, and fails as a check.
+    let stat = node.cli_as(&ApiKey::generate().to_secret_string(), &["stat"]);
+    assert_eq!(stat.status.code(), Some(1));
+    let shown = String::from_utf8_lossy(&stat.stdout);
+    assert!(shown.contains("State       sealed"), "{shown}");
+    assert!(shown.contains("an HSM is unreachable"), "{shown}");
 
     // The HSM cluster comes back (same address): the node unseals by itself and serves.
     let _hsm_node = Node::launch(

@@ -204,7 +204,8 @@ pub(crate) enum ClusterCmd {
         #[command(flatten)]
         conn: Conn,
     },
-    /// Show the status of every node of the cluster.
+    /// Show the status of every node of the cluster (a sealed node as sealed); exits 1 unless
+    /// every node is up.
     Stat {
         #[command(flatten)]
         conn: Conn,

@@ -223,9 +223,36 @@ async fn backup(conn: &Conn, file: &std::path::Path, force: bool) -> anyhow::Res
     Ok(())
 }
 
+/// `minkms stat`: every node's state. A sealed node is shown as such (it answers nothing
+/// else); the exit status is 1 unless every node is up, so that scripts can use it as a check.
 async fn stat(conn: &Conn) -> anyhow::Result<()> {
-    let status = client(conn)?.cluster_status().await?;
+    let status = match client(conn)?.cluster_status().await {
+        Ok(status) => status,
+        Err(minkms_client::Error::Api {
+            status: 503,
+            message,
+        }) if message.starts_with("node is sealed") => {
+            let server = conn.server()?;
+            if conn.json {
+                output::json(&json!({
+                    "nodes": [{"host": server, "up": false, "sealed": true, "reason": message}],
+                    "up": 0,
+                    "total": 1
+                }));
+            } else {
+                let dot = output::paint(31, "●");
+                output::outln!("{dot}  Node at {server}");
+                output::outln!("   {:<12}sealed", "State");
+                output::outln!("   {:<12}{message}", "Reason");
+                output::outln!();
+            }
+            anyhow::bail!("{server} is sealed: its cluster's state is not known until it unseals");
+        }
+        Err(e) => return Err(e.into()),
+    };
     let total = status.nodes_up.len() + status.nodes_down.len();
+    let up = status.nodes_up.len();
+    let all_up = up == total;
     if conn.json {
         let mut nodes = Vec::new();
         for (id, s) in &status.nodes_up {
@@ -234,7 +261,8 @@ async fn stat(conn: &Conn) -> anyhow::Result<()> {
         for (id, h) in &status.nodes_down {
             nodes.push(json!({"id": id, "host": h, "up": false}));
         }
-        output::json(&json!({ "nodes": nodes, "up": status.nodes_up.len(), "total": total }));
+        output::json(&json!({ "nodes": nodes, "up": up, "total": total }));
+        anyhow::ensure!(all_up, "[{up}/{total}] nodes are up");
         return Ok(());
     }
     let mut ids: Vec<u32> = status
@@ -277,17 +305,17 @@ async fn stat(conn: &Conn) -> anyhow::Result<()> {
         }
         output::outln!();
     }
-    let up = status.nodes_up.len();
-    if up == total {
+    if all_up {
         output::outln!(
             "All [{up}/{total}] nodes are up{}",
             if output::tty() { " ✔" } else { "" }
         );
+        Ok(())
     } else {
         output::outln!(
             "[{up}/{total}] nodes are up{}",
             if output::tty() { " ✗" } else { "" }
         );
+        anyhow::bail!("[{up}/{total}] nodes are up")
     }
-    Ok(())
 }
