@@ -23,5 +23,13 @@ if [ ! -e /etc/default/minkms ]; then
   echo "Generated an HSM key in /etc/default/minkms: back it up now; without it the data is lost."
 fi
 install -m 0644 "$here/systemd/minkms.service" /etc/systemd/system/minkms.service
-systemctl daemon-reload
-echo "Installed. Start with: systemctl enable --now minkms; then: journalctl -u minkms -n 20"
+echo "Installed /usr/local/bin/minkms, /etc/minkms/config.yaml, /etc/default/minkms and /etc/systemd/system/minkms.service."
+# Without systemd as PID 1 (a container, WSL, a chroot) there is nothing to reload: say how
+# to start the node instead of failing after everything was installed.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  systemctl daemon-reload
+  echo "Start with: systemctl enable --now minkms; then: journalctl -u minkms -n 20"
+else
+  echo "systemd is not running here: start the node yourself, as the unit would:"
+  echo "  sudo -u minkms bash -c 'set -a; . /etc/default/minkms; exec /usr/local/bin/minkms server \$MINIO_KMS_OPTS \$MINIO_KMS_VOLUME'"
+fi

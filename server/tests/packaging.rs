@@ -157,4 +157,9 @@ fn container_and_kubernetes_files_wire_the_same_variables() {
     assert!(
         install.contains("minkms --soft-hsm") && install.contains("chmod 0640 /etc/default/minkms")
     );
+    // Without systemd as PID 1 it says what it installed and how to start the node.
+    assert!(
+        install.contains("[ -d /run/systemd/system ]")
+            && install.contains("systemd is not running here")
+    );
 }
