@@ -79,8 +79,11 @@ struct Sim {
     max_seen: BTreeMap<u8, u64>,
     /// request → the key it writes.
     req_key: BTreeMap<u64, u8>,
-    /// Membership requests (their values are configs, not client writes).
-    config_reqs: BTreeSet<u64>,
+    /// Membership requests (their values are configs, not client writes), by kind.
+    config_reqs: BTreeMap<u64, Change>,
+    /// Requests a live core holds (the node they were given to): each must be answered once
+    /// the cluster heals. A crash takes its node's requests with it.
+    held: BTreeMap<u64, NodeId>,
     reads: u64,
     blocked_reads: u64,
     /// Ids taken with `propose_reserve` for nodes not added yet (or whose add failed).
@@ -89,6 +92,14 @@ struct Sim {
     frozen_out: BTreeSet<NodeId>,
     faults: bool,
     clients: bool,
+}
+
+/// What a membership request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Change {
+    Reserve,
+    Add,
+    Remove,
 }
 
 fn hard_host(id: NodeId) -> String {
@@ -113,7 +124,8 @@ impl Sim {
             value_req: BTreeMap::new(),
             max_seen: BTreeMap::new(),
             req_key: BTreeMap::new(),
-            config_reqs: BTreeSet::new(),
+            config_reqs: BTreeMap::new(),
+            held: BTreeMap::new(),
             reads: 0,
             blocked_reads: 0,
             reserved: BTreeSet::new(),
@@ -319,7 +331,7 @@ impl Sim {
                     Ok(index) => {
                         let node = &self.nodes[&id];
                         let got = node.applied.get(&index).and_then(|v| self.value_req.get(v));
-                        if got != Some(&req) && !self.config_reqs.contains(&req) {
+                        if got != Some(&req) && !self.config_reqs.contains_key(&req) {
                             self.fail(format!(
                                 "write {req} acknowledged at {index}, but {id} applied {got:?} there ({:?})\n{}",
                                 node.applied.get(&index),
@@ -344,6 +356,7 @@ impl Sim {
                 if self.writes.get(&req) != Some(&Outcome::Pending) {
                     self.fail(format!("write {req} answered twice"));
                 }
+                self.held.remove(&req);
                 self.writes.insert(req, outcome);
             }
             Output::Removed => {
@@ -401,6 +414,7 @@ impl Sim {
     }
 
     fn crash(&mut self, id: NodeId) {
+        self.held.retain(|_, n| *n != id);
         let until = self.now + self.rng.gen_range(20..600);
         let node = self.nodes.get_mut(&id).unwrap();
         node.core = None;
@@ -508,8 +522,17 @@ impl Sim {
         let mut payload = req.to_be_bytes().to_vec();
         payload.push(key);
         payload.extend_from_slice(what);
+        self.hold(req, target);
         self.on(target, None, |c, now| c.propose(now, req, payload));
         req
+    }
+
+    /// Notes that `req` goes to `id`, when its core will take it (a paused or crashed node's
+    /// `on` does nothing).
+    fn hold(&mut self, req: u64, id: NodeId) {
+        if !self.paused(id) && self.nodes.get(&id).is_some_and(|n| n.core.is_some()) {
+            self.held.insert(req, id);
+        }
     }
 
     /// A read of one key on a random node, gated as the server gates it: it waits while the
@@ -567,11 +590,12 @@ impl Sim {
         let req = self.next_req;
         self.next_req += 1;
         self.writes.insert(req, Outcome::Pending);
-        self.config_reqs.insert(req);
+        self.hold(req, leader);
         if st.config.members.len() < 5 && self.rng.gen_bool(0.2) {
             // The server's first step of an add: take an id before sending anything.
             let id = st.config.next_id;
             self.reserved.insert(id);
+            self.config_reqs.insert(req, Change::Reserve);
             self.on(leader, None, |c, now| c.propose_reserve(now, req, id));
         } else if st.config.members.len() < 5 && self.rng.gen_bool(0.6) {
             // Join: the snapshot is the leader's committed state, under a reserved id (the
@@ -601,15 +625,18 @@ impl Sim {
                 forced_out: Default::default(),
             };
             self.add_node(hard, Some(leader));
+            self.config_reqs.insert(req, Change::Add);
             self.on(leader, None, |c, now| {
                 c.propose_add(now, req, id, hard_host(id))
             });
         } else if st.config.members.len() > 2 {
             let members: Vec<NodeId> = st.config.members.keys().copied().collect();
             let victim = members[self.rng.gen_range(0..members.len())];
+            self.config_reqs.insert(req, Change::Remove);
             self.on(leader, None, |c, now| c.propose_remove(now, req, victim));
         } else {
             self.writes.remove(&req);
+            self.held.remove(&req);
         }
     }
 
@@ -809,6 +836,7 @@ impl Sim {
             })
             .collect();
         for id in given_up {
+            self.held.retain(|_, n| *n != id);
             let n = self.nodes.get_mut(&id).unwrap();
             n.core = None;
             n.gone = true;
@@ -900,7 +928,7 @@ impl Sim {
         for (req, outcome) in &self.writes {
             match outcome {
                 Outcome::Ok(_)
-                    if !applied_reqs.contains(req) && !self.config_reqs.contains(req) =>
+                    if !applied_reqs.contains(req) && !self.config_reqs.contains_key(req) =>
                 {
                     self.fail(format!("acknowledged write {req} lost"))
                 }
@@ -909,6 +937,13 @@ impl Sim {
                 }
                 _ => {}
             }
+        }
+        // Liveness: a request a live node took is answered, whatever became of its leader.
+        if let Some((req, id)) = self.held.iter().next() {
+            self.fail(format!(
+                "request {req} given to node {id} was never answered\n{}",
+                self.summary()
+            ));
         }
     }
 
@@ -1006,7 +1041,16 @@ impl Sim {
     }
 }
 
-fn run(seed: u64) -> (u64, u64, u64) {
+/// What one schedule did: acknowledged writes, reads checked, reads that waited, and the
+/// membership changes acknowledged by kind.
+struct Ran {
+    ok: u64,
+    reads: u64,
+    blocked: u64,
+    changes: BTreeMap<Change, u64>,
+}
+
+fn run(seed: u64) -> Ran {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
     let n = rng.gen_range(1..=5);
     let mut sim = Sim::new(seed, n);
@@ -1020,30 +1064,55 @@ fn run(seed: u64) -> (u64, u64, u64) {
         .values()
         .filter(|o| matches!(o, Outcome::Ok(_)))
         .count() as u64;
-    (ok, sim.reads, sim.blocked_reads)
+    let mut changes = BTreeMap::new();
+    for (req, kind) in &sim.config_reqs {
+        if matches!(sim.writes.get(req), Some(Outcome::Ok(_))) {
+            *changes.entry(*kind).or_default() += 1;
+        }
+    }
+    Ran {
+        ok,
+        reads: sim.reads,
+        blocked: sim.blocked_reads,
+        changes,
+    }
 }
 
 #[test]
 fn invariants_hold_under_random_faults() {
     if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        let (ok, reads, blocked) = run(seed);
-        println!("seed {seed}: {ok} acknowledged writes, {reads} reads, {blocked} blocked");
+        let ran = run(seed);
+        println!(
+            "seed {seed}: {} acknowledged writes, {} reads, {} blocked, changes {:?}",
+            ran.ok, ran.reads, ran.blocked, ran.changes
+        );
         return;
     }
     let var = |name: &str| std::env::var(name).ok().and_then(|s| s.parse().ok());
     let seeds: u64 = var("SIM_SEEDS").unwrap_or(2000);
     let start: u64 = var("SIM_SEED_START").unwrap_or(0);
     let (mut ok, mut reads) = (0, 0);
+    let mut changes: BTreeMap<Change, u64> = BTreeMap::new();
     for seed in start..start + seeds {
-        let (o, r, _) = run(seed);
-        ok += o;
-        reads += r;
+        let ran = run(seed);
+        ok += ran.ok;
+        reads += ran.reads;
+        for (kind, n) in ran.changes {
+            *changes.entry(kind).or_default() += n;
+        }
     }
     println!(
-        "{seeds} seeds from {start}: {ok} acknowledged writes, {reads} reads checked, 0 violations"
+        "{seeds} seeds from {start}: {ok} acknowledged writes, {reads} reads checked, membership changes {changes:?}, 0 violations"
     );
     assert!(
         ok > seeds,
         "the schedules must commit writes to mean anything"
     );
+    // Membership changes must happen too, or a broken one would go unnoticed.
+    for kind in [Change::Reserve, Change::Add, Change::Remove] {
+        assert!(
+            changes.get(&kind).is_some_and(|n| *n * 20 >= seeds),
+            "too few {kind:?} changes acknowledged: {changes:?}"
+        );
+    }
 }

@@ -1,6 +1,10 @@
 //! What the protocol tests share.
 
-use minkms_replication::Timing;
+#![allow(dead_code)] // Each test file uses its part.
+
+use std::collections::BTreeMap;
+
+use minkms_replication::*;
 
 /// The server's timers (docs/replication.md) scaled down ten times: simulated time runs fast.
 pub(crate) const TIMING: Timing = Timing {
@@ -8,3 +12,131 @@ pub(crate) const TIMING: Timing = Timing {
     election: 150,
     rpc: 100,
 };
+
+pub(crate) const TICK: u64 = 5;
+
+/// Cores on a lossless network that delivers at once; crashed nodes are `None`.
+pub(crate) struct Net {
+    pub(crate) now: u64,
+    pub(crate) nodes: BTreeMap<NodeId, Option<Core>>,
+    pub(crate) pool: Vec<Envelope>,
+    pub(crate) answers: BTreeMap<u64, WriteResult>,
+}
+
+impl Net {
+    pub(crate) fn new(n: u64) -> Self {
+        let config = Config {
+            epoch: 1,
+            members: (0..n).map(|i| (i, format!("n{i}"))).collect(),
+            next_id: n,
+        };
+        let nodes = (0..n)
+            .map(|id| {
+                let mut hard = Hard::single(format!("n{id}"));
+                hard.id = id;
+                hard.config = config.clone();
+                let mut core = Core::new(hard, TIMING, 100 + id, 0);
+                core.probe_all();
+                (id, Some(core))
+            })
+            .collect();
+        Self {
+            now: 0,
+            nodes,
+            pool: Vec::new(),
+            answers: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn core(&self, id: NodeId) -> &Core {
+        self.nodes[&id].as_ref().expect("a live node")
+    }
+
+    /// Takes `id`'s outputs; `keep` decides which messages leave.
+    pub(crate) fn collect(&mut self, id: NodeId, keep: &dyn Fn(&Envelope) -> bool) {
+        let Some(core) = self.nodes.get_mut(&id).and_then(Option::as_mut) else {
+            return;
+        };
+        for out in core.take_outputs() {
+            match out {
+                Output::Send(env) if keep(&env) => self.pool.push(env),
+                Output::Respond { req, result } => {
+                    self.answers.insert(req, result);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Delivers everything queued (and what that produces) to live nodes.
+    pub(crate) fn deliver(&mut self, keep: &dyn Fn(&Envelope) -> bool) {
+        while !self.pool.is_empty() {
+            for env in std::mem::take(&mut self.pool) {
+                let to = env.to;
+                if let Some(core) = self.nodes.get_mut(&to).and_then(Option::as_mut) {
+                    core.receive(self.now, env);
+                    self.collect(to, keep);
+                }
+            }
+        }
+    }
+
+    /// One tick of time on every live node, then delivery.
+    pub(crate) fn step(&mut self) {
+        self.step_keeping(&|_| true);
+    }
+
+    /// [`Net::step`], losing the messages `keep` refuses.
+    pub(crate) fn step_keeping(&mut self, keep: &dyn Fn(&Envelope) -> bool) {
+        self.now += TICK;
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        for id in ids {
+            if let Some(core) = self.nodes.get_mut(&id).and_then(Option::as_mut) {
+                core.tick(self.now);
+                self.collect(id, keep);
+            }
+        }
+        self.deliver(keep);
+    }
+
+    /// Three nodes under a leader; one follower crashes, then the leader is given write
+    /// `req`. (The net, the leader, the live follower.)
+    pub(crate) fn write_with_a_follower_dead(req: u64) -> (Self, NodeId, NodeId) {
+        let mut net = Net::new(3);
+        net.run_until(2_000, |n| n.leader().is_some())
+            .expect("a leader");
+        let leader = net.leader().unwrap();
+        let mut followers = (0..3).filter(|id| *id != leader);
+        let (live, dead) = (followers.next().unwrap(), followers.next().unwrap());
+        net.nodes.insert(dead, None);
+        net.pool.retain(|env| env.to != dead);
+        let now = net.now;
+        let core = net.nodes.get_mut(&leader).unwrap().as_mut().unwrap();
+        core.propose(now, req, format!("write {req}").into_bytes());
+        net.collect(leader, &|_| true);
+        (net, leader, live)
+    }
+
+    pub(crate) fn leader(&self) -> Option<NodeId> {
+        self.nodes.iter().find_map(|(id, c)| {
+            let st = c.as_ref()?.status(self.now);
+            (st.role == Role::Leader && st.writable).then_some(*id)
+        })
+    }
+
+    /// Runs until `done` holds, for at most `ms`; how long it took.
+    pub(crate) fn run_until(
+        &mut self,
+        ms: u64,
+        mut done: impl FnMut(&Self) -> bool,
+    ) -> Option<u64> {
+        let start = self.now;
+        while self.now < start + ms {
+            if done(self) {
+                return Some(self.now - start);
+            }
+            self.step();
+        }
+        done(self).then(|| self.now - start)
+    }
+}
