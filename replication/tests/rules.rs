@@ -197,3 +197,11 @@ fn roles_are_named_as_stat_shows_them() {
         .collect();
     assert_eq!(names, ["Follower", "Candidate", "Leader"]);
 }
+
+/// A core says which node it is (the server names itself by it in `stat` and in messages).
+#[test]
+fn a_core_knows_its_id() {
+    for id in [0, 1, 2] {
+        assert_eq!(member(id, false).id(), id);
+    }
+}
