@@ -427,6 +427,27 @@ pub struct ListIdentitiesResponse {
     pub continue_at: String,
 }
 
+/// `GET /v1/debug/pprof`: whether a profile is being recorded, and of what. minkms records CPU
+/// profiles only; the Go runtime's other profiles (goroutines, threads, blocking, mutexes)
+/// have no equivalent and stay off.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProfileStatusResponse {
+    #[prost(message, optional, tag = "1")]
+    pub started: Option<Timestamp>,
+    #[prost(bool, tag = "2")]
+    pub cpu: bool,
+    #[prost(bool, tag = "3")]
+    pub heap: bool,
+    #[prost(bool, tag = "4")]
+    pub goroutine: bool,
+    #[prost(bool, tag = "5")]
+    pub thread: bool,
+    #[prost(uint32, tag = "6")]
+    pub block_rate: u32,
+    #[prost(uint32, tag = "7")]
+    pub mutex_fraction: u32,
+}
+
 /// `POST /v1/debug/log` request (not framed). Levels are Go slog's: -4 debug, 0 info, 4 warn,
 /// 8 error.
 #[derive(Clone, PartialEq, prost::Message)]

@@ -112,6 +112,9 @@ _minkms() {
             minkms,man)
                 cmd="minkms__subcmd__man"
                 ;;
+            minkms,profile)
+                cmd="minkms__subcmd__profile"
+                ;;
             minkms,restore)
                 cmd="minkms__subcmd__restore"
                 ;;
@@ -247,6 +250,9 @@ _minkms() {
             minkms__subcmd__help,man)
                 cmd="minkms__subcmd__help__subcmd__man"
                 ;;
+            minkms__subcmd__help,profile)
+                cmd="minkms__subcmd__help__subcmd__profile"
+                ;;
             minkms__subcmd__help,restore)
                 cmd="minkms__subcmd__help__subcmd__restore"
                 ;;
@@ -296,7 +302,7 @@ _minkms() {
 
     case "${cmd}" in
         minkms)
-            opts="-h -V --soft-hsm --help --version server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen generate encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity stat-identity ls-identity rm-identity log logs bench config-reference cli-reference bench-baseline completion man version help"
+            opts="-h -V --soft-hsm --help --version server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen generate encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity stat-identity ls-identity rm-identity log logs profile bench config-reference cli-reference bench-baseline completion man version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -928,7 +934,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__help)
-            opts="server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity ls-identity rm-identity log bench config-reference cli-reference bench-baseline completion man version help"
+            opts="server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity ls-identity rm-identity log profile bench config-reference cli-reference bench-baseline completion man version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1348,6 +1354,20 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        minkms__subcmd__help__subcmd__profile)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1987,6 +2007,44 @@ _minkms() {
             fi
             case "${prev}" in
                 --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        minkms__subcmd__profile)
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --seconds --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --seconds)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -375,6 +375,23 @@ async fn route(
             audit(&gate, &conn, "", info, status, started.elapsed());
             result
         }
+        (_, "/v1/debug/pprof") => {
+            let started = std::time::Instant::now();
+            let result = profile(&gate, &conn, &req);
+            let info = RequestInfo {
+                command: "PROFILE",
+                names: None,
+            };
+            audit(
+                &gate,
+                &conn,
+                "",
+                info,
+                status_of(&result),
+                started.elapsed(),
+            );
+            result
+        }
         (&Method::POST, "/v1/kms") => kms(String::new(), req).await,
         (&Method::POST, path) if path.starts_with("/v1/kms/") => {
             match percent_decode(&path["/v1/kms/".len()..]) {
@@ -506,6 +523,39 @@ async fn follow_log(
         header::HeaderValue::from_static("application/octet-stream"),
     );
     Ok(response)
+}
+
+/// `/v1/debug/pprof` (see `profiling`): for the root only. The status is protobuf, as kms-go
+/// asks for it.
+fn profile(
+    gate: &Gate,
+    conn: &Connection,
+    req: &Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let node = open(gate)?;
+    if !Caller::new(conn.identity.clone(), &node.root).is_root {
+        return Err(ApiError::forbidden());
+    }
+    match *req.method() {
+        Method::POST => {
+            crate::api::profiling::start(req.uri().query())?;
+            Ok(respond(StatusCode::OK, "text/plain", Bytes::new()))
+        }
+        Method::GET => Ok(respond(
+            StatusCode::OK,
+            "application/octet-stream",
+            Bytes::from(crate::api::profiling::status().encode_to_vec()),
+        )),
+        Method::DELETE => Ok(respond(
+            StatusCode::OK,
+            "application/zip",
+            crate::api::profiling::stop()?,
+        )),
+        _ => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed",
+        )),
+    }
 }
 
 fn version(host: &str, protobuf: bool) -> Response<Full<Bytes>> {

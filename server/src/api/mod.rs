@@ -10,5 +10,6 @@ pub(crate) mod gate;
 pub(crate) mod http;
 pub(crate) mod kms;
 pub(crate) mod metrics;
+pub(crate) mod profiling;
 pub(crate) mod response;
 pub(crate) mod rpc;

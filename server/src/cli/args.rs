@@ -161,6 +161,17 @@ pub(crate) enum Cmd {
         #[arg(long, default_value = "")]
         filter: String,
     },
+    /// Record a CPU profile of a node (the first server given) and write it to FILE: a zip
+    /// archive holding cpu.pprof, for `go tool pprof` or any other pprof viewer.
+    Profile {
+        #[command(flatten)]
+        conn: Conn,
+        /// How long to record, in seconds (Ctrl-C stops early and still writes the profile).
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Where to write the archive.
+        file: PathBuf,
+    },
     /// Load-test a server: ops/s, latency percentiles, server CPU per operation.
     Bench(super::bench::BenchArgs),
     /// Print the configuration file's reference (Markdown; docs/config.md).

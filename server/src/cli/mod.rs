@@ -121,6 +121,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             level,
             filter,
         } => node::log(conn, level, filter).await,
+        Cmd::Profile {
+            conn,
+            seconds,
+            file,
+        } => node::profile(conn, seconds, &file).await,
         Cmd::Cluster(cmd) => cluster::run(cmd).await,
         Cmd::Hsm(cmd) => hsm::run(cmd).await,
         Cmd::Enclave(cmd) => enclave::run(cmd).await,

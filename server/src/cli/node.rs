@@ -75,3 +75,57 @@ pub(super) async fn log(conn: Conn, level: String, filter: String) -> anyhow::Re
     }
     Ok(())
 }
+
+/// `minkms profile`: starts a CPU profile on the first server, waits (or stops at Ctrl-C),
+/// stops it and writes the archive the node answers to `file`.
+pub(super) async fn profile(
+    conn: Conn,
+    seconds: u64,
+    file: &std::path::Path,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !file.exists(),
+        "{} exists: choose another file",
+        file.display()
+    );
+    let c = client(&conn)?;
+    let host = c.endpoints()[0].clone();
+    let call = |method: http::Method, path: &'static str| {
+        let (c, host) = (&c, &host);
+        async move {
+            let r = c.send_to(host, method, path, bytes::Bytes::new()).await?;
+            let content_type = r
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if r.status != http::StatusCode::OK {
+                anyhow::bail!(
+                    "{host}: {}",
+                    minkms_client::error_message(r.status, content_type, &r.body)
+                );
+            }
+            Ok(r.body)
+        }
+    };
+    call(http::Method::POST, "/v1/debug/pprof?cpu=true").await?;
+    let bar = output::progress(
+        conn.json,
+        format!("Profiling {host} for {seconds} s"),
+        false,
+    );
+    tokio::select! {
+        () = tokio::time::sleep(std::time::Duration::from_secs(seconds)) => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    output::finish(&bar);
+    let archive = call(http::Method::DELETE, "/v1/debug/pprof").await?;
+    std::fs::write(file, &archive)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", file.display()))?;
+    done(
+        &conn,
+        &format!("Wrote the CPU profile of {host} to {}", file.display()),
+        json!({ "host": host, "file": file.display().to_string(), "bytes": archive.len() }),
+    );
+    Ok(())
+}
