@@ -105,7 +105,36 @@ fn enclave_key_policy_and_identity_commands_do_what_they_say() {
     assert_eq!(status_of(rt.block_on(c.enclave_status("e1"))), 404);
     let again = node.cli_as(&node.root_api_key, &["rm-enclave", "e1"]);
     assert_eq!(again.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("enclave does not exist"));
+    // What was not found is named, before the server's own words.
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("enclave 'e1': enclave does not exist"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    node.cli(&["add-enclave", "e2"]);
+    for (args, said) in [
+        (
+            &["stat-key", "--enclave", "e2", "nokey"][..],
+            "key 'nokey' in enclave 'e2': key does not exist",
+        ),
+        (
+            &["encrypt", "--enclave", "e2", "nokey", "aGk="][..],
+            "key 'nokey' in enclave 'e2': key does not exist",
+        ),
+        (
+            &["stat-policy", "--enclave", "e2", "nopol"][..],
+            "policy 'nopol' in enclave 'e2': policy does not exist",
+        ),
+        (
+            &["stat-key", "--enclave", "gone", "k"][..],
+            "key 'k' in enclave 'gone': enclave does not exist",
+        ),
+    ] {
+        let out = node.cli_as(&node.root_api_key, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+    }
 }
 
 /// A command without an API key, without a server, or with a key the server does not know

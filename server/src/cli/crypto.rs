@@ -15,7 +15,11 @@ pub(super) async fn run(cmd: CryptoCmd) -> anyhow::Result<()> {
         } => {
             let r = client(&conn)?
                 .generate_key(enclave.name()?, &name, context.as_bytes(), length)
-                .await?;
+                .await
+                .map_err(naming(format!(
+                    "key '{name}' in enclave '{}'",
+                    enclave.name()?
+                )))?;
             let plaintext = zeroize::Zeroizing::new(b64(&r.plaintext));
             if conn.json {
                 output::json(
@@ -46,7 +50,11 @@ pub(super) async fn run(cmd: CryptoCmd) -> anyhow::Result<()> {
             });
             let r = client(&conn)?
                 .encrypt(enclave.name()?, &name, &pt, context.as_bytes())
-                .await?;
+                .await
+                .map_err(naming(format!(
+                    "key '{name}' in enclave '{}'",
+                    enclave.name()?
+                )))?;
             if conn.json {
                 output::json(&json!({ "version": r.version, "ciphertext": b64(&r.ciphertext) }));
             } else {
@@ -65,7 +73,11 @@ pub(super) async fn run(cmd: CryptoCmd) -> anyhow::Result<()> {
                 .context("the ciphertext is not base64")?;
             let r = client(&conn)?
                 .decrypt(enclave.name()?, &name, 0, &ct, context.as_bytes())
-                .await?;
+                .await
+                .map_err(naming(format!(
+                    "key '{name}' in enclave '{}'",
+                    enclave.name()?
+                )))?;
             let pt = zeroize::Zeroizing::new(b64(&r.plaintext));
             if conn.json {
                 output::json(&json!({ "plaintext": pt.as_str() }));
@@ -81,7 +93,11 @@ pub(super) async fn run(cmd: CryptoCmd) -> anyhow::Result<()> {
         } => {
             let r = client(&conn)?
                 .mac(enclave.name()?, &name, 0, message.as_bytes())
-                .await?;
+                .await
+                .map_err(naming(format!(
+                    "key '{name}' in enclave '{}'",
+                    enclave.name()?
+                )))?;
             if conn.json {
                 output::json(&json!({ "version": r.version, "mac": b64(&r.mac) }));
             } else {

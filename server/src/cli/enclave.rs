@@ -15,7 +15,10 @@ pub(super) async fn run(cmd: EnclaveCmd) -> anyhow::Result<()> {
             );
         }
         EnclaveCmd::RmEnclave { conn, name } => {
-            client(&conn)?.delete_enclave(&name).await?;
+            client(&conn)?
+                .delete_enclave(&name)
+                .await
+                .map_err(naming(format!("enclave '{name}'")))?;
             done(
                 &conn,
                 &format!("Deleted enclave {name}"),
@@ -23,7 +26,10 @@ pub(super) async fn run(cmd: EnclaveCmd) -> anyhow::Result<()> {
             );
         }
         EnclaveCmd::StatEnclave { conn, name } => {
-            let e = client(&conn)?.enclave_status(&name).await?;
+            let e = client(&conn)?
+                .enclave_status(&name)
+                .await
+                .map_err(naming(format!("enclave '{name}'")))?;
             if conn.json {
                 output::json(
                     &json!({ "name": e.name, "created_at": time(&e.created_at), "created_by": e.created_by }),

@@ -68,7 +68,14 @@ pub(super) async fn run(cmd: IdentityCmd) -> anyhow::Result<()> {
             let c = client(&conn)?;
             let mut all = Vec::new();
             for id in &identities {
-                all.push(c.identity_status(enclave.name()?, id).await?);
+                all.push(
+                    c.identity_status(enclave.name()?, id)
+                        .await
+                        .map_err(naming(format!(
+                            "identity '{id}' in enclave '{}'",
+                            enclave.name()?
+                        )))?,
+                );
             }
             if conn.json {
                 output::json(&json!(all.iter().map(identity_json).collect::<Vec<_>>()));
@@ -130,7 +137,11 @@ pub(super) async fn run(cmd: IdentityCmd) -> anyhow::Result<()> {
         } => {
             client(&conn)?
                 .delete_identity(enclave.name()?, &identity)
-                .await?;
+                .await
+                .map_err(naming(format!(
+                    "identity '{identity}' in enclave '{}'",
+                    enclave.name()?
+                )))?;
             done(
                 &conn,
                 &format!("Deleted identity {identity}"),

@@ -25,7 +25,13 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
                     false
                 }
             };
-            let k = c.key_status(enclave.name()?, &name, 0).await?;
+            let k = c
+                .key_status(enclave.name()?, &name, 0)
+                .await
+                .map_err(naming(format!(
+                    "key '{name}' in enclave '{}'",
+                    enclave.name()?
+                )))?;
             let text = if added_version {
                 format!("Added version {} of key {name}", k.version)
             } else {
@@ -61,7 +67,13 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
             version,
         } => {
             let c = client(&conn)?;
-            let k = c.key_status(enclave.name()?, &name, version).await?;
+            let k = c
+                .key_status(enclave.name()?, &name, version)
+                .await
+                .map_err(naming(format!(
+                    "key '{name}' in enclave '{}'",
+                    enclave.name()?
+                )))?;
             if conn.json {
                 output::json(&key_json(&k));
             } else {
@@ -114,7 +126,11 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
         } => {
             client(&conn)?
                 .delete_key(enclave.name()?, &name, version, all)
-                .await?;
+                .await
+                .map_err(naming(format!(
+                    "key '{name}' in enclave '{}'",
+                    enclave.name()?
+                )))?;
             let what = if all {
                 format!("Deleted key {name}")
             } else if version > 0 {

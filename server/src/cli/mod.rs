@@ -249,6 +249,15 @@ fn client(conn: &Conn) -> anyhow::Result<Client> {
     Ok(builder.build()?)
 }
 
+/// A not-found answer names what was not found, before the server's own text (which stays
+/// exactly as the API says): `key 'k' in enclave 'e': key does not exist`.
+fn naming(what: String) -> impl FnOnce(minkms_client::Error) -> anyhow::Error {
+    move |e| match e {
+        minkms_client::Error::Api { status: 404, .. } => anyhow::Error::from(e).context(what),
+        e => e.into(),
+    }
+}
+
 /// Every page of a listing.
 async fn all_pages<T, F, Fut>(mut page: F) -> anyhow::Result<Vec<T>>
 where

@@ -48,7 +48,13 @@ pub(super) async fn run(cmd: PolicyCmd) -> anyhow::Result<()> {
             let c = client(&conn)?;
             let mut docs = Vec::new();
             for n in &names {
-                let p = c.get_policy(enclave.name()?, n).await?;
+                let p = c
+                    .get_policy(enclave.name()?, n)
+                    .await
+                    .map_err(naming(format!(
+                        "policy '{n}' in enclave '{}'",
+                        enclave.name()?
+                    )))?;
                 let mut doc = policy_json(&p);
                 doc["name"] = json!(p.name);
                 docs.push(doc);
@@ -71,7 +77,13 @@ pub(super) async fn run(cmd: PolicyCmd) -> anyhow::Result<()> {
             let c = client(&conn)?;
             let mut rows = Vec::new();
             for n in &names {
-                let p = c.policy_status(enclave.name()?, n).await?;
+                let p = c
+                    .policy_status(enclave.name()?, n)
+                    .await
+                    .map_err(naming(format!(
+                        "policy '{n}' in enclave '{}'",
+                        enclave.name()?
+                    )))?;
                 rows.push(json!({ "name": p.name, "created_at": time(&p.created_at), "created_by": p.created_by }));
             }
             if conn.json {
@@ -119,7 +131,13 @@ pub(super) async fn run(cmd: PolicyCmd) -> anyhow::Result<()> {
             enclave,
             name,
         } => {
-            client(&conn)?.delete_policy(enclave.name()?, &name).await?;
+            client(&conn)?
+                .delete_policy(enclave.name()?, &name)
+                .await
+                .map_err(naming(format!(
+                    "policy '{name}' in enclave '{}'",
+                    enclave.name()?
+                )))?;
             done(
                 &conn,
                 &format!("Deleted policy {name}"),
@@ -134,7 +152,11 @@ pub(super) async fn run(cmd: PolicyCmd) -> anyhow::Result<()> {
         } => {
             client(&conn)?
                 .assign_policy(enclave.name()?, &policy, &identity)
-                .await?;
+                .await
+                .map_err(naming(format!(
+                    "policy '{policy}' or identity '{identity}' in enclave '{}'",
+                    enclave.name()?
+                )))?;
             done(
                 &conn,
                 &format!("Assigned policy {policy} to {identity}"),
