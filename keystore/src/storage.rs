@@ -26,6 +26,8 @@ pub(crate) const META_REK_PREFIX: &str = "rek/";
 /// The id of the cluster this node left with `rm --delete-cluster`, until its operator
 /// accepts that it runs as a cluster of its own: writes are fenced while it is set.
 pub(crate) const META_FORKED_FROM: &str = "forked_from";
+/// The root identity (`h1:…`, public) of the last start: a changed communication HSM changes it.
+pub(crate) const META_ROOT_IDENTITY: &str = "root_identity";
 pub(crate) const FORMAT_V1: &[u8] = &[1];
 /// Associated data of the sealed root key: a blob only opens as what it was sealed for.
 pub(crate) const REK_CONTEXT: &[u8] = minkms_hsm::labels::ROOT_ENCRYPTION_KEY;

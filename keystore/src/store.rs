@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::state::Change;
 use crate::storage::{
     self, META, META_CLUSTER_ID, META_COMMIT, META_FORKED_FROM, META_FORMAT, META_REK_PREFIX,
-    META_REPLICATION, RECORDS, REK_CONTEXT,
+    META_REPLICATION, META_ROOT_IDENTITY, RECORDS, REK_CONTEXT,
 };
 use crate::{Command, Error, KeyMaterial, OpenError, State, StorageFailure};
 
@@ -479,6 +479,26 @@ impl Keystore {
         info.cluster_id = id;
         info.forked_from = Some(old);
         Ok(id)
+    }
+
+    /// Records `identity` as this start's root identity; the previous start's when it was a
+    /// different one (the communication HSM changed, and with it the root API key). The
+    /// first start of a database, or of one written before this was recorded, has none.
+    pub fn note_root_identity(&self, identity: &str) -> Result<Option<String>, Error> {
+        let _writer = self.writer.lock();
+        let txn = self.db.begin_write()?;
+        let previous = {
+            let mut meta = txn.open_table(META)?;
+            let previous = meta
+                .get(META_ROOT_IDENTITY)?
+                .map(|v| String::from_utf8_lossy(v.value()).into_owned());
+            if previous.as_deref() != Some(identity) {
+                meta.insert(META_ROOT_IDENTITY, identity.as_bytes())?;
+            }
+            previous
+        };
+        txn.commit()?;
+        Ok(previous.filter(|p| p != identity))
     }
 
     /// The cluster this node forked from, while the fork is not accepted.

@@ -1004,3 +1004,22 @@ fn a_database_of_an_unknown_format_is_refused_untouched() {
         "the database changed"
     );
 }
+
+/// The root identity of each start is kept, across restarts, so that a start whose
+/// communication HSM (and root API key) changed can say so; a start with the same one says
+/// nothing.
+#[test]
+fn a_changed_root_identity_is_reported_once_and_survives_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SoftHsm::generate_key();
+    let a = "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let b = "h1:BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+    {
+        let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+        assert_eq!(ks.note_root_identity(a).unwrap(), None, "a first start");
+        assert_eq!(ks.note_root_identity(a).unwrap(), None, "the same identity");
+    }
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+    assert_eq!(ks.note_root_identity(b).unwrap().as_deref(), Some(a));
+    assert_eq!(ks.note_root_identity(b).unwrap(), None);
+}

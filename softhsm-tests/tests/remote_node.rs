@@ -147,6 +147,16 @@ fn migrating_soft_to_soft_and_remote_to_remote_only_keeps_every_key() {
 
     // Seed 004 step 4: the local HSM key removed; only the remote cluster can unseal now.
     let node = Node::launch(&dir, &args, &[], Duration::from_secs(60)).unwrap();
+    // The root API key followed the communication HSM, and the banner says so (once).
+    let banner = node.stdout();
+    assert!(
+        banner.contains("changed since the last start")
+            && banner.contains("clients with the old root API key are refused"),
+        "{banner}"
+    );
+    node.kill();
+    let node = Node::launch(&dir, &args, &[], Duration::from_secs(60)).unwrap();
+    assert!(!node.stdout().contains("changed since the last start"));
     rt.block_on(async {
         let as_admin = node.client(Some(&admin.to_secret_string()));
         assert_eq!(
@@ -405,5 +415,56 @@ fn a_remote_hsm_whose_certificate_cannot_be_verified_stops_the_node_with_what_to
         started.elapsed() < Duration::from_secs(20),
         "{:?}",
         started.elapsed()
+    );
+}
+
+/// Migration step 3 (docs/hsm.md §12) while the HSM cluster is down: the node, sealed by the
+/// soft HSM so far, gets the remote section and keeps the soft key. Its first start must seal
+/// the root key for the HSM cluster too, so it stays sealed, saying why, until the HSM cluster
+/// answers; the soft HSM alone does not bring it up on that start (the documentation says so).
+#[test]
+fn step_three_of_the_migration_waits_for_the_hsm_cluster_on_its_first_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let soft = soft_hsm_key();
+    let dir = tmp.path().join("kms");
+    let node = Node::start(&dir, &soft);
+    node.kill();
+    let hsm_addr = format!("127.0.0.1:{}", free_port());
+    let config = write_config(
+        tmp.path(),
+        "config.yaml",
+        &remote_yaml(&[&hsm_addr], &ApiKey::generate().to_secret_string()),
+    );
+    let addr = format!("127.0.0.1:{}", free_port());
+    let node = Node::spawn(
+        &dir,
+        &["--addr", &addr, "--config", config.to_str().unwrap()],
+        &[("MINIO_KMS_HSM_KEY", &soft)],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !node
+        .logs()
+        .contains("failed to seal root encryption key with HSM minkms:")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sealing attempt for the HSM cluster:\n{}",
+            node.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let anonymous = node.client(None);
+    let ready = runtime().block_on(async {
+        let host = anonymous.endpoints()[0].clone();
+        anonymous
+            .send_to(&host, http::Method::GET, "/v1/health/ready", Bytes::new())
+            .await
+            .unwrap()
+    });
+    assert_eq!(ready.status, 503);
+    assert!(
+        String::from_utf8_lossy(&ready.body).contains("an HSM is unreachable"),
+        "{:?}",
+        ready.body
     );
 }

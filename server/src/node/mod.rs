@@ -334,6 +334,13 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     let info = unsealed.keystore.info();
     tracing::info!(created = info.created, unsealed_by = %info.unsealed_by, "root encryption key unsealed");
     let hsm_ids = unsealed.hsms.ids();
+    // The root API key follows the communication HSM: say so when it is not last start's.
+    let root_changed_from = unsealed
+        .keystore
+        .note_root_identity(unsealed.root.identity().as_str())?;
+    if let Some(previous) = &root_changed_from {
+        tracing::warn!(%previous, now = %unsealed.root.identity(), "the root API key changed since the last start: the communication HSM is another one");
+    }
     let hard = cluster::load_state(&unsealed.keystore, &host)?;
     if let Ok(own) = host.parse::<SocketAddr>() {
         unsealed.peer.bind_to(own.ip());
@@ -376,6 +383,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
             .flatten(),
         dev_dir: opts.dev.then_some(dir.as_path()),
         self_signed,
+        root_changed_from: root_changed_from.as_deref(),
     }
     .print();
     // A write the node could not make durable stops it like a signal does (connections
@@ -408,6 +416,8 @@ struct Banner<'a> {
     dev_hsm_key: Option<&'a str>,
     dev_dir: Option<&'a Path>,
     self_signed: bool,
+    /// The previous start's root identity, when this start's differs.
+    root_changed_from: Option<&'a str>,
 }
 
 impl Banner<'_> {
@@ -421,6 +431,7 @@ impl Banner<'_> {
             dev_hsm_key,
             dev_dir,
             self_signed,
+            root_changed_from,
         } = *self;
         use std::io::Write as _;
         let mut out = String::new();
@@ -434,6 +445,12 @@ impl Banner<'_> {
         out.push('\n');
         out.push_str(&format!("Endpoint       https://{host}\n"));
         out.push_str(&format!("API Key        {}\n", &*root.to_secret_string()));
+        if let Some(previous) = root_changed_from {
+            out.push_str(&format!(
+                "               changed since the last start (identity {previous} then, {} now): the communication HSM is another one; clients with the old root API key are refused\n",
+                root.identity()
+            ));
+        }
         if self_signed {
             out.push_str("TLS            self-signed certificate: clients need --insecure (-k)\n");
         }
