@@ -334,13 +334,7 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     let info = unsealed.keystore.info();
     tracing::info!(created = info.created, unsealed_by = %info.unsealed_by, "root encryption key unsealed");
     let hsm_ids = unsealed.hsms.ids();
-    // The root API key follows the communication HSM: say so when it is not last start's.
-    let root_changed_from = unsealed
-        .keystore
-        .note_root_identity(unsealed.root.identity().as_str())?;
-    if let Some(previous) = &root_changed_from {
-        tracing::warn!(%previous, now = %unsealed.root.identity(), "the root API key changed since the last start: the communication HSM is another one");
-    }
+    let root_changed_from = root_change(&unsealed.keystore, &unsealed.root)?;
     let hard = cluster::load_state(&unsealed.keystore, &host)?;
     if let Ok(own) = host.parse::<SocketAddr>() {
         unsealed.peer.bind_to(own.ip());
@@ -404,6 +398,16 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         Some(reason) => Err(anyhow::anyhow!("{reason}")),
         None => Ok(()),
     }
+}
+
+/// The previous start's root identity when this start's differs: the root API key follows
+/// the communication HSM, and an operator who changed that must hear that the key changed.
+fn root_change(keystore: &Keystore, root: &ApiKey) -> anyhow::Result<Option<String>> {
+    let previous = keystore.note_root_identity(root.identity().as_str())?;
+    if let Some(previous) = &previous {
+        tracing::warn!(%previous, now = %root.identity(), "the root API key changed since the last start: the communication HSM is another one");
+    }
+    Ok(previous)
 }
 
 /// What the start-up banner shows.
