@@ -605,7 +605,7 @@ impl Cluster {
         } else {
             String::from_utf8_lossy(&out.stderr).trim().to_string()
         };
-        if self.is_member(via, i) == Some(false) {
+        if self.is_member_after(via, i, out.status.success()) == Some(false) {
             self.members[i].member = false;
             log.push(format!(
                 "rm node {i}{what} via node {via} ({said}), replaced after {hold:?}"
@@ -644,7 +644,7 @@ impl Cluster {
             String::from_utf8_lossy(&out.stderr).trim().to_string()
         };
         std::thread::sleep(hold);
-        if self.is_member(via, i) == Some(false) {
+        if self.is_member_after(via, i, out.status.success()) == Some(false) {
             self.members[i].member = false;
             log.push(format!(
                 "kill -9 node {i}, edit --rm {id} via node {via} ({said}), replaced after {hold:?}"
@@ -709,6 +709,21 @@ impl Cluster {
                 return None;
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// [`Cluster::is_member`] after a membership change that answered `succeeded`: a change
+    /// that succeeded is committed on every node, but a node that passed it on to the leader
+    /// may apply it a moment after the answer (the `Commit` travels apart from the answer), so
+    /// its removal is waited for, up to 5 s.
+    fn is_member_after(&self, via: usize, i: usize, succeeded: bool) -> Option<bool> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let member = self.is_member(via, i);
+            if !succeeded || member != Some(true) || Instant::now() > deadline {
+                return member;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
