@@ -8,15 +8,6 @@ use minkms_replication::*;
 mod common;
 use common::{Net, TIMING};
 
-/// A settled cluster of `n` and its leader.
-fn settled(n: u64) -> (Net, NodeId) {
-    let mut net = Net::new(n);
-    net.run_until(2_000, |n| n.leader().is_some())
-        .expect("a leader");
-    let leader = net.leader().unwrap();
-    (net, leader)
-}
-
 /// Gives the leader request `req` and runs until it is answered (or `ms` pass): the answer.
 fn ask(
     net: &mut Net,
@@ -26,7 +17,7 @@ fn ask(
     propose: impl FnOnce(&mut Core, u64),
 ) -> Option<WriteResult> {
     let now = net.now;
-    propose(net.nodes.get_mut(&leader).unwrap().as_mut().unwrap(), now);
+    propose(net.core_mut(leader), now);
     net.collect(leader, &|_| true);
     net.deliver(&|_| true);
     net.run_until(ms, |n| n.answers.contains_key(&req));
@@ -46,7 +37,7 @@ fn config(net: &Net, id: NodeId) -> Config {
 
 #[test]
 fn a_reserve_takes_the_next_id_and_no_other() {
-    let (mut net, leader) = settled(3);
+    let (mut net, leader) = Net::settled(3);
     assert_eq!(config(&net, leader).next_id, 3);
     for (req, id) in [(1, 2), (2, 4), (3, 0)] {
         let answer = ask(&mut net, leader, req, 1_000, |c, now| {
@@ -68,7 +59,7 @@ fn a_reserve_takes_the_next_id_and_no_other() {
 
 #[test]
 fn an_add_needs_the_next_or_a_reserved_id_and_a_host_no_member_has() {
-    let (mut net, leader) = settled(3);
+    let (mut net, leader) = Net::settled(3);
     assert!(matches!(
         ask(&mut net, leader, 1, 1_000, |c, now| c
             .propose_reserve(now, 1, 3)),
@@ -89,20 +80,8 @@ fn an_add_needs_the_next_or_a_reserved_id_and_a_host_no_member_has() {
     for (req, id, host) in [(6, 3, "n3"), (7, 4, "n4")] {
         let now = net.now;
         let mut sent_to_new = false;
-        net.nodes
-            .get_mut(&leader)
-            .unwrap()
-            .as_mut()
-            .unwrap()
-            .propose_add(now, req, id, host.into());
-        for out in net
-            .nodes
-            .get_mut(&leader)
-            .unwrap()
-            .as_mut()
-            .unwrap()
-            .take_outputs()
-        {
+        net.core_mut(leader).propose_add(now, req, id, host.into());
+        for out in net.core_mut(leader).take_outputs() {
             match out {
                 Output::Send(env) if env.to == id => sent_to_new = true,
                 Output::Respond { req: r, result } if r == req => {
@@ -119,7 +98,7 @@ fn an_add_needs_the_next_or_a_reserved_id_and_a_host_no_member_has() {
 
 #[test]
 fn only_a_member_of_a_cluster_of_two_or_more_is_removed() {
-    let (mut net, leader) = settled(3);
+    let (mut net, leader) = Net::settled(3);
     refused(
         ask(&mut net, leader, 1, 1_000, |c, now| {
             c.propose_remove(now, 1, 9)
@@ -133,8 +112,17 @@ fn only_a_member_of_a_cluster_of_two_or_more_is_removed() {
         Some(Ok(_))
     ));
     assert!(!config(&net, leader).contains(victim));
+    // One of two is removed.
+    let (mut pair, leader) = Net::settled(2);
+    let other = 1 - leader;
+    assert!(matches!(
+        ask(&mut pair, leader, 1, 1_000, |c, now| c
+            .propose_remove(now, 1, other)),
+        Some(Ok(_))
+    ));
+    assert!(!config(&pair, leader).contains(other));
     // The last member stays.
-    let (mut alone, only) = settled(1);
+    let (mut alone, only) = Net::settled(1);
     refused(
         ask(&mut alone, only, 1, 1_000, |c, now| {
             c.propose_remove(now, 1, only)

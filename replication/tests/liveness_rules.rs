@@ -12,10 +12,7 @@ use common::{Net, TICK, TIMING};
 /// `f` is cut off for `silence` ms and the leader is given a write. Its answer, once `f` is
 /// back.
 fn write_after_silence(silence: u64) -> (NodeId, WriteResult) {
-    let mut net = Net::new(3);
-    net.run_until(2_000, |n| n.leader().is_some())
-        .expect("a leader");
-    let leader = net.leader().unwrap();
+    let (mut net, leader) = Net::settled(3);
     let f = (0..3).find(|id| *id != leader).unwrap();
     // Step until a heartbeat reply of `f` reaches the leader.
     let answered = std::cell::Cell::new(false);
@@ -32,7 +29,7 @@ fn write_after_silence(silence: u64) -> (NodeId, WriteResult) {
         net.step_keeping(&cut);
     }
     let now = net.now;
-    let core = net.nodes.get_mut(&leader).unwrap().as_mut().unwrap();
+    let core = net.core_mut(leader);
     core.propose(now, 1, b"a write".to_vec());
     net.collect(leader, &cut);
     net.run_until(4 * TIMING.election, |n| n.answers.contains_key(&1));

@@ -5,7 +5,7 @@
 use minkms_replication::*;
 
 mod common;
-use common::TIMING;
+use common::{probes, TIMING};
 
 /// Node 0 of members {0, 1, 2}, just started.
 fn started() -> Core {
@@ -16,21 +16,6 @@ fn started() -> Core {
     hard.config.epoch = 2;
     hard.term = 1;
     Core::new(hard, TIMING, 7, 0)
-}
-
-/// The probes among `outputs`: (to, nonce).
-fn probes(outputs: Vec<Output>) -> Vec<(NodeId, u64)> {
-    outputs
-        .into_iter()
-        .filter_map(|out| match out {
-            Output::Send(Envelope {
-                to,
-                msg: Message::Probe { nonce },
-                ..
-            }) => Some((to, nonce)),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

@@ -12,16 +12,10 @@ use common::{Net, TIMING};
 /// timeouts.
 #[test]
 fn a_leader_that_dies_right_after_answering_leaves_nothing_blocked() {
-    let mut net = Net::new(3);
-    net.run_until(2_000, |n| n.leader().is_some())
-        .expect("a leader");
-    let leader = net.leader().unwrap();
-    net.nodes
-        .get_mut(&leader)
-        .unwrap()
-        .as_mut()
-        .unwrap()
-        .propose(net.now, 1, b"rotate key-1".to_vec());
+    let (mut net, leader) = Net::settled(3);
+    let now = net.now;
+    net.core_mut(leader)
+        .propose(now, 1, b"rotate key-1".to_vec());
     net.collect(leader, &|_| true);
     // Prepares out, acks back; the leader commits and answers, and its Commits are lost.
     net.deliver(&|env| !matches!(env.msg, Message::Commit { .. }));
@@ -76,7 +70,7 @@ fn a_leader_that_dies_right_after_answering_leaves_nothing_blocked() {
     let leader = leads(&net).unwrap();
     let write = |net: &mut Net, req: u64| {
         let now = net.now;
-        let core = net.nodes.get_mut(&leader).unwrap().as_mut().unwrap();
+        let core = net.core_mut(leader);
         core.propose(now, req, b"the next write".to_vec());
         net.collect(leader, &|_| true);
         net.run_until(limit, |n| n.answers.contains_key(&req));
@@ -90,23 +84,13 @@ fn a_leader_that_dies_right_after_answering_leaves_nothing_blocked() {
         other => panic!("{other:?}"),
     }
     let (now, dead) = (net.now, 3 - survivors.iter().sum::<u64>());
-    net.nodes
-        .get_mut(&leader)
-        .unwrap()
-        .as_mut()
-        .unwrap()
-        .force_remove(now, dead)
-        .unwrap();
+    net.core_mut(leader).force_remove(now, dead).unwrap();
     net.collect(leader, &|_| true);
     net.run_until(limit, |n| n.leader().is_some())
         .expect("a writable leader after edit --rm");
     let leader_now = net.leader().unwrap();
     let now = net.now;
-    net.nodes
-        .get_mut(&leader_now)
-        .unwrap()
-        .as_mut()
-        .unwrap()
+    net.core_mut(leader_now)
         .propose(now, 3, b"after edit".to_vec());
     net.collect(leader_now, &|_| true);
     net.run_until(limit, |n| n.answers.contains_key(&3));

@@ -6,49 +6,7 @@
 use minkms_replication::*;
 
 mod common;
-use common::TIMING;
-
-const B1: Ballot = Ballot { term: 1, seq: 1 };
-
-/// Node `id` of members {0, 1, 2} in term 1; with `committed`, one entry applied.
-fn member(id: NodeId, committed: bool) -> Core {
-    let mut hard = Hard::single("n0");
-    hard.id = id;
-    hard.config.members = (0..3).map(|i| (i, format!("n{i}"))).collect();
-    hard.config.next_id = 3;
-    hard.config.epoch = 1;
-    hard.term = 1;
-    if committed {
-        hard.commit = 1;
-        hard.commit_id = B1;
-        hard.last = Some(entry(1, Ballot::default(), B1));
-    }
-    let mut core = Core::new(hard, TIMING, 40 + id, 0);
-    core.take_outputs();
-    core
-}
-
-fn entry(index: u64, prev_id: Ballot, id: Ballot) -> Committed {
-    Committed {
-        index,
-        prev_id,
-        value: Value {
-            id,
-            proposer: 1,
-            payload: Payload::App(format!("write {index}").into_bytes()),
-        },
-    }
-}
-
-fn to(core: &Core, from: NodeId, term: u64, msg: Message) -> Envelope {
-    Envelope {
-        from,
-        to: core.id(),
-        term,
-        epoch: 1,
-        msg,
-    }
-}
+use common::{entry, member, to, B1, TIMING};
 
 /// Whether `outputs` grant a vote.
 fn granted(outputs: &[Output]) -> Option<bool> {

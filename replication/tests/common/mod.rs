@@ -48,8 +48,24 @@ impl Net {
         }
     }
 
+    /// A cluster of `n` that has elected a leader, and that leader.
+    pub(crate) fn settled(n: u64) -> (Self, NodeId) {
+        let mut net = Net::new(n);
+        net.run_until(2_000, |n| n.leader().is_some())
+            .expect("a leader");
+        let leader = net.leader().expect("a leader");
+        (net, leader)
+    }
+
     pub(crate) fn core(&self, id: NodeId) -> &Core {
         self.nodes[&id].as_ref().expect("a live node")
+    }
+
+    pub(crate) fn core_mut(&mut self, id: NodeId) -> &mut Core {
+        self.nodes
+            .get_mut(&id)
+            .and_then(Option::as_mut)
+            .expect("a live node")
     }
 
     /// Takes `id`'s outputs; `keep` decides which messages leave.
@@ -102,17 +118,14 @@ impl Net {
     /// Three nodes under a leader; one follower crashes, then the leader is given write
     /// `req`. (The net, the leader, the live follower.)
     pub(crate) fn write_with_a_follower_dead(req: u64) -> (Self, NodeId, NodeId) {
-        let mut net = Net::new(3);
-        net.run_until(2_000, |n| n.leader().is_some())
-            .expect("a leader");
-        let leader = net.leader().unwrap();
+        let (mut net, leader) = Net::settled(3);
         let mut followers = (0..3).filter(|id| *id != leader);
         let (live, dead) = (followers.next().unwrap(), followers.next().unwrap());
         net.nodes.insert(dead, None);
         net.pool.retain(|env| env.to != dead);
         let now = net.now;
-        let core = net.nodes.get_mut(&leader).unwrap().as_mut().unwrap();
-        core.propose(now, req, format!("write {req}").into_bytes());
+        net.core_mut(leader)
+            .propose(now, req, format!("write {req}").into_bytes());
         net.collect(leader, &|_| true);
         (net, leader, live)
     }
@@ -139,4 +152,61 @@ impl Net {
         }
         done(self).then(|| self.now - start)
     }
+}
+
+pub(crate) const B1: Ballot = Ballot { term: 1, seq: 1 };
+
+/// Node `id` of members {0, 1, 2} in term 1; with `committed`, one entry applied.
+pub(crate) fn member(id: NodeId, committed: bool) -> Core {
+    let mut hard = Hard::single("n0");
+    hard.id = id;
+    hard.config.members = (0..3).map(|i| (i, format!("n{i}"))).collect();
+    hard.config.next_id = 3;
+    hard.config.epoch = 1;
+    hard.term = 1;
+    if committed {
+        hard.commit = 1;
+        hard.commit_id = B1;
+        hard.last = Some(entry(1, Ballot::default(), B1));
+    }
+    let mut core = Core::new(hard, TIMING, 40 + id, 0);
+    core.take_outputs();
+    core
+}
+
+pub(crate) fn entry(index: u64, prev_id: Ballot, id: Ballot) -> Committed {
+    Committed {
+        index,
+        prev_id,
+        value: Value {
+            id,
+            proposer: 1,
+            payload: Payload::App(format!("write {index}").into_bytes()),
+        },
+    }
+}
+
+pub(crate) fn to(core: &Core, from: NodeId, term: u64, msg: Message) -> Envelope {
+    Envelope {
+        from,
+        to: core.id(),
+        term,
+        epoch: 1,
+        msg,
+    }
+}
+
+/// The probes among `outputs`: (to, nonce).
+pub(crate) fn probes(outputs: Vec<Output>) -> Vec<(NodeId, u64)> {
+    outputs
+        .into_iter()
+        .filter_map(|out| match out {
+            Output::Send(Envelope {
+                to,
+                msg: Message::Probe { nonce },
+                ..
+            }) => Some((to, nonce)),
+            _ => None,
+        })
+        .collect()
 }
