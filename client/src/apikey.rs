@@ -1,6 +1,6 @@
 //! API keys (`k1:` Ed25519 seeds) and identities (`h1:` SPKI hashes), API.md §4.1.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use rand::RngCore;
 use rcgen::{
@@ -30,6 +30,9 @@ pub enum KeyFormatError {
     /// Not `h1:` + 43 base64url characters.
     #[error("invalid identity: must be 'h1:' followed by 43 base64url characters")]
     Identity,
+    /// Not `kes:v1:` + the standard base64 of a type byte 0 (Ed25519) and a 32-byte seed.
+    #[error("invalid KES API key: must be 'kes:v1:' followed by the base64 of an Ed25519 key")]
+    KesApiKey,
 }
 
 /// An identity: `h1:` + base64url-nopad(SHA-256(DER SubjectPublicKeyInfo)).
@@ -57,6 +60,19 @@ impl Identity {
     /// The `h1:` text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The same hash as KES writes identities: 64 lowercase hex characters.
+    pub fn to_hex(&self) -> String {
+        let b64 = self.0.strip_prefix("h1:").unwrap_or_default();
+        hex::encode(URL_SAFE_NO_PAD.decode(b64).unwrap_or_default())
+    }
+
+    /// The identity KES writes as `hex` (64 hex characters, either case).
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(hex, &mut hash).ok()?;
+        Some(Self(format!("h1:{}", URL_SAFE_NO_PAD.encode(hash))))
     }
 }
 
@@ -102,6 +118,26 @@ impl ApiKey {
         Ok(Self::from_seed(seed))
     }
 
+    /// Parses a KES API key, `kes:v1:` + std-base64(`0x00` ‖ 32-byte Ed25519 seed): the same
+    /// seed as a `k1:` key, so either form authenticates as the same identity. Like KES's
+    /// client, the prefix may be left out.
+    pub fn parse_kes(s: &str) -> Result<Self, KeyFormatError> {
+        let s = s.trim();
+        let b64 = s.strip_prefix("kes:v1:").unwrap_or(s);
+        let bytes = Zeroizing::new(
+            STANDARD
+                .decode(b64)
+                .map_err(|_| KeyFormatError::KesApiKey)?,
+        );
+        match bytes.split_first() {
+            Some((0, seed)) => {
+                let seed: [u8; 32] = seed.try_into().map_err(|_| KeyFormatError::KesApiKey)?;
+                Ok(Self::from_seed(seed))
+            }
+            _ => Err(KeyFormatError::KesApiKey),
+        }
+    }
+
     /// The key for a seed (e.g. one derived from the HSM).
     #[allow(clippy::expect_used)] // ring refuses only seeds of another length than 32 bytes.
     pub fn from_seed(mut seed: [u8; 32]) -> Self {
@@ -134,6 +170,14 @@ impl ApiKey {
             "k1:{}",
             URL_SAFE_NO_PAD.encode(self.seed.expose_secret())
         ))
+    }
+
+    /// The `kes:v1:` text of the same key, for KES clients (MinIO's `MINIO_KMS_KES_API_KEY`).
+    /// A secret, like [`ApiKey::to_secret_string`].
+    pub fn to_kes_string(&self) -> Zeroizing<String> {
+        let mut raw = Zeroizing::new([0u8; 33]);
+        raw[1..].copy_from_slice(self.seed.expose_secret());
+        Zeroizing::new(format!("kes:v1:{}", STANDARD.encode(raw.as_slice())))
     }
 
     /// The key as PKCS#8 DER, for TLS.
@@ -213,6 +257,70 @@ mod tests {
             "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw"
         );
         assert!(!format!("{key:?}").contains("xZnp"));
+    }
+
+    /// KES's own known answers (kms-go `ExampleAPIKey_Identity` and `apiKeyIdentityTests`),
+    /// with the `k1:` and `h1:` forms of the same seed and hash.
+    #[test]
+    fn kes_api_keys_and_hex_identities_are_the_same_keys_and_hashes() {
+        let vectors = [
+            (
+                "kes:v1:AGaV6VXHasF0FnaB60WdCOeTZ8eTIDikL4zlN16c8NAs",
+                "ea9826089311fe44d7590408ede9150f7c637b6cab0a91ee6fe1aa5d9fb366f6",
+                "k1:ZpXpVcdqwXQWdoHrRZ0I55Nnx5MgOKQvjOU3Xpzw0Cw",
+                "h1:6pgmCJMR_kTXWQQI7ekVD3xje2yrCpHub-GqXZ-zZvY",
+            ),
+            (
+                "kes:v1:ACQpoGqx3rHHjT938Hfu5hVVQJHZWSqVI2Xp1KlYxFVw",
+                "0426fa9a04bc2756b92fbe8a97e1a1e07b53ecf04ed33da22c33e5c9faeb8cbb",
+                "k1:JCmgarHesceNP3fwd-7mFVVAkdlZKpUjZenUqVjEVXA",
+                "h1:BCb6mgS8J1a5L76Kl-Gh4HtT7PBO0z2iLDPlyfrrjLs",
+            ),
+            (
+                "kes:v1:AMxvd2uV1l5dDSRwuKZxSjuM5BDemlr+685+JAHA1TuJ",
+                "ab785e3b95d80d72cc9c27cb9fde886a0bf9068a69d40e3bd08a54e68c3f2bf7",
+                "k1:zG93a5XWXl0NJHC4pnFKO4zkEN6aWv7rzn4kAcDVO4k",
+                "h1:q3heO5XYDXLMnCfLn96Iagv5Bopp1A470IpU5ow_K_c",
+            ),
+            (
+                "kes:v1:AMWZ6XGLT3VTDSwQUWlDuRzxKCv41a3HNzFkfAbIZIyc",
+                "978028566eb1280546b1fa3c27fb6d08e0ba39d82adc624b1e0e4db4074e02bd",
+                "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw",
+                "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0",
+            ),
+        ];
+        for (kes, hex, k1, h1) in vectors {
+            let key = ApiKey::parse_kes(kes).unwrap();
+            assert_eq!(key.identity().to_hex(), hex);
+            assert_eq!(key.identity().as_str(), h1);
+            assert_eq!(&*key.to_secret_string(), k1);
+            assert_eq!(&*ApiKey::parse(k1).unwrap().to_kes_string(), kes);
+            assert_eq!(Identity::from_hex(hex).unwrap().as_str(), h1);
+            assert_eq!(
+                Identity::from_hex(&hex.to_uppercase()).unwrap().as_str(),
+                h1
+            );
+        }
+        // The prefix may be left out, as KES's client allows.
+        assert!(ApiKey::parse_kes("AGaV6VXHasF0FnaB60WdCOeTZ8eTIDikL4zlN16c8NAs").is_ok());
+        for bad in [
+            "",
+            "kes:v1:",
+            // Type byte 1.
+            "kes:v1:AWaV6VXHasF0FnaB60WdCOeTZ8eTIDikL4zlN16c8NAs",
+            // 31-byte seed.
+            "kes:v1:AGaV6VXHasF0FnaB60WdCOeTZ8eTIDikL4zlN16c8A==",
+            "kes:v1:not base64!",
+        ] {
+            assert_eq!(
+                ApiKey::parse_kes(bad).unwrap_err(),
+                KeyFormatError::KesApiKey,
+                "{bad}"
+            );
+        }
+        for bad in ["", "ea98", &"g".repeat(64), &"a".repeat(66)] {
+            assert!(Identity::from_hex(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

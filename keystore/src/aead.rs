@@ -10,7 +10,8 @@
 //! carry the birthday bound of all messages under one master key (far beyond 2^32 messages is
 //! safe). The header (5 bytes) is bound as associated data before the caller's, so the version
 //! cannot be altered, and carries the version so `KEY:DECRYPT` with version 0 works.
-//! KES's untagged form `AEAD ‖ iv ‖ nonce` is accepted on decrypt for imported keys.
+//! KES's untagged form `AEAD ‖ iv ‖ nonce`, and the JSON and MessagePack envelopes around it
+//! (`kes_envelope`), are accepted on decrypt for imported keys.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::Aes256Gcm;
@@ -96,13 +97,16 @@ impl Ciphertext {
         aead_open(kind, key, iv, nonce, sealed, &full_aad)
     }
 
-    /// Decrypts KES's untagged binary form `AEAD ‖ iv[16] ‖ nonce[12]`.
+    /// Decrypts a KES ciphertext: the untagged binary form `AEAD ‖ iv[16] ‖ nonce[12]`, or
+    /// one of the JSON and MessagePack envelopes older KES versions wrote around it.
     pub(crate) fn open_kes(
         kind: KeyType,
         key: &[u8; 32],
         bytes: &[u8],
         aad: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let unwrapped = crate::kes_envelope::unwrap(bytes)?;
+        let bytes = unwrapped.as_deref().unwrap_or(bytes);
         if bytes.len() < IV_LEN + NONCE_LEN + TAG_LEN {
             return Err(Error::InvalidCiphertext);
         }

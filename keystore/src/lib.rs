@@ -21,6 +21,7 @@ mod aead;
 mod backup;
 mod command;
 mod error;
+mod kes_envelope;
 mod model;
 mod names;
 pub mod private_files;

@@ -327,6 +327,15 @@ impl State {
         ))
     }
 
+    /// The enclave `identity` belongs to (every identity but the root's lives in one): where
+    /// a protocol that names no enclave, KES's, lets it act.
+    pub fn enclave_of(&self, identity: &str) -> Option<&str> {
+        self.enclaves
+            .iter()
+            .find(|(_, e)| e.identities.contains_key(identity))
+            .map(|(name, _)| name.as_str())
+    }
+
     /// What `identity` may do in `enclave`: `Ok(None)` if it is not an identity there. A
     /// service account acts with its parent's privilege and policy.
     pub fn principal(&self, enclave: &str, identity: &str) -> Result<Option<Principal>, Error> {

@@ -88,6 +88,8 @@ fn state_survives_a_restart_with_the_same_hsm_key() {
     assert_eq!(state.identity_info("enclave-1", USER).unwrap().policy, "p1");
     let principal = state.principal("enclave-1", USER).unwrap().unwrap();
     assert_eq!(principal.privilege, Privilege::User);
+    assert_eq!(state.enclave_of(USER), Some("enclave-1"));
+    assert_eq!(state.enclave_of(ROOT), None);
     assert!(principal.policy.unwrap().allows_some("KEY:GENERATE"));
 }
 
