@@ -52,6 +52,29 @@ pub struct Config {
     /// The audit log: one JSON line per API request.
     #[serde(default)]
     pub audit: AuditSection,
+    /// The KES v1 API, answered on the same port (docs/kes.md).
+    #[serde(default)]
+    pub kes: KesSection,
+}
+
+/// `kes:`: the KES v1 API next to the KMS protocol, for clients (MinIO's `MINIO_KMS_KES_*`)
+/// that speak KES.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct KesSection {
+    /// Answer the KES API's paths (`/v1/key/...`, `/v1/status`, ...); off, they are not found.
+    pub enabled: bool,
+    /// The enclave the root's KES calls act in (any other identity acts in its own).
+    pub enclave: String,
+}
+
+impl Default for KesSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            enclave: "default".into(),
+        }
+    }
 }
 
 /// `audit:`: the audit log.

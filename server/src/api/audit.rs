@@ -80,6 +80,33 @@ pub(crate) fn names(payloads: &[Bytes]) -> Vec<String> {
     out
 }
 
+/// A request as KES's audit stream (`GET /v1/log/audit`) shows it.
+#[derive(Debug)]
+pub(crate) struct StreamEvent {
+    pub(crate) ip: String,
+    pub(crate) path: String,
+    pub(crate) identity: Option<minkms_client::Identity>,
+    pub(crate) code: u16,
+    pub(crate) elapsed: Duration,
+}
+
+/// The subscribers of the audit stream: every answered request while one listens, whether
+/// or not an audit file is configured.
+static STREAM: std::sync::LazyLock<tokio::sync::broadcast::Sender<Arc<StreamEvent>>> =
+    std::sync::LazyLock::new(|| tokio::sync::broadcast::channel(1024).0);
+
+/// Listens to the audit stream.
+pub(crate) fn subscribe() -> tokio::sync::broadcast::Receiver<Arc<StreamEvent>> {
+    STREAM.subscribe()
+}
+
+/// Sends an event to the audit stream's subscribers; builds it only when there is one.
+pub(crate) fn publish(event: impl FnOnce() -> StreamEvent) {
+    if STREAM.receiver_count() > 0 {
+        let _ = STREAM.send(Arc::new(event()));
+    }
+}
+
 /// One audit event.
 #[derive(Debug, Serialize)]
 pub(crate) struct Event<'a> {

@@ -16,15 +16,22 @@ pub(crate) struct Gate {
     sealed_reason: Mutex<String>,
     /// The audit log, when configured.
     pub(crate) audit: Option<crate::api::audit::AuditLog>,
+    /// The KES API's settings, when it is on.
+    pub(crate) kes: Option<crate::api::kes::Settings>,
 }
 
 impl Gate {
-    pub(crate) fn new(host: String, audit: Option<crate::api::audit::AuditLog>) -> Self {
+    pub(crate) fn new(
+        host: String,
+        audit: Option<crate::api::audit::AuditLog>,
+        kes: Option<crate::api::kes::Settings>,
+    ) -> Self {
         Self {
             node: OnceLock::new(),
             host,
             sealed_reason: Mutex::new("unsealing the root encryption key".into()),
             audit,
+            kes,
         }
     }
 

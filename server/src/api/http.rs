@@ -227,11 +227,19 @@ fn status_of<B>(result: &Result<Response<B>, ApiError>) -> u16 {
 fn audit(
     gate: &Gate,
     conn: &Connection,
+    path: &str,
     enclave: &str,
     info: RequestInfo,
     status: u16,
     elapsed: Duration,
 ) {
+    crate::api::audit::publish(|| crate::api::audit::StreamEvent {
+        ip: conn.remote.ip().to_string(),
+        path: path.to_string(),
+        identity: conn.identity.clone(),
+        code: status,
+        elapsed,
+    });
     let Some(audit) = &gate.audit else { return };
     audit.log(&crate::api::audit::Event {
         time: time::OffsetDateTime::now_utc()
@@ -259,7 +267,8 @@ fn open(gate: &Gate) -> Result<&Arc<Node>, ApiError> {
 }
 
 /// A response body: whole (almost everything) or streamed (the log).
-type Body = Either<Full<Bytes>, StreamBody<ReceiverStream<Result<Frame<Bytes>, Infallible>>>>;
+pub(crate) type Body =
+    Either<Full<Bytes>, StreamBody<ReceiverStream<Result<Frame<Bytes>, Infallible>>>>;
 
 async fn route(
     gate: Arc<Gate>,
@@ -268,6 +277,7 @@ async fn route(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let protobuf = wants_protobuf(&req);
+    let path = req.uri().path().to_string();
     if req.uri().path() == "/v1/debug/log" {
         let started = std::time::Instant::now();
         let streamed = Box::pin(follow_log(&gate, &conn, req)).await;
@@ -276,11 +286,11 @@ async fn route(
             command: "LOG",
             names: None,
         };
-        audit(&gate, &conn, "", info, status, started.elapsed());
+        audit(&gate, &conn, &path, "", info, status, started.elapsed());
         return Ok(streamed.unwrap_or_else(|e| e.into_response(protobuf).map(Either::Left)));
     }
     let kms = |enclave: String, req: Request<Incoming>| {
-        let (gate, conn) = (gate.clone(), conn.clone());
+        let (gate, conn, path) = (gate.clone(), conn.clone(), path.clone());
         async move {
             let node = open(&gate)?.clone();
             let caller = conn
@@ -304,10 +314,39 @@ async fn route(
             let status = status_of(&result);
             let elapsed = started.elapsed();
             crate::api::metrics::record(info.command, status, elapsed);
-            audit(&gate, &conn, &enclave, info, status, elapsed);
+            audit(&gate, &conn, &path, &enclave, info, status, elapsed);
             result
         }
     };
+    if let Some(settings) = gate
+        .kes
+        .as_ref()
+        .filter(|_| crate::api::kes::routes::claims(&path))
+    {
+        let started = std::time::Instant::now();
+        let caller = |node: &Arc<Node>| {
+            conn.caller
+                .get_or_init(|| Arc::new(Caller::new(conn.identity.clone(), &node.root)))
+                .clone()
+        };
+        let handled = Box::pin(crate::api::kes::handle(
+            &gate,
+            settings,
+            caller,
+            request_timeout,
+            req,
+        ))
+        .await;
+        let status = handled.response.status().as_u16();
+        let elapsed = started.elapsed();
+        crate::api::metrics::record(handled.command, status, elapsed);
+        let info = RequestInfo {
+            command: handled.command,
+            names: None,
+        };
+        audit(&gate, &conn, &path, &handled.enclave, info, status, elapsed);
+        return Ok(handled.response);
+    }
     let result = match (req.method(), req.uri().path()) {
         (&Method::GET, "/version") => Ok(version(&gate.host, protobuf)),
         (&Method::GET, "/v1/rpc/status") => peer_only(&gate, &conn).map(|(node, _)| {
@@ -372,7 +411,7 @@ async fn route(
                 command,
                 names: None,
             };
-            audit(&gate, &conn, "", info, status, started.elapsed());
+            audit(&gate, &conn, &path, "", info, status, started.elapsed());
             result
         }
         (_, "/v1/debug/pprof") => {
@@ -385,6 +424,7 @@ async fn route(
             audit(
                 &gate,
                 &conn,
+                &path,
                 "",
                 info,
                 status_of(&result),
@@ -658,7 +698,7 @@ async fn admit(node: &Node, caller: &Caller, enclave: &str) -> Result<(), ApiErr
 }
 
 /// Decodes `%XX` escapes; `None` for malformed escapes or non-UTF-8 results.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -8,6 +8,7 @@ pub(crate) mod connections;
 pub(crate) mod error;
 pub(crate) mod gate;
 pub(crate) mod http;
+pub(crate) mod kes;
 pub(crate) mod kms;
 pub(crate) mod metrics;
 pub(crate) mod profiling;

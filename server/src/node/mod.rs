@@ -314,7 +314,10 @@ pub(crate) async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         .map(audit::AuditLog::start)
         .transpose()?;
     tokio::spawn(reopen_on_hangup(hangups, audit.clone()));
-    let gate = Arc::new(Gate::new(host.clone(), audit.clone()));
+    let kes = config.kes.enabled.then(|| crate::api::kes::Settings {
+        enclave: config.kes.enclave.clone(),
+    });
+    let gate = Arc::new(Gate::new(host.clone(), audit.clone(), kes));
     let mut server = tokio::spawn(http::serve(
         listener,
         acceptor,

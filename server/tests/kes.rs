@@ -1,0 +1,524 @@
+//! The KES v1 API of a running node, spoken as MinIO's pinned KES client speaks it (docs/kes.md):
+//! JSON bodies with standard base64, POST to the routes KES declares as PUT, `*` as `%2A`,
+//! no `Accept` header, the client certificate of a `kes:v1:` API key. MinIO's whole KES call
+//! sequence, the other endpoints, the errors KES's client matches on, a restricted identity, an
+//! identity of another enclave, and data keys crossing between the KES API and the KMS protocol.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::Full;
+use minkms_client::wire::{CreateIdentityRequest, CreatePolicyRequest, Rule, RuleSet};
+use minkms_client::{ApiKey, Client};
+use minkms_testkit::{runtime, soft_hsm_key, Node};
+use serde_json::{json, Value};
+
+/// One answer: status, Content-Type, body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    content_type: Option<String>,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {:?}", self.body))
+    }
+
+    /// Asserts a KES error: its status, JSON Content-Type and exact message.
+    fn is_error(&self, status: u16, message: &str) {
+        assert_eq!(self.status, status, "{:?}", self.body);
+        assert_eq!(self.content_type.as_deref(), Some("application/json"));
+        assert_eq!(self.json(), json!({ "message": message }));
+    }
+
+    fn bytes(&self, member: &str) -> Vec<u8> {
+        let v = self.json();
+        let text = v[member]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {member} in {v}"));
+        STANDARD.decode(text).unwrap()
+    }
+}
+
+/// A KES client: a `kes:v1:` API key's certificate (or none) and requests built as KES's
+/// client builds them.
+struct Kes {
+    client: Client,
+    endpoint: String,
+}
+
+impl Kes {
+    fn new(node: &Node, kes_api_key: Option<&str>) -> Self {
+        let key = kes_api_key.map(|k| ApiKey::parse_kes(k).unwrap().to_secret_string());
+        Self {
+            client: node.client(key.as_deref().map(|k| k.as_str())),
+            endpoint: node.endpoint.clone(),
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(format!("https://{}{path}", self.endpoint));
+        let body = match body {
+            Some(v) => {
+                req = req.header("Content-Type", "application/json");
+                Bytes::from(v.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let resp = self
+            .client
+            .request(req.body(Full::new(body)).unwrap())
+            .await
+            .unwrap();
+        Answer {
+            status: resp.status.as_u16(),
+            content_type: resp
+                .headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_string()),
+            body: resp.body,
+        }
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+/// The JSON of MinIO's `kms.Context` for an object: `{"b":"b/o"}`.
+const OBJECT_CONTEXT: &str = r#"{"bucket":"bucket/object"}"#;
+
+#[test]
+fn minio_kes_sequence_and_every_key_endpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms0"), &soft_hsm_key());
+    let root_key = ApiKey::parse(&node.root_api_key).unwrap();
+    runtime().block_on(async {
+        node.root().create_enclave("default").await.unwrap();
+        // MinIO holds the root's key in KES's form.
+        let kes = Kes::new(&node, Some(&root_key.to_kes_string()));
+        let key = "/v1/key";
+
+        // Start-up: generate with an empty context finds no key, so MinIO creates it.
+        let ctx = json!({ "context": b64(b"{}") });
+        kes.call(
+            "POST",
+            &format!("{key}/generate/minio-key"),
+            Some(ctx.clone()),
+        )
+        .await
+        .is_error(404, "key does not exist");
+        let created = kes
+            .call("POST", &format!("{key}/create/minio-key"), None)
+            .await;
+        assert_eq!(
+            (created.status, created.content_type, created.body.len()),
+            (200, None, 0)
+        );
+        kes.call("POST", &format!("{key}/create/minio-key"), None)
+            .await
+            .is_error(400, "key already exists");
+        assert_eq!(
+            kes.call("PUT", &format!("{key}/create/other-key"), None)
+                .await
+                .status,
+            200
+        );
+
+        // The every-10-s describe.
+        let described = kes
+            .call("GET", &format!("{key}/describe/minio-key"), None)
+            .await;
+        assert_eq!(described.status, 200);
+        assert_eq!(described.content_type.as_deref(), Some("application/json"));
+        let d = described.json();
+        assert_eq!(d["name"], "minio-key");
+        assert_eq!(d["algorithm"], "AES256");
+        assert_eq!(d["created_by"], root_key.identity().to_hex());
+        assert!(d["created_at"].as_str().unwrap().ends_with('Z'), "{d}");
+
+        // SSE-S3: generate with the object's context, decrypt with the stored ciphertext
+        // (and a version member KES's newer servers define, ignored).
+        let ctx = json!({ "context": b64(OBJECT_CONTEXT.as_bytes()) });
+        let dek = kes
+            .call("POST", &format!("{key}/generate/minio-key"), Some(ctx))
+            .await;
+        assert_eq!(dek.status, 200, "{:?}", dek.body);
+        let (plaintext, ciphertext) = (dek.bytes("plaintext"), dek.bytes("ciphertext"));
+        assert_eq!(plaintext.len(), 32);
+        let opened = kes
+            .call(
+                "POST",
+                &format!("{key}/decrypt/minio-key"),
+                Some(json!({
+                    "ciphertext": b64(&ciphertext),
+                    "context": b64(OBJECT_CONTEXT.as_bytes()),
+                    "version": "v1",
+                })),
+            )
+            .await;
+        assert_eq!(opened.bytes("plaintext"), plaintext);
+        kes.call(
+            "POST",
+            &format!("{key}/decrypt/minio-key"),
+            Some(json!({ "ciphertext": b64(&ciphertext), "context": b64(b"{}") })),
+        )
+        .await
+        .is_error(400, "decryption failed: ciphertext is not authentic");
+
+        // The data key opens through the KMS protocol with the context as associated data,
+        // and one made through the KMS protocol opens through KES.
+        let root = node.root();
+        let via_kms = root
+            .decrypt(
+                "default",
+                "minio-key",
+                0,
+                &ciphertext,
+                OBJECT_CONTEXT.as_bytes(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(via_kms.plaintext, plaintext);
+        let made = root
+            .generate_key("default", "minio-key", b"ctx", 32)
+            .await
+            .unwrap();
+        let back = kes
+            .call(
+                "POST",
+                &format!("{key}/decrypt/minio-key"),
+                Some(json!({ "ciphertext": b64(&made.ciphertext), "context": b64(b"ctx") })),
+            )
+            .await;
+        assert_eq!(back.bytes("plaintext"), made.plaintext);
+
+        // An empty body, `{}` and a null context are one empty context.
+        for body in [None, Some(json!({})), Some(json!({ "context": null }))] {
+            let g = kes
+                .call("POST", &format!("{key}/generate/minio-key"), body)
+                .await;
+            assert_eq!(g.status, 200);
+            let open = json!({ "ciphertext": b64(&g.bytes("ciphertext")) });
+            let o = kes
+                .call("POST", &format!("{key}/decrypt/minio-key"), Some(open))
+                .await;
+            assert_eq!(o.bytes("plaintext"), g.bytes("plaintext"));
+        }
+
+        // Encrypt and decrypt.
+        let sealed = kes
+            .call(
+                "POST",
+                &format!("{key}/encrypt/minio-key"),
+                Some(json!({ "plaintext": b64(b"config"), "context": b64(b"c") })),
+            )
+            .await;
+        let open = json!({ "ciphertext": b64(&sealed.bytes("ciphertext")), "context": b64(b"c") });
+        let o = kes
+            .call("POST", &format!("{key}/decrypt/minio-key"), Some(open))
+            .await;
+        assert_eq!(o.bytes("plaintext"), b"config");
+
+        // List: the bare path, `*` as `%2A`, and a prefix with a trailing `*`.
+        for path in ["/v1/key/list", "/v1/key/list/%2A", "/v1/key/list/minio%2A"] {
+            let listed = kes.call("GET", path, None).await;
+            assert_eq!(listed.status, 200, "{path}");
+            let names = listed.json()["names"].clone();
+            assert!(
+                names.as_array().unwrap().contains(&json!("minio-key")),
+                "{path}: {names}"
+            );
+        }
+        let listed = kes.call("GET", "/v1/key/list/other%2A", None).await.json();
+        assert_eq!(listed, json!({ "names": ["other-key"] }));
+
+        // HMAC (MinIO's root credentials): 32 bytes, the same after a rotation.
+        let message = json!({ "message": b64(b"root access key") });
+        let mac = kes
+            .call(
+                "PUT",
+                &format!("{key}/hmac/minio-key"),
+                Some(message.clone()),
+            )
+            .await;
+        assert_eq!(mac.bytes("hmac").len(), 32);
+        root.create_key("default", "minio-key", "", true)
+            .await
+            .unwrap();
+        let again = kes
+            .call("PUT", &format!("{key}/hmac/minio-key"), Some(message))
+            .await;
+        assert_eq!(again.bytes("hmac"), mac.bytes("hmac"));
+
+        // Status, version and the API table.
+        let status = kes.call("GET", "/v1/status", None).await.json();
+        assert!(status["num_cpu"].as_u64().unwrap() >= 1, "{status}");
+        assert!(status["uptime"].is_u64(), "{status}");
+        assert_eq!(status["os"], std::env::consts::OS);
+        let version = kes.call("GET", "/version", None).await.json();
+        assert!(version["version"].is_string(), "{version}");
+        let api = kes.call("GET", "/v1/api", None).await.json();
+        assert_eq!(api.as_array().unwrap().len(), 22);
+
+        // Delete removes every version.
+        let deleted = kes
+            .call("DELETE", &format!("{key}/delete/minio-key"), None)
+            .await;
+        assert_eq!((deleted.status, deleted.body.len()), (200, 0));
+        kes.call("GET", &format!("{key}/describe/minio-key"), None)
+            .await
+            .is_error(404, "key does not exist");
+
+        // Errors KES answers before anything else.
+        kes.call("GET", &format!("{key}/create/k"), None)
+            .await
+            .is_error(405, "received method 'GET' expected 'PUT'");
+        kes.call("POST", &format!("{key}/create/-bad-"), None)
+            .await
+            .is_error(
+                400,
+                "key name '-bad-' is empty, too long or contains invalid characters",
+            );
+        kes.call("GET", "/v1/key/list/a%2Ab", None).await.is_error(
+            400,
+            "listing pattern 'a*b' is empty, too long or is invalid",
+        );
+        kes.call(
+            "POST",
+            &format!("{key}/generate/other-key"),
+            Some(json!({ "context": "!" })),
+        )
+        .await
+        .is_error(400, "invalid request body");
+    });
+}
+
+#[test]
+fn kes_ciphertexts_under_an_imported_key_open_through_both_protocols() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms0"), &soft_hsm_key());
+    let root_key = ApiKey::parse(&node.root_api_key).unwrap();
+    runtime().block_on(async {
+        node.root().create_enclave("default").await.unwrap();
+        let kes = Kes::new(&node, Some(&root_key.to_kes_string()));
+        let zero = json!({ "key": b64(&[0; 32]), "cipher": "AES256" });
+        let imported = kes.call("POST", "/v1/key/import/old", Some(zero.clone())).await;
+        assert_eq!(imported.status, 200, "{:?}", imported.body);
+        kes.call("POST", "/v1/key/import/old", Some(zero))
+            .await
+            .is_error(400, "key already exists");
+        kes.call("POST", "/v1/key/import/x", Some(json!({ "key": b64(&[0; 32]), "cipher": "DES" })))
+            .await
+            .is_error(406, "algorithm 'DES' is not supported");
+        kes.call("POST", "/v1/key/import/x", Some(json!({ "key": b64(&[0; 16]), "cipher": "AES256" })))
+            .await
+            .is_error(406, "invalid key size for 'AES256'");
+
+        // KES's own vectors (all-zero AES256 key, 16 zero bytes): JSON, MessagePack, binary.
+        let forms: [Vec<u8>; 3] = [
+            br#"{"aead":"AES-256-GCM-HMAC-SHA-256","iv":"xLxIN3tSCkg2xMafuvwUwg==","nonce":"gu0mGwUkwcvMEoi5","bytes":"WVgRjeIJm3w50C/l+y7y2i6mbNg5NCAqN1zvOYWZKmc="}"#.to_vec(),
+            STANDARD.decode("lbFBRVMyNTYtR0NNX1NIQTI1NtkgNjY2ODdhYWRmODYyYmQ3NzZjOGZjMThiOGU5ZjhlMjDEEExv7LAd4oz0SaHZrX5LBufEDEKME1ow1CDfUFrqv8QgJuy7Sw+jVqz99TK1HV851LT3K4mwwDv46TB2ngWkAJQ=").unwrap(),
+            STANDARD.decode("zwdDgHeRlIFRnJ7+DIhs/ka7GFK2CFSfDELqg1VCyTQzZ58o7MAdupMLk3ZjlMo2ZUDwldL2o41nAWDc").unwrap(),
+        ];
+        let root = node.root();
+        for form in &forms {
+            let o = kes
+                .call("POST", "/v1/key/decrypt/old", Some(json!({ "ciphertext": b64(form) })))
+                .await;
+            assert_eq!(o.bytes("plaintext"), [0; 16]);
+            let via_kms = root.decrypt("default", "old", 0, form, b"").await.unwrap();
+            assert_eq!(via_kms.plaintext, [0; 16]);
+            // Tampered: each protocol's own error.
+            let mut bad = form.clone();
+            let at = bad.len() - 40;
+            bad[at] ^= 1;
+            kes.call("POST", "/v1/key/decrypt/old", Some(json!({ "ciphertext": b64(&bad) })))
+                .await
+                .is_error(400, "decryption failed: ciphertext is not authentic");
+            let refused = root.decrypt("default", "old", 0, &bad, b"").await.unwrap_err();
+            assert!(refused.to_string().contains("invalid ciphertext"), "{refused}");
+        }
+    });
+}
+
+#[test]
+fn identities_act_in_their_own_enclave_within_their_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms0"), &soft_hsm_key());
+    let (user, other_admin, stranger) =
+        (ApiKey::generate(), ApiKey::generate(), ApiKey::generate());
+    let root = node.root();
+    runtime().block_on(async {
+        let rules = |patterns: &[&str]| RuleSet {
+            rules: patterns.iter().map(|p| (p.to_string(), Rule {})).collect(),
+        };
+        for e in ["default", "other"] {
+            root.create_enclave(e).await.unwrap();
+        }
+        for k in ["app-1", "secret-1"] {
+            root.create_key("default", k, "", false).await.unwrap();
+        }
+        root.create_policy(
+            "default",
+            &CreatePolicyRequest {
+                name: "minio".into(),
+                allow: [
+                    ("KEY:GENERATE".to_string(), rules(&["app-*"])),
+                    ("KEY:DECRYPT".to_string(), rules(&["app-*"])),
+                    ("KEY:LIST".to_string(), rules(&["*"])),
+                ]
+                .into(),
+                deny: [("KEY:LIST".to_string(), rules(&["secret-*"]))].into(),
+            },
+        )
+        .await
+        .unwrap();
+        let identity = |key: &ApiKey, privilege: &str| CreateIdentityRequest {
+            identity: key.identity().to_string(),
+            privilege: privilege.into(),
+            ..Default::default()
+        };
+        root.create_identity("default", &identity(&user, "User"))
+            .await
+            .unwrap();
+        root.assign_policy("default", "minio", user.identity().as_str())
+            .await
+            .unwrap();
+        root.create_identity("other", &identity(&other_admin, "Admin"))
+            .await
+            .unwrap();
+
+        let as_user = Kes::new(&node, Some(&user.to_kes_string()));
+        let g = as_user
+            .call("POST", "/v1/key/generate/app-1", Some(json!({})))
+            .await;
+        assert_eq!(g.status, 200, "{:?}", g.body);
+        as_user
+            .call("POST", "/v1/key/generate/secret-1", Some(json!({})))
+            .await
+            .is_error(403, "not authorized: insufficient permissions");
+        as_user
+            .call("POST", "/v1/key/create/app-2", None)
+            .await
+            .is_error(403, "not authorized: insufficient permissions");
+        // Authorization comes before the name check: nothing is learnt without access.
+        as_user
+            .call("POST", "/v1/key/create/-bad-", None)
+            .await
+            .is_error(403, "not authorized: insufficient permissions");
+        let listed = as_user.call("GET", "/v1/key/list", None).await.json();
+        assert_eq!(listed, json!({ "names": ["app-1"] }));
+        assert_eq!(as_user.call("GET", "/v1/status", None).await.status, 200);
+        // Itself, in the shape KES's client decodes.
+        let me = as_user
+            .call("GET", "/v1/identity/self/describe", None)
+            .await
+            .json();
+        assert_eq!(me["identity"], user.identity().to_hex());
+        assert_eq!(me["admin"], false);
+        assert_eq!(me["policy"], "minio");
+        assert_eq!(me["allow"]["/v1/key/generate/app-*"], json!({}));
+        assert_eq!(me["deny"]["/v1/key/list/secret-*"], json!({}));
+
+        // An Admin of another enclave acts there: the same key name is another key.
+        let as_other = Kes::new(&node, Some(&other_admin.to_kes_string()));
+        as_other
+            .call("GET", "/v1/key/describe/app-1", None)
+            .await
+            .is_error(404, "key does not exist");
+        assert_eq!(
+            as_other
+                .call("POST", "/v1/key/create/app-1", None)
+                .await
+                .status,
+            200
+        );
+        let open = json!({ "ciphertext": b64(&g.bytes("ciphertext")) });
+        as_other
+            .call("POST", "/v1/key/decrypt/app-1", Some(open))
+            .await
+            .is_error(400, "decryption failed: ciphertext is not authentic");
+
+        // A certificate in no enclave may do nothing, not even ask for the status.
+        let as_stranger = Kes::new(&node, Some(&stranger.to_kes_string()));
+        for (method, path) in [
+            ("GET", "/v1/status"),
+            ("POST", "/v1/key/create/k"),
+            ("GET", "/v1/identity/self/describe"),
+        ] {
+            as_stranger
+                .call(method, path, None)
+                .await
+                .is_error(403, "not authorized: insufficient permissions");
+        }
+        // No certificate: only the version, readiness and metrics answer.
+        let anonymous = Kes::new(&node, None);
+        anonymous
+            .call("GET", "/v1/status", None)
+            .await
+            .is_error(400, "tls: client certificate is required");
+        let ready = anonymous.call("GET", "/v1/ready", None).await;
+        assert_eq!((ready.status, ready.body.len()), (200, 0));
+        let metrics = anonymous.call("GET", "/v1/metrics", None).await;
+        let text = String::from_utf8(metrics.body.to_vec()).unwrap();
+        assert!(
+            text.contains("kes_http_request_success{code=\"200\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kes_http_request_error{code=\"403\"}"),
+            "{text}"
+        );
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("kes_"), "{line}");
+        }
+
+        // The root reads policies and identities of its KES enclave, identities in hex.
+        let kes = Kes::new(
+            &node,
+            Some(&ApiKey::parse(&node.root_api_key).unwrap().to_kes_string()),
+        );
+        let p = kes.call("GET", "/v1/policy/read/minio", None).await.json();
+        assert_eq!(p["allow"]["/v1/key/decrypt/app-*"], json!({}));
+        assert_eq!(
+            kes.call("GET", "/v1/policy/list", None).await.json()["names"],
+            json!(["minio"])
+        );
+        assert_eq!(
+            kes.call("GET", "/v1/policy/describe/minio", None)
+                .await
+                .json()["name"],
+            "minio"
+        );
+        kes.call("GET", "/v1/policy/describe/nope", None)
+            .await
+            .is_error(404, "policy does not exist");
+        let hex = user.identity().to_hex();
+        let d = kes
+            .call("GET", &format!("/v1/identity/describe/{hex}"), None)
+            .await
+            .json();
+        assert_eq!(
+            (d["admin"].clone(), d["policy"].clone()),
+            (json!(false), json!("minio"))
+        );
+        let listed = kes
+            .call("GET", &format!("/v1/identity/list/{}%2A", &hex[..6]), None)
+            .await
+            .json();
+        assert_eq!(listed["identities"], json!([hex]));
+        kes.call("GET", "/v1/identity/describe/not-hex", None)
+            .await
+            .is_error(404, "identity does not exist");
+        let me = kes
+            .call("GET", "/v1/identity/self/describe", None)
+            .await
+            .json();
+        assert_eq!(me["admin"], true);
+    });
+}
