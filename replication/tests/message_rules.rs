@@ -542,3 +542,83 @@ fn a_new_leader_asks_only_a_member_that_committed_the_index_with_another_entry()
         "aborted an entry a member may have committed"
     );
 }
+
+#[test]
+fn a_message_for_another_node_or_from_itself_changes_nothing() {
+    let mut node = member(0, false);
+    let mut elsewhere = heartbeat(&node, 1, None);
+    elsewhere.to = 2;
+    node.receive(10, elsewhere);
+    let mut own = heartbeat(&node, 1, None);
+    own.from = 0;
+    node.receive(10, own);
+    assert_eq!(node.status(10).leader, None);
+    assert!(node.take_outputs().is_empty());
+}
+
+#[test]
+fn a_stale_vote_or_prepare_is_refused_with_the_newer_term() {
+    let mut node = member(0, true);
+    // Term 2, from a heartbeat of node 1's leadership.
+    node.receive(10, heartbeat(&node, 2, None));
+    node.take_outputs();
+    let report = member(1, true).report();
+    node.receive(20, to(&node, 1, 1, Message::Vote { report }));
+    let outputs = node.take_outputs();
+    let reply = sent(&outputs)
+        .into_iter()
+        .find(|env| matches!(env.msg, Message::VoteReply { .. }))
+        .expect("a stale vote is answered");
+    assert!(matches!(
+        reply.msg,
+        Message::VoteReply { granted: false, .. }
+    ));
+    assert_eq!(reply.term, 2);
+    node.receive(30, prepare_2(&node, 1, B2));
+    let outputs = node.take_outputs();
+    let reply = sent(&outputs)
+        .into_iter()
+        .find(|env| matches!(env.msg, Message::PrepareReply { .. }))
+        .expect("a stale prepare is answered");
+    assert!(matches!(
+        reply.msg,
+        Message::PrepareReply {
+            ok: false,
+            index: 2,
+            ..
+        }
+    ));
+    assert_eq!(reply.term, 2);
+    assert_eq!(node.hard().slot, None);
+}
+
+#[test]
+fn a_vote_needs_a_config_at_least_as_new_and_a_newer_one_needs_only_the_commit() {
+    let vote = |voter: &mut Core, epoch: u64| {
+        let mut report = member(1, true).report();
+        report.epoch = epoch;
+        voter.receive(10, to(voter, 1, 2, Message::Vote { report }));
+        sent(&voter.take_outputs())
+            .iter()
+            .find_map(|env| match env.msg {
+                Message::VoteReply { granted, .. } => Some(granted),
+                _ => None,
+            })
+    };
+    // An older config: refused, though as far in commit.
+    let mut older = member(0, true).hard().clone();
+    older.config.epoch = 2;
+    let mut voter = Core::new(older, TIMING, 3, 0);
+    voter.take_outputs();
+    assert_eq!(vote(&mut voter, 1), Some(false));
+    // A newer (forced) config with the same commit wins over the voter's prepared entry.
+    let mut voter = member(0, true);
+    voter.receive(5, prepare_2(&voter, 2, B2));
+    voter.take_outputs();
+    assert_eq!(vote(&mut voter, 2), Some(true));
+    // The same config with the same commit does not.
+    let mut voter = member(0, true);
+    voter.receive(5, prepare_2(&voter, 2, B2));
+    voter.take_outputs();
+    assert_eq!(vote(&mut voter, 1), Some(false));
+}

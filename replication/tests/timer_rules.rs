@@ -215,3 +215,53 @@ fn a_follower_holding_an_entry_asks_around_only_when_its_leader_is_silent() {
     node.tick(15 + TIMING.election);
     assert_eq!(probes(node.take_outputs()).len(), 2);
 }
+
+#[test]
+fn election_timeouts_spread_over_one_to_two_election_timeouts() {
+    let mut firsts = Vec::new();
+    for seed in 0..40 {
+        let mut hard = member(0, false).hard().clone();
+        hard.id = 0;
+        let mut node = Core::new(hard, TIMING, seed, 0);
+        node.take_outputs();
+        let first = (1..=100).map(|t| t * TICK).find(|&now| {
+            node.tick(now);
+            node.take_outputs().iter().any(|out| {
+                matches!(
+                    out,
+                    Output::Send(Envelope {
+                        msg: Message::PreVote { .. },
+                        ..
+                    })
+                )
+            })
+        });
+        firsts.push(first.expect("a pre-vote within two election timeouts"));
+    }
+    let (min, max) = (*firsts.iter().min().unwrap(), *firsts.iter().max().unwrap());
+    assert!(
+        min >= TIMING.election && max <= 2 * TIMING.election + TICK,
+        "{firsts:?}"
+    );
+    assert!(
+        max - min >= TIMING.election / 2,
+        "timeouts not spread: {firsts:?}"
+    );
+}
+
+#[test]
+fn stat_shows_a_leader_heard_now_and_a_follower_its_last_leader_contact() {
+    let (mut net, leader) = Net::settled(3);
+    net.run_until(TIMING.election, |_| false);
+    let now = net.now;
+    assert_eq!(
+        net.core(leader).status(now + 7).last_heartbeat,
+        Some(now + 7)
+    );
+    let follower = (0..3).find(|id| *id != leader).unwrap();
+    let heard = net.core(follower).status(now + 7).last_heartbeat.unwrap();
+    assert!(
+        heard <= now && heard + TIMING.heartbeat >= now,
+        "{heard} at {now}"
+    );
+}

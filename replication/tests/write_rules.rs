@@ -250,3 +250,149 @@ fn the_timers_fall_on_ticks() {
     assert_eq!(TIMING.election % TICK, 0);
     assert_eq!(TIMING.rpc % TICK, 0);
 }
+
+#[test]
+fn a_committed_write_is_sent_to_every_follower_and_a_reply_one_behind_gets_it_again() {
+    let (mut net, leader) = Net::settled(3);
+    let commits = std::cell::RefCell::new(Vec::new());
+    let now = net.now;
+    net.core_mut(leader).propose(now, 1, b"w".to_vec());
+    let watch = |env: &Envelope| {
+        if env.from == leader && matches!(env.msg, Message::Commit { .. }) {
+            commits.borrow_mut().push(env.to);
+        }
+        true
+    };
+    net.collect(leader, &watch);
+    net.deliver(&watch);
+    let mut to = commits.borrow().clone();
+    to.sort();
+    let followers: Vec<NodeId> = (0..3).filter(|id| *id != leader).collect();
+    assert_eq!(to, followers);
+    // A heartbeat reply of a follower one behind brings the entry again; an up-to-date one not.
+    let (commit, commit_id, term) = {
+        let h = net.core(leader).hard();
+        (h.commit, h.commit_id, h.term)
+    };
+    let reply = |commit: u64| Envelope {
+        from: followers[0],
+        to: leader,
+        term,
+        epoch: 1,
+        msg: Message::HeartbeatReply {
+            report: Report {
+                commit,
+                commit_id,
+                slot: None,
+                epoch: 1,
+            },
+        },
+    };
+    let commits_sent = |net: &mut Net| {
+        net.core_mut(leader)
+            .take_outputs()
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o,
+                    Output::Send(Envelope {
+                        msg: Message::Commit { .. },
+                        ..
+                    })
+                )
+            })
+            .count()
+    };
+    let now = net.now;
+    net.core_mut(leader).receive(now, reply(commit));
+    assert_eq!(commits_sent(&mut net), 0);
+    net.core_mut(leader).receive(now, reply(commit - 1));
+    assert_eq!(commits_sent(&mut net), 1);
+}
+
+#[test]
+fn a_refused_prepare_from_a_follower_one_behind_is_sent_again_with_the_entry() {
+    let (mut net, leader) = Net::settled(3);
+    let now = net.now;
+    net.core_mut(leader).propose(now, 1, b"write 1".to_vec());
+    net.collect(leader, &|_| true);
+    net.run_until(TIMING.election, |n| n.answers.contains_key(&1));
+    assert_eq!(net.answers.get(&1), Some(&Ok(1)));
+    // Write 2 waits for a follower that does not answer; the other refuses it, one behind.
+    let mut followers = (0..3).filter(|id| *id != leader);
+    let (live, silent) = (followers.next().unwrap(), followers.next().unwrap());
+    net.nodes.insert(silent, None);
+    let now = net.now;
+    net.core_mut(leader).propose(now, 2, b"write 2".to_vec());
+    net.core_mut(leader).take_outputs();
+    let h = net.core(leader).hard().clone();
+    let slot = h.slot.clone().expect("write 2 is prepared");
+    let refusal = |commit: u64| Envelope {
+        from: live,
+        to: leader,
+        term: h.term,
+        epoch: 1,
+        msg: Message::PrepareReply {
+            index: slot.index,
+            ballot: slot.ballot,
+            ok: false,
+            report: Report {
+                commit,
+                commit_id: h.commit_id,
+                slot: None,
+                epoch: 1,
+            },
+        },
+    };
+    net.core_mut(leader).receive(now, refusal(h.commit - 1));
+    assert_eq!(prepares(&mut net, leader), vec![(live, true)]);
+    net.core_mut(leader).receive(now, refusal(h.commit));
+    assert_eq!(prepares(&mut net, leader), vec![]);
+}
+
+#[test]
+fn a_node_forced_out_is_no_part_of_a_held_config_entry_quorum() {
+    // Node 0 of {0, 1, 2} holds prepared a config entry adding node 3, then removes node 2 by
+    // force and is elected in {0, 1}: node 3 is asked (the entry adds it), node 2 never.
+    let mut hard = member(0, false).hard().clone();
+    let mut adds = hard.config.clone();
+    adds.epoch = 2;
+    adds.members.insert(3, "n3".into());
+    adds.next_id = 4;
+    hard.slot = Some(Slot {
+        index: 1,
+        ballot: Ballot { term: 1, seq: 1 },
+        value: SlotValue::Entry(Value {
+            id: Ballot { term: 1, seq: 1 },
+            proposer: 1,
+            payload: Payload::Config(adds),
+        }),
+    });
+    let mut node = Core::new(hard, TIMING, 5, 0);
+    node.force_remove(10, 2).unwrap();
+    let term = node.hard().term;
+    let report = node.report();
+    node.receive(
+        10,
+        Envelope {
+            from: 1,
+            to: 0,
+            term,
+            epoch: node.hard().config.epoch,
+            msg: Message::VoteReply {
+                granted: true,
+                report,
+            },
+        },
+    );
+    assert_eq!(node.status(10).role, Role::Leader);
+    let asked: std::collections::BTreeSet<NodeId> = node
+        .take_outputs()
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::Send(env) if matches!(env.msg, Message::Heartbeat { .. }) => Some(env.to),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, [1, 3].into_iter().collect());
+}
