@@ -522,3 +522,135 @@ fn identities_act_in_their_own_enclave_within_their_policy() {
         assert_eq!(me["admin"], true);
     });
 }
+
+/// Reads from a log stream until `want` appears (or 10 s pass): what arrived.
+async fn read_until(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    seen: &mut Vec<u8>,
+    want: &str,
+) -> String {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !String::from_utf8_lossy(seen).contains(want) {
+        let mut buf = [0u8; 4096];
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
+            other => panic!(
+                "{want} never came ({other:?}): {}",
+                String::from_utf8_lossy(seen)
+            ),
+        }
+    }
+    String::from_utf8_lossy(seen).into_owned()
+}
+
+#[test]
+fn the_log_streams_are_the_roots_and_show_requests_as_kes_does() {
+    use tokio::io::AsyncWriteExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms0"), &soft_hsm_key());
+    let root_key = ApiKey::parse(&node.root_api_key).unwrap();
+    let user = ApiKey::generate();
+    runtime().block_on(async {
+        let root = node.root();
+        root.create_enclave("default").await.unwrap();
+        root.create_identity(
+            "default",
+            &CreateIdentityRequest {
+                identity: user.identity().to_string(),
+                privilege: "Admin".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let as_user = Kes::new(&node, Some(&user.to_kes_string()));
+        for path in ["/v1/log/audit", "/v1/log/error"] {
+            as_user
+                .call("GET", path, None)
+                .await
+                .is_error(403, "not authorized: insufficient permissions");
+        }
+        for path in ["/v1/log/audit", "/v1/log/error"] {
+            let mut tls = minkms_testkit::tls_connect_as(
+                &node.endpoint,
+                &[b"http/1.1"],
+                Some(&root_key),
+                None,
+            )
+            .await
+            .unwrap();
+            let head = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n", node.endpoint);
+            tls.write_all(head.as_bytes()).await.unwrap();
+            // Status and headers come at once, before any event.
+            let mut seen = Vec::new();
+            let head = read_until(&mut tls, &mut seen, "\r\n\r\n").await;
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            assert!(
+                head.to_lowercase()
+                    .contains("content-type: application/x-ndjson"),
+                "{head}"
+            );
+            if path == "/v1/log/audit" {
+                // A request of the user, on the KES API, shows in KES's shape.
+                assert_eq!(as_user.call("GET", "/v1/status", None).await.status, 200);
+                let text = read_until(&mut tls, &mut seen, "\"path\":\"/v1/status\"").await;
+                let line = text.lines().find(|l| l.contains("/v1/status")).unwrap();
+                let event: Value = serde_json::from_str(line.trim()).unwrap();
+                assert_eq!(event["request"]["identity"], user.identity().to_hex());
+                assert_eq!(event["request"]["ip"], "127.0.0.1");
+                assert_eq!(event["response"]["code"], 200);
+                assert!(event["time"].as_str().unwrap().ends_with('Z'), "{event}");
+            }
+        }
+    });
+}
+
+#[test]
+fn on_a_cluster_kes_reads_from_any_node_and_writes_through_the_leader() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let m: Vec<minkms_testkit::Member> = (0..3)
+        .map(|i| minkms_testkit::Member::new(tmp.path(), &format!("kms{i}")))
+        .collect();
+    let nodes: Vec<Node> = m.iter().map(|member| member.start(&key)).collect();
+    let root = nodes[0].root_api_key.clone();
+    for member in &m[1..] {
+        let out = nodes[0].cli_as(&root, &["add", &member.addr]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let kes_key = ApiKey::parse(&root).unwrap().to_kes_string();
+    runtime().block_on(async {
+        nodes[0].root().create_enclave("default").await.unwrap();
+        let kes: Vec<Kes> = nodes.iter().map(|n| Kes::new(n, Some(&kes_key))).collect();
+        // Each node takes writes (a follower passes them on) and every node reads them at once.
+        for (i, writer) in kes.iter().enumerate() {
+            let name = format!("key-{i}");
+            let created = writer
+                .call("POST", &format!("/v1/key/create/{name}"), None)
+                .await;
+            assert_eq!(created.status, 200, "node {i}: {:?}", created.body);
+            let dek = kes[(i + 1) % 3]
+                .call(
+                    "POST",
+                    &format!("/v1/key/generate/{name}"),
+                    Some(json!({ "context": b64(b"c") })),
+                )
+                .await;
+            assert_eq!(dek.status, 200, "{:?}", dek.body);
+            let open = json!({ "ciphertext": b64(&dek.bytes("ciphertext")), "context": b64(b"c") });
+            let opened = kes[(i + 2) % 3]
+                .call("POST", &format!("/v1/key/decrypt/{name}"), Some(open))
+                .await;
+            assert_eq!(opened.bytes("plaintext"), dek.bytes("plaintext"));
+        }
+        for k in &kes {
+            let names = k.call("GET", "/v1/key/list", None).await.json();
+            assert_eq!(names, json!({ "names": ["key-0", "key-1", "key-2"] }));
+        }
+    });
+}

@@ -44,6 +44,37 @@ fn k1_to_h1_test_vector_through_the_cli() {
     );
 }
 
+/// The same key and identity in KES's forms (kms-go's own known answer), both ways.
+#[test]
+fn kes_forms_through_the_cli() {
+    let run = |key: &str| {
+        let out = Command::new(bin())
+            .args(["identity", key])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let from_k1 = run("k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw");
+    assert_eq!(
+        field(&from_k1, "KES API Key"),
+        "kes:v1:AMWZ6XGLT3VTDSwQUWlDuRzxKCv41a3HNzFkfAbIZIyc"
+    );
+    assert_eq!(
+        field(&from_k1, "KES Identity"),
+        "978028566eb1280546b1fa3c27fb6d08e0ba39d82adc624b1e0e4db4074e02bd"
+    );
+    let from_kes = run("kes:v1:AMWZ6XGLT3VTDSwQUWlDuRzxKCv41a3HNzFkfAbIZIyc");
+    assert_eq!(
+        field(&from_kes, "API Key"),
+        "k1:xZnpcYtPdVMNLBBRaUO5HPEoK_jVrcc3MWR8BshkjJw"
+    );
+    assert_eq!(
+        field(&from_kes, "Identity"),
+        "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0"
+    );
+}
+
 #[test]
 fn wire_golden_behaviour_over_http1() {
     golden(HttpVersion::Http1, http::Version::HTTP_11);

@@ -125,7 +125,7 @@ pub(crate) enum Cmd {
     },
     /// Print the identity of an API key, or the root API key and identity an HSM key yields; without an argument, generate a new API key.
     Identity {
-        /// k1:... or hsm:aes256:...
+        /// k1:..., kes:v1:... or hsm:aes256:... (each is also shown in KES's forms)
         key: Option<String>,
         /// Print JSON.
         #[arg(long)]

@@ -204,8 +204,17 @@ fn identity(key: Option<&str>, as_json: bool, as_pem: bool) -> anyhow::Result<()
             let s = root.to_secret_string();
             (root, Some(s))
         }
+        // A KES API key holds the same seed as a `k1:` key: shown in both forms.
+        Some(k) if k.starts_with("kes:") => {
+            let key = ApiKey::parse_kes(k)?;
+            let s = key.to_secret_string();
+            (key, Some(s))
+        }
         Some(k) => (ApiKey::parse(k)?, None),
     };
+    // The same key and identity as KES clients write them (docs/kes.md).
+    let kes_key = api_key.to_kes_string();
+    let kes_identity = api_key.identity().to_hex();
     if as_pem {
         let key = api_key.private_key_der();
         let cert = output::pem("CERTIFICATE", &api_key.self_signed_certificate());
@@ -214,17 +223,21 @@ fn identity(key: Option<&str>, as_json: bool, as_pem: bool) -> anyhow::Result<()
         return Ok(());
     }
     if as_json {
-        let mut v = json!({ "identity": api_key.identity().as_str() });
+        let mut v =
+            json!({ "identity": api_key.identity().as_str(), "kes_identity": kes_identity });
         if let Some(k) = &shown_key {
             v["api_key"] = json!(k.as_str());
         }
+        v["kes_api_key"] = json!(kes_key.as_str());
         output::json(&v);
     } else {
         let mut rows = vec![];
         if let Some(k) = &shown_key {
             rows.push(("API Key", k.to_string()));
         }
+        rows.push(("KES API Key", kes_key.to_string()));
         rows.push(("Identity", api_key.identity().to_string()));
+        rows.push(("KES Identity", kes_identity));
         fields(&rows);
     }
     Ok(())
