@@ -19,6 +19,7 @@ mod command;
 mod commands;
 mod error;
 mod frame;
+pub mod kes;
 mod node;
 mod tls;
 mod transport;
@@ -30,6 +31,7 @@ pub use command::Command;
 pub use commands::LogReader;
 pub use error::Error;
 pub use frame::{decode_frames, encode_frames, put_frame, Frame, FrameError, FRAME_HEADER_LEN};
+pub use kes::percent_decode;
 pub use node::{NodeName, PeerSecret};
 pub use tls::{
     client_config, provider, tls_client_config, ServerCertificateRule, ServerTrust, SignatureCheck,

@@ -434,7 +434,7 @@ async fn route(
         }
         (&Method::POST, "/v1/kms") => kms(String::new(), req).await,
         (&Method::POST, path) if path.starts_with("/v1/kms/") => {
-            match percent_decode(&path["/v1/kms/".len()..]) {
+            match minkms_client::percent_decode(&path["/v1/kms/".len()..]) {
                 Some(enclave) => kms(enclave, req).await,
                 None => Err(ApiError::bad_request(
                     "invalid request: malformed enclave name in path",
@@ -694,37 +694,5 @@ async fn admit(node: &Node, caller: &Caller, enclave: &str) -> Result<(), ApiErr
         Ok(())
     } else {
         Err(ApiError::forbidden())
-    }
-}
-
-/// Decodes `%XX` escapes; `None` for malformed escapes or non-UTF-8 results.
-pub(crate) fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent_decode;
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("enclave-1").as_deref(), Some("enclave-1"));
-        assert_eq!(percent_decode("a%2Fb").as_deref(), Some("a/b"));
-        assert_eq!(percent_decode("a%2"), None);
-        assert_eq!(percent_decode("a%zz"), None);
-        assert_eq!(percent_decode("%ff"), None);
     }
 }

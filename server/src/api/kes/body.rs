@@ -1,58 +1,14 @@
-//! KES bodies: requests read as leniently as Go's `encoding/json` reads them (unknown members
-//! ignored, member names in any case, `null` as absent, an empty body as `{}`), binary values
-//! in standard base64; answers as KES writes them, errors as `{"message"}` always.
+//! KES answers: JSON as KES writes it, binary values in standard base64, errors as
+//! `{"message"}` always, with KES's texts where its client matches on them. (Requests are
+//! read by `minkms_client::kes::Fields`.)
 
-use std::collections::HashMap;
-
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{header, Response, StatusCode};
 use http_body_util::Full;
-use zeroize::Zeroizing;
 
 use crate::api::error::ApiError;
-
-/// The members of a request's JSON object, by lower-cased name.
-pub(crate) struct Fields(HashMap<String, serde_json::Value>);
-
-impl Fields {
-    /// Parses a body: the first JSON value, which must be an object (or `null`, or nothing).
-    pub(crate) fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let invalid = || ApiError::bad_request("invalid request body");
-        let mut values =
-            serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>();
-        let fields = match values.next() {
-            None => HashMap::new(),
-            Some(Ok(serde_json::Value::Null)) => HashMap::new(),
-            Some(Ok(serde_json::Value::Object(map))) => map
-                .into_iter()
-                .map(|(k, v)| (k.to_lowercase(), v))
-                .collect(),
-            Some(_) => return Err(invalid()),
-        };
-        Ok(Self(fields))
-    }
-
-    /// A string member; absent or `null` is empty.
-    pub(crate) fn string(&self, name: &str) -> Result<String, ApiError> {
-        match self.0.get(name) {
-            None | Some(serde_json::Value::Null) => Ok(String::new()),
-            Some(serde_json::Value::String(s)) => Ok(s.clone()),
-            Some(_) => Err(ApiError::bad_request("invalid request body")),
-        }
-    }
-
-    /// A base64 member (padded or not); absent, `null` and `""` are empty.
-    pub(crate) fn bytes(&self, name: &str) -> Result<Zeroizing<Vec<u8>>, ApiError> {
-        let text = Zeroizing::new(self.string(name)?);
-        STANDARD
-            .decode(text.as_bytes())
-            .or_else(|_| STANDARD_NO_PAD.decode(text.as_bytes()))
-            .map(Zeroizing::new)
-            .map_err(|_| ApiError::bad_request("invalid request body"))
-    }
-}
 
 /// Standard base64 with padding, as Go's `encoding/json` writes `[]byte`.
 pub(crate) fn b64(bytes: &[u8]) -> String {
@@ -121,44 +77,6 @@ pub(crate) fn translate(e: ApiError, name: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn requests_are_read_as_go_reads_them() {
-        let f =
-            Fields::parse(br#"{"Context":"e30=","version":"v1","unknown":[1]} trailing"#).unwrap();
-        assert_eq!(f.bytes("context").unwrap().as_slice(), b"{}");
-        for empty in [
-            &b""[..],
-            b"null",
-            b"{}",
-            br#"{"context":null}"#,
-            br#"{"context":""}"#,
-        ] {
-            assert!(Fields::parse(empty)
-                .unwrap()
-                .bytes("context")
-                .unwrap()
-                .is_empty());
-        }
-        assert_eq!(
-            Fields::parse(br#"{"message":"YWJj"}"#)
-                .unwrap()
-                .bytes("message")
-                .unwrap()
-                .as_slice(),
-            b"abc"
-        );
-        for bad in [
-            &b"[1]"[..],
-            b"\"x\"",
-            b"{",
-            br#"{"context":5}"#,
-            br#"{"context":"!!"}"#,
-        ] {
-            let e = Fields::parse(bad).and_then(|f| f.bytes("context").map(|_| ()));
-            assert_eq!(e.unwrap_err().message, "invalid request body", "{bad:?}");
-        }
-    }
 
     #[test]
     fn minkms_errors_become_kes_errors_where_the_client_matches() {

@@ -13,12 +13,13 @@ use minkms_client::{decode_frames, Command, Identity};
 use prost::Message;
 use serde_json::{json, Map, Value};
 
-use super::body::{b64, empty, json, Fields};
+use super::body::{b64, empty, json};
 use super::routes::{prefix_of, Call, Route};
 use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 use crate::api::kms::{self, Batch};
 use crate::node::state::Node;
+use minkms_client::kes::Fields;
 
 /// Who runs a call, and where.
 pub(crate) struct Ctx {
