@@ -10,7 +10,7 @@ use base64::Engine as _;
 use http::{Method, StatusCode};
 use zeroize::Zeroizing;
 
-use crate::Command;
+use crate::{Command, Identity};
 
 /// A request KES would refuse: the status and KES's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,6 +371,177 @@ impl Fields {
     }
 }
 
+/// A key in a KES filesystem key store: one file per key, named by the key, holding the
+/// standard base64 of this protobuf message (KES since 2023), or JSON in older versions.
+#[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
+pub struct KesKeyVersion {
+    /// The key.
+    #[prost(message, optional, tag = "1")]
+    pub key: Option<KesSecretKey>,
+    /// KES's separate HMAC key (minkms derives its MAC key from the key: not carried over).
+    #[prost(message, optional, tag = "2")]
+    pub hmac_key: Option<KesSecretKey>,
+    /// When it was created.
+    #[prost(message, optional, tag = "3")]
+    pub created_at: Option<prost_types::Timestamp>,
+    /// Who created it (hex identity).
+    #[prost(string, tag = "4")]
+    pub created_by: String,
+}
+
+/// Key material and its type in a [`KesKeyVersion`].
+#[derive(Clone, PartialEq, prost::Message)]
+#[prost(skip_debug)]
+pub struct KesSecretKey {
+    /// 32 bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub key: Vec<u8>,
+    /// 1: AES256, 2: ChaCha20 (for an HMAC key: 1, SHA-256).
+    #[prost(uint32, tag = "2")]
+    pub r#type: u32,
+}
+
+/// Key versions carry key material: `Debug` shows everything else.
+impl std::fmt::Debug for KesKeyVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KesKeyVersion")
+            .field("key", &self.key)
+            .field("created_by", &self.created_by)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for KesSecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KesSecretKey")
+            .field("type", &self.r#type)
+            .field("key", &format_args!("<{} bytes>", self.key.len()))
+            .finish()
+    }
+}
+
+/// The type (`AES256` or `ChaCha20`) and material of a KES key store file's content.
+pub fn parse_key_file(content: &[u8]) -> Result<(&'static str, Zeroizing<Vec<u8>>), String> {
+    let text = std::str::from_utf8(content)
+        .map_err(|_| "not text".to_string())?
+        .trim();
+    let (kind, key) = if text.starts_with('{') {
+        #[derive(serde::Deserialize)]
+        struct Legacy {
+            bytes: String,
+            #[serde(default)]
+            algorithm: String,
+        }
+        let legacy: Legacy =
+            serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        let key = Zeroizing::new(
+            STANDARD
+                .decode(&legacy.bytes)
+                .map_err(|_| "invalid key bytes".to_string())?,
+        );
+        let kind = match legacy.algorithm.as_str() {
+            "" | "AES256" | "AES256-GCM_SHA256" | "AES-256-GCM-HMAC-SHA-256" => "AES256",
+            "ChaCha20" | "XCHACHA20-POLY1305" | "ChaCha20Poly1305" => "ChaCha20",
+            other => return Err(format!("unknown algorithm '{other}'")),
+        };
+        (kind, key)
+    } else {
+        let raw = Zeroizing::new(
+            STANDARD
+                .decode(text)
+                .map_err(|_| "neither JSON nor base64".to_string())?,
+        );
+        let version = <KesKeyVersion as prost::Message>::decode(raw.as_slice())
+            .map_err(|_| "not a KES key version".to_string())?;
+        let secret = version.key.ok_or_else(|| "no key".to_string())?;
+        let kind = match secret.r#type {
+            1 => "AES256",
+            2 => "ChaCha20",
+            other => return Err(format!("unknown key type {other}")),
+        };
+        (kind, Zeroizing::new(secret.key))
+    };
+    if key.len() != 32 {
+        return Err(format!("a key of {} bytes, not 32", key.len()));
+    }
+    Ok((kind, key))
+}
+
+/// minkms policy rules for KES path patterns (a KES policy's `allow` or `deny` list): for
+/// each command with a KES route, the name patterns the KES patterns grant it; and a warning
+/// for each pattern, or part of one, that has no minkms form.
+///
+/// A pattern ending in `*` is a prefix: one that covers a whole route (`/v1/key/*`) grants
+/// its command on every name, one that reaches into a route's names
+/// (`/v1/key/generate/my-app*`) grants the command on that name prefix. A pattern without `*`
+/// grants the command on one name. Identity routes take hex identities, converted to `h1:`;
+/// a hex prefix has no `h1:` equivalent. Paths without a command (`/v1/status`, `/v1/log/*`,
+/// ...) are decided by fixed rules in minkms.
+pub fn rules_from_patterns(
+    patterns: &[String],
+) -> (
+    std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+    Vec<String>,
+) {
+    let mut rules: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+        Default::default();
+    let mut warnings = Vec::new();
+    let routes: Vec<(&str, &str)> = ROUTES
+        .iter()
+        .filter(|r| r.path.ends_with('/'))
+        .filter_map(|r| Some((r.path, r.command?.text())))
+        .collect();
+    for pattern in patterns {
+        let mut granted = false;
+        let mut add = |cmd: &str, name: String, warnings: &mut Vec<String>| {
+            let name = if cmd.starts_with("IDENTITY:") && name != "*" {
+                match Identity::from_hex(&name) {
+                    Some(identity) => identity.to_string(),
+                    None => {
+                        warnings.push(format!(
+                            "{pattern}: an identity pattern other than one hex identity or '*' has no minkms form; left out of {cmd}"
+                        ));
+                        return;
+                    }
+                }
+            } else {
+                name
+            };
+            rules.entry(cmd.to_string()).or_default().insert(name);
+            granted = true;
+        };
+        match pattern.strip_suffix('*') {
+            Some(prefix) => {
+                for (route, cmd) in &routes {
+                    if route.starts_with(prefix) {
+                        add(cmd, "*".into(), &mut warnings);
+                    } else if let Some(names) = prefix.strip_prefix(route) {
+                        add(cmd, format!("{names}*"), &mut warnings);
+                    }
+                }
+            }
+            None => {
+                for (route, cmd) in &routes {
+                    if let Some(name) = pattern.strip_prefix(route).filter(|n| !n.is_empty()) {
+                        add(cmd, name.to_string(), &mut warnings);
+                    }
+                }
+            }
+        }
+        if !granted
+            && !warnings
+                .iter()
+                .any(|w| w.starts_with(&format!("{pattern}:")))
+        {
+            warnings.push(format!(
+                "{pattern}: no minkms command (minkms decides this path by fixed rules); left out"
+            ));
+        }
+    }
+    (rules, warnings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,5 +698,75 @@ mod tests {
         assert_eq!(percent_decode("a%2"), None);
         assert_eq!(percent_decode("a%zz"), None);
         assert_eq!(percent_decode("%ff"), None);
+    }
+
+    #[test]
+    fn kes_patterns_become_command_rules() {
+        let hex = "978028566eb1280546b1fa3c27fb6d08e0ba39d82adc624b1e0e4db4074e02bd";
+        let patterns: Vec<String> = [
+            "/v1/key/generate/my-app*",
+            "/v1/key/decrypt/my-app*",
+            "/v1/key/create/exact-key",
+            "/v1/key/list/*",
+            "/v1/policy/*",
+            "/v1/status",
+            "/v1/log/*",
+            &format!("/v1/identity/describe/{hex}"),
+            "/v1/identity/describe/abc*",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let (rules, warnings) = rules_from_patterns(&patterns);
+        let shown: Vec<(String, Vec<String>)> = rules
+            .into_iter()
+            .map(|(c, n)| (c, n.into_iter().collect()))
+            .collect();
+        let h1 = "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0";
+        let expected: Vec<(String, Vec<String>)> = [
+            ("IDENTITY:STATUS", vec![h1]),
+            ("KEY:CREATE", vec!["exact-key"]),
+            ("KEY:DECRYPT", vec!["my-app*"]),
+            ("KEY:GENERATE", vec!["my-app*"]),
+            ("KEY:LIST", vec!["*"]),
+            ("POLICY:GET", vec!["*"]),
+            ("POLICY:LIST", vec!["*"]),
+            ("POLICY:STATUS", vec!["*"]),
+        ]
+        .iter()
+        .map(|(c, n)| (c.to_string(), n.iter().map(|s| s.to_string()).collect()))
+        .collect();
+        assert_eq!(shown, expected);
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(warnings[0].starts_with("/v1/status:"));
+        assert!(warnings[1].starts_with("/v1/log/*:"));
+        assert!(warnings[2].starts_with("/v1/identity/describe/abc*:"));
+        // `*` alone grants every command with a route.
+        let (all, none) = rules_from_patterns(&["*".to_string()]);
+        assert_eq!(all.len(), 14);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn key_files_of_both_kes_formats_parse() {
+        let key = [7u8; 32];
+        let proto = KesKeyVersion {
+            key: Some(KesSecretKey {
+                key: key.to_vec(),
+                r#type: 2,
+            }),
+            hmac_key: None,
+            created_at: None,
+            created_by: String::new(),
+        };
+        let text = STANDARD.encode(prost::Message::encode_to_vec(&proto));
+        let (kind, material) = parse_key_file(text.as_bytes()).unwrap();
+        assert_eq!((kind, material.as_slice()), ("ChaCha20", &key[..]));
+        let legacy = format!(r#"{{"bytes":"{}","created_by":"x"}}"#, STANDARD.encode(key));
+        let (kind, material) = parse_key_file(legacy.as_bytes()).unwrap();
+        assert_eq!((kind, material.as_slice()), ("AES256", &key[..]));
+        for bad in [&b"{\"bytes\":\"AAAA\"}"[..], b"!!", b"{", &[0xff]] {
+            assert!(parse_key_file(bad).is_err());
+        }
     }
 }

@@ -654,3 +654,173 @@ fn on_a_cluster_kes_reads_from_any_node_and_writes_through_the_leader() {
         }
     });
 }
+
+/// KES's binary ciphertext of `plaintext` under the AES256 key `key` (`AEAD ‖ iv ‖ nonce`,
+/// sub-key HMAC-SHA256(key, iv)), made with the primitives alone, as a KES server made it.
+fn kes_seal(key: &[u8; 32], plaintext: &[u8], context: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    use hmac::Mac;
+    let (iv, nonce) = ([0x42u8; 16], [0x24u8; 12]);
+    let mut sub = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap();
+    sub.update(&iv);
+    let sub = sub.finalize().into_bytes();
+    let sealed = aes_gcm::Aes256Gcm::new_from_slice(&sub)
+        .unwrap()
+        .encrypt(
+            aes_gcm::Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: context,
+            },
+        )
+        .unwrap();
+    [sealed.as_slice(), &iv, &nonce].concat()
+}
+
+#[test]
+fn import_kes_carries_a_key_store_and_a_policy_config_over() {
+    use minkms_client::kes::{KesKeyVersion, KesSecretKey};
+    use prost::Message;
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms0"), &soft_hsm_key());
+    let (user, admin) = (ApiKey::generate(), ApiKey::generate());
+    // A KES deployment: a filesystem key store in both of KES's file formats, and a config.
+    let kes_dir = tmp.path().join("kes");
+    let keys = kes_dir.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let minio_key = [0x5au8; 32];
+    let version = KesKeyVersion {
+        key: Some(KesSecretKey {
+            key: minio_key.to_vec(),
+            r#type: 1,
+        }),
+        hmac_key: Some(KesSecretKey {
+            key: vec![1; 32],
+            r#type: 1,
+        }),
+        created_at: None,
+        created_by: admin.identity().to_hex(),
+    };
+    std::fs::write(keys.join("minio-key"), b64(&version.encode_to_vec())).unwrap();
+    let legacy = json!({ "bytes": b64(&[0x11; 32]), "algorithm": "ChaCha20" });
+    std::fs::write(keys.join("legacy-key"), legacy.to_string()).unwrap();
+    std::fs::write(keys.join("not-a-key"), "garbage").unwrap();
+    let config = format!(
+        "address: 0.0.0.0:7373
+admin:
+  identity: {admin}
+tls:
+  key: ./private.key
+  cert: ./public.crt
+policy:
+  MinIO-App:
+    allow:
+    - /v1/key/generate/minio-*
+    - /v1/key/decrypt/minio-*
+    - /v1/key/create/*
+    - /v1/status
+    deny:
+    - /v1/key/decrypt/minio-secret*
+    identities:
+    - {user}
+keystore:
+  fs:
+    path: ./keys
+",
+        admin = admin.identity().to_hex(),
+        user = user.identity().to_hex(),
+    );
+    let config_file = kes_dir.join("kes-config.yml");
+    std::fs::write(&config_file, config).unwrap();
+    runtime()
+        .block_on(node.root().create_enclave("default"))
+        .unwrap();
+    let out = node.cli_as(
+        &node.root_api_key,
+        &[
+            "import-kes",
+            "--enclave",
+            "default",
+            "--config",
+            config_file.to_str().unwrap(),
+        ],
+    );
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Imported key minio-key (AES256)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Imported key legacy-key (ChaCha20)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Created policy MinIO-App"), "{stdout}");
+    assert!(stderr.contains("not-a-key"), "{stderr}");
+    assert!(stderr.contains("/v1/status: no minkms command"), "{stderr}");
+
+    runtime().block_on(async {
+        // The migrated identity works with its KES API key, within its migrated policy.
+        let as_user = Kes::new(&node, Some(&user.to_kes_string()));
+        let stored = kes_seal(&minio_key, b"object key", b"ctx");
+        let opened = as_user
+            .call(
+                "POST",
+                "/v1/key/decrypt/minio-key",
+                Some(json!({ "ciphertext": b64(&stored), "context": b64(b"ctx") })),
+            )
+            .await;
+        assert_eq!(opened.bytes("plaintext"), b"object key");
+        let g = as_user
+            .call("POST", "/v1/key/generate/minio-key", Some(json!({})))
+            .await;
+        assert_eq!(g.status, 200);
+        assert_eq!(
+            as_user
+                .call("POST", "/v1/key/create/minio-new", None)
+                .await
+                .status,
+            200
+        );
+        as_user
+            .call("POST", "/v1/key/generate/legacy-key", Some(json!({})))
+            .await
+            .is_error(403, "not authorized: insufficient permissions");
+        as_user
+            .call(
+                "POST",
+                "/v1/key/decrypt/minio-secret-1",
+                Some(json!({ "ciphertext": b64(&stored) })),
+            )
+            .await
+            .is_error(403, "not authorized: insufficient permissions");
+        // KES's admin is an Admin of the enclave.
+        let as_admin = Kes::new(&node, Some(&admin.to_kes_string()));
+        let d = as_admin
+            .call("GET", "/v1/key/describe/legacy-key", None)
+            .await
+            .json();
+        assert_eq!(d["algorithm"], "ChaCha20");
+        let p = as_admin
+            .call("GET", "/v1/policy/read/MinIO-App", None)
+            .await
+            .json();
+        assert_eq!(p["deny"], json!({ "/v1/key/decrypt/minio-secret*": {} }));
+    });
+    // Run again: what exists is left as it is and said so; nothing fails.
+    let again = node.cli_as(
+        &node.root_api_key,
+        &[
+            "import-kes",
+            "--enclave",
+            "default",
+            "--keys",
+            keys.to_str().unwrap(),
+        ],
+    );
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("key minio-key exists"));
+}

@@ -149,6 +149,22 @@ pub(crate) enum Cmd {
     Policy(PolicyCmd),
     #[command(flatten)]
     Identities(IdentityCmd),
+    /// Move a KES deployment into an enclave: import the keys of a KES filesystem key store
+    /// (their material, so KES's ciphertexts still open) and turn a KES config's policies and
+    /// identities into minkms policies and identities (its admin becomes an Admin).
+    ImportKes {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
+        /// The KES filesystem key store (one file per key) [default: the config's
+        /// keystore.fs.path].
+        #[arg(long, value_name = "DIR")]
+        keys: Option<PathBuf>,
+        /// The KES config file whose `policy:` and `admin:` sections to carry over.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Follow a node's log (the first server given), as it happens.
     #[command(visible_alias = "logs")]
     Log {

@@ -10,6 +10,7 @@ mod crypto;
 mod enclave;
 mod hsm;
 mod identity;
+mod kes;
 mod key;
 mod node;
 mod output;
@@ -126,6 +127,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             seconds,
             file,
         } => node::profile(conn, seconds, &file).await,
+        Cmd::ImportKes {
+            conn,
+            enclave,
+            keys,
+            config,
+        } => kes::run(conn, enclave, keys, config).await,
         Cmd::Cluster(cmd) => cluster::run(cmd).await,
         Cmd::Hsm(cmd) => hsm::run(cmd).await,
         Cmd::Enclave(cmd) => enclave::run(cmd).await,
