@@ -824,3 +824,102 @@ keystore:
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("key minio-key exists"));
 }
+
+/// The identity of `testdata/kes-client-rsa.crt` as `openssl x509 -pubkey -noout | openssl
+/// pkey -pubin -outform DER | sha256sum` computes it.
+const RSA_CLIENT_IDENTITY: &str =
+    "a315b201fa7aafd6444d2fecbe837b2312525c9cbe654c89f66835defb3a2f42";
+
+/// A KES call with a certificate and key from PEM (MinIO's `MINIO_KMS_KES_CERT_FILE` and
+/// `MINIO_KMS_KES_KEY_FILE`): status and body.
+async fn call_with_certificate(
+    endpoint: &str,
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    path: &str,
+) -> (u16, Value) {
+    use http_body_util::BodyExt;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert = CertificateDer::from_pem_slice(cert_pem).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key_pem).unwrap();
+    let mut tls =
+        minkms_client::tls_client_config(&minkms_client::ServerTrust::Insecure, Some((cert, key)))
+            .unwrap();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let client = minkms_client::https_client(tls, &minkms_client::Transport::default());
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("https://{endpoint}{path}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn rsa_and_ecdsa_client_certificates_are_kes_identities() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms0"), &soft_hsm_key());
+    let ecdsa = rcgen::generate_simple_self_signed(vec!["kes-client".to_string()]).unwrap();
+    let ecdsa_identity = minkms_client::Identity::from_spki(&ecdsa.key_pair.public_key_der());
+    let rsa_identity = minkms_client::Identity::from_hex(RSA_CLIENT_IDENTITY).unwrap();
+    runtime().block_on(async {
+        let root = node.root();
+        root.create_enclave("default").await.unwrap();
+        for identity in [&rsa_identity, &ecdsa_identity] {
+            root.create_identity(
+                "default",
+                &CreateIdentityRequest {
+                    identity: identity.to_string(),
+                    privilege: "Admin".into(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+        let clients = [
+            (
+                include_bytes!("testdata/kes-client-rsa.crt").to_vec(),
+                include_bytes!("testdata/kes-client-rsa.key").to_vec(),
+                "rsa",
+                RSA_CLIENT_IDENTITY.to_string(),
+            ),
+            (
+                ecdsa.cert.pem().into_bytes(),
+                ecdsa.key_pair.serialize_pem().into_bytes(),
+                "ecdsa",
+                ecdsa_identity.to_hex(),
+            ),
+        ];
+        for (cert, key, name, hex) in clients {
+            let (status, _) = call_with_certificate(
+                &node.endpoint,
+                &cert,
+                &key,
+                &format!("/v1/key/create/{name}"),
+            )
+            .await;
+            assert_eq!(status, 200, "{name}");
+            let (status, me) =
+                call_with_certificate(&node.endpoint, &cert, &key, "/v1/identity/self/describe")
+                    .await;
+            assert_eq!(
+                (status, me["identity"].as_str()),
+                (405, None),
+                "self-describe is a GET"
+            );
+            let described = root.key_status("default", name, 0).await.unwrap();
+            assert_eq!(
+                minkms_client::Identity::parse(&described.created_by)
+                    .unwrap()
+                    .to_hex(),
+                hex,
+                "{name}"
+            );
+        }
+    });
+}
