@@ -904,14 +904,6 @@ fn rsa_and_ecdsa_client_certificates_are_kes_identities() {
             )
             .await;
             assert_eq!(status, 200, "{name}");
-            let (status, me) =
-                call_with_certificate(&node.endpoint, &cert, &key, "/v1/identity/self/describe")
-                    .await;
-            assert_eq!(
-                (status, me["identity"].as_str()),
-                (405, None),
-                "self-describe is a GET"
-            );
             let described = root.key_status("default", name, 0).await.unwrap();
             assert_eq!(
                 minkms_client::Identity::parse(&described.created_by)
