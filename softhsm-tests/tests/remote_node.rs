@@ -240,6 +240,21 @@ fn a_node_whose_remote_hsm_is_down_at_boot_stays_up_sealed_and_recovers() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(message.contains("node is sealed"), "{message}");
+    // The KES API says the same, in JSON whatever the request accepts (this client asks for
+    // protobuf).
+    for path in ["/v1/ready", "/v1/key/list", "/v1/status"] {
+        let r = rt.block_on(async {
+            let host = anonymous.endpoints()[0].clone();
+            anonymous
+                .send_to(&host, http::Method::GET, path, Bytes::new())
+                .await
+                .unwrap()
+        });
+        assert_eq!(r.status, 503, "{path}");
+        assert_eq!(r.headers["content-type"], "application/json", "{path}");
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(body.starts_with(r#"{"message":"node is sealed: "#), "{path}: {body}");
+    }
     let live = rt.block_on(async {
         let host = anonymous.endpoints()[0].clone();
         anonymous
