@@ -170,6 +170,27 @@ fn minio_kes_sequence_and_every_key_endpoint() {
         .await
         .is_error(400, "decryption failed: ciphertext is not authentic");
 
+        // SSE-KMS (the client's context with the bucket entry), the health check and
+        // `mc admin kms key status`: generate, then decrypt with the same context.
+        for context in [
+            r#"{"bucket":"bucket/object","project":"x"}"#,
+            r#"{"healthcheck":""}"#,
+            r#"{"MinIO admin API":"KMSKeyStatusHandler"}"#,
+        ] {
+            let ctx = json!({ "context": b64(context.as_bytes()) });
+            let g = kes
+                .call("POST", &format!("{key}/generate/minio-key"), Some(ctx))
+                .await;
+            let open = json!({
+                "ciphertext": b64(&g.bytes("ciphertext")),
+                "context": b64(context.as_bytes()),
+            });
+            let o = kes
+                .call("POST", &format!("{key}/decrypt/minio-key"), Some(open))
+                .await;
+            assert_eq!(o.bytes("plaintext"), g.bytes("plaintext"), "{context}");
+        }
+
         // The data key opens through the KMS protocol with the context as associated data,
         // and one made through the KMS protocol opens through KES.
         let root = node.root();
@@ -913,5 +934,58 @@ fn rsa_and_ecdsa_client_certificates_are_kes_identities() {
                 "{name}"
             );
         }
+    });
+}
+
+/// A node whose config file says `kes:` as given.
+fn node_with_kes_config(dir: &std::path::Path, kes: &str) -> Node {
+    std::fs::create_dir_all(dir).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, format!("version: v1\nkes:\n{kes}")).unwrap();
+    Node::launch(
+        &dir.join("kms"),
+        &["--config", config.to_str().unwrap()],
+        &[("MINIO_KMS_HSM_KEY", &soft_hsm_key())],
+        std::time::Duration::from_secs(30),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_kes_api_can_be_turned_off_and_the_roots_enclave_chosen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let off = node_with_kes_config(&tmp.path().join("off"), "  enabled: false\n");
+    let chosen = node_with_kes_config(&tmp.path().join("chosen"), "  enclave: tenant-1\n");
+    runtime().block_on(async {
+        let kes = Kes::new(
+            &off,
+            Some(&ApiKey::parse(&off.root_api_key).unwrap().to_kes_string()),
+        );
+        for (method, path) in [
+            ("GET", "/v1/key/list"),
+            ("POST", "/v1/key/create/k"),
+            ("GET", "/v1/status"),
+        ] {
+            assert_eq!(kes.call(method, path, None).await.status, 404, "{path}");
+        }
+        // The KMS protocol and /version are not affected.
+        assert_eq!(kes.call("GET", "/version", None).await.status, 200);
+        off.root().create_enclave("default").await.unwrap();
+
+        let kes = Kes::new(
+            &chosen,
+            Some(&ApiKey::parse(&chosen.root_api_key).unwrap().to_kes_string()),
+        );
+        kes.call("POST", "/v1/key/create/k", None)
+            .await
+            .is_error(404, "enclave does not exist");
+        chosen.root().create_enclave("tenant-1").await.unwrap();
+        assert_eq!(kes.call("POST", "/v1/key/create/k", None).await.status, 200);
+        let listed = chosen
+            .root()
+            .list_keys("tenant-1", "", "", 0)
+            .await
+            .unwrap();
+        assert_eq!(listed.keys.len(), 1);
     });
 }

@@ -253,7 +253,10 @@ fn a_node_whose_remote_hsm_is_down_at_boot_stays_up_sealed_and_recovers() {
         assert_eq!(r.status, 503, "{path}");
         assert_eq!(r.headers["content-type"], "application/json", "{path}");
         let body = String::from_utf8_lossy(&r.body);
-        assert!(body.starts_with(r#"{"message":"node is sealed: "#), "{path}: {body}");
+        assert!(
+            body.starts_with(r#"{"message":"node is sealed: "#),
+            "{path}: {body}"
+        );
     }
     let live = rt.block_on(async {
         let host = anonymous.endpoints()[0].clone();
