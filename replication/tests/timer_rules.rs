@@ -265,3 +265,53 @@ fn stat_shows_a_leader_heard_now_and_a_follower_its_last_leader_contact() {
         "{heard} at {now}"
     );
 }
+
+#[test]
+fn a_single_node_paused_has_no_one_to_ask_and_stays_probed() {
+    let mut node = Core::new(Hard::single("n0"), TIMING, 1, 0);
+    node.take_outputs();
+    assert!(node.status(0).probed);
+    node.tick(5);
+    node.tick(10 * TIMING.election);
+    assert!(
+        node.status(10 * TIMING.election).probed,
+        "a lone node waits for no one"
+    );
+}
+
+#[test]
+fn heartbeats_carry_the_leaders_tombstone_and_never_its_entry() {
+    let (mut net, leader, _) = Net::write_with_a_follower_dead(1);
+    let carried = RefCell::new(Vec::new());
+    let watch = |env: &Envelope| {
+        if let Message::Heartbeat { tombstone, .. } = &env.msg {
+            if env.from == leader {
+                carried.borrow_mut().push(tombstone.clone());
+            }
+        }
+        true
+    };
+    // While the entry is in flight: heartbeats carry nothing.
+    for _ in 0..(TIMING.rpc / TICK - 1) {
+        net.step_keeping(&watch);
+    }
+    assert!(!carried.borrow().is_empty());
+    assert!(
+        carried.borrow().iter().all(Option::is_none),
+        "{:?}",
+        carried.borrow()
+    );
+    // Once aborted, they carry the tombstone.
+    net.run_until(4 * TIMING.rpc, |n| n.answers.contains_key(&1));
+    carried.borrow_mut().clear();
+    for _ in 0..(2 * TIMING.heartbeat / TICK) {
+        net.step_keeping(&watch);
+    }
+    let seen = carried.borrow();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter()
+            .all(|t| matches!(t, Some(s) if s.value == SlotValue::Tombstone)),
+        "{seen:?}"
+    );
+}
