@@ -185,6 +185,35 @@ mod tests {
         assert_eq!(opened.unwrap().as_slice(), &[0u8; 16]);
     }
 
+    /// An envelope's iv and nonce must each have their length: the same bytes with four of
+    /// the sealed part moved into the iv (20 + 12) are refused, as KES refuses them, though
+    /// the binary form they join into opens.
+    #[test]
+    fn iv_and_nonce_lengths_are_checked_each() {
+        let iv = STANDARD.decode("xLxIN3tSCkg2xMafuvwUwg==").unwrap();
+        let nonce = STANDARD.decode("gu0mGwUkwcvMEoi5").unwrap();
+        let sealed = STANDARD
+            .decode("WVgRjeIJm3w50C/l+y7y2i6mbNg5NCAqN1zvOYWZKmc=")
+            .unwrap();
+        let envelope = |sealed: &[u8], iv: &[u8], nonce: &[u8]| {
+            format!(
+                r#"{{"aead":"AES-256-GCM-HMAC-SHA-256","iv":"{}","nonce":"{}","bytes":"{}"}}"#,
+                STANDARD.encode(iv),
+                STANDARD.encode(nonce),
+                STANDARD.encode(sealed)
+            )
+        };
+        let open =
+            |text: String| Ciphertext::open_kes(KeyType::Aes256, &[0; 32], text.as_bytes(), b"");
+        assert!(open(envelope(&sealed, &iv, &nonce)).is_ok());
+        let cut = sealed.len() - 4;
+        let long_iv = [&sealed[cut..], iv.as_slice()].concat();
+        assert_eq!(
+            open(envelope(&sealed[..cut], &long_iv, &nonce)),
+            Err(Error::InvalidCiphertext)
+        );
+    }
+
     /// Every prefix of a MessagePack envelope is refused without a panic, and so is one with
     /// a trailing byte.
     #[test]

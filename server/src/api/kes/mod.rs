@@ -81,7 +81,7 @@ pub(crate) async fn handle(
         if caller.identity.is_none() {
             return Err(ApiError::bad_request("tls: client certificate is required"));
         }
-        enclave = acting_enclave(node, &caller, settings)?;
+        enclave = acting_enclave(node, &caller, settings).await?;
         let ctx = calls::Ctx {
             node: node.clone(),
             caller,
@@ -140,17 +140,28 @@ fn kes_command(call: Call) -> &'static str {
 }
 
 /// The enclave a caller's KES calls act in: the root's configured one, anyone else's own. A
-/// caller in no enclave may do nothing.
-fn acting_enclave(node: &Node, caller: &Caller, settings: &Settings) -> Result<String, ApiError> {
+/// caller in no enclave may do nothing. An identity not found may be being created right now:
+/// the answer comes after that write, as for any read.
+async fn acting_enclave(
+    node: &Node,
+    caller: &Caller,
+    settings: &Settings,
+) -> Result<String, ApiError> {
     if caller.is_root {
         return Ok(settings.enclave.clone());
     }
     let identity = caller.identity.as_ref().ok_or_else(ApiError::forbidden)?;
-    let state = node.keystore.state();
-    state
-        .enclave_of(identity.as_str())
-        .map(str::to_string)
-        .ok_or_else(ApiError::forbidden)
+    let find = || {
+        node.keystore
+            .state()
+            .enclave_of(identity.as_str())
+            .map(str::to_string)
+    };
+    if let Some(enclave) = find() {
+        return Ok(enclave);
+    }
+    let _ = node.cluster.readable("", None).await;
+    find().ok_or_else(ApiError::forbidden)
 }
 
 async fn read_body(
