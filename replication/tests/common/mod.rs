@@ -57,12 +57,6 @@ impl Net {
         (net, leader)
     }
 
-    /// Node `id` crashes: it is gone, and so is every message on its way to it.
-    pub(crate) fn kill(&mut self, id: NodeId) {
-        self.nodes.insert(id, None);
-        self.pool.retain(|env| env.to != id);
-    }
-
     pub(crate) fn core(&self, id: NodeId) -> &Core {
         self.nodes[&id].as_ref().expect("a live node")
     }
@@ -127,7 +121,8 @@ impl Net {
         let (mut net, leader) = Net::settled(3);
         let mut followers = (0..3).filter(|id| *id != leader);
         let (live, dead) = (followers.next().unwrap(), followers.next().unwrap());
-        net.kill(dead);
+        net.nodes.insert(dead, None);
+        net.pool.retain(|env| env.to != dead);
         let now = net.now;
         net.core_mut(leader)
             .propose(now, req, format!("write {req}").into_bytes());
