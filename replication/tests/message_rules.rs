@@ -383,9 +383,21 @@ fn only_a_newer_config_without_the_node_removes_it() {
     );
     node.receive(10, reply(&node, 2));
     assert!(node.status(10).removed);
-    // Removed, it no longer says it is a member, though its own config still lists it.
-    assert!(node.hard().config.contains(0));
-    node.take_outputs();
+    // The config that removed it is persisted, so that a restart does not rejoin the old one
+    // (the committed entry that removed it may never reach it).
+    assert!(!node.hard().config.contains(0));
+    let outputs = node.take_outputs();
+    assert!(
+        outputs.iter().any(
+            |o| matches!(o, Output::Persist(h) if !h.config.contains(0) && h.config.epoch == 2)
+        ),
+        "{outputs:?}"
+    );
+    assert!(
+        Core::new(node.hard().clone(), TIMING, 11, 0)
+            .status(0)
+            .removed
+    );
     node.receive(20, to(&node, 1, 1, Message::Probe { nonce: 4 }));
     let outputs = node.take_outputs();
     let member = sent(&outputs).iter().find_map(|env| match env.msg {

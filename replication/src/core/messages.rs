@@ -380,6 +380,10 @@ impl Core {
             && config.epoch > self.hard.config.epoch
             && !config.contains(self.hard.id)
         {
+            // Kept on disk: the committed entry that removed this node may never reach it
+            // (it is no longer sent commits), and a restart must not rejoin the old config.
+            self.hard.config = config;
+            self.persist();
             self.removed = true;
             self.role = Role::Follower;
             self.leader = None;
