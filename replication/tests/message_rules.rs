@@ -47,6 +47,16 @@ fn prepare_2(core: &Core, from: NodeId, id: Ballot) -> Envelope {
     to(core, from, 1, prepare)
 }
 
+/// Whether `node`, asked by node 1's probe at `now`, says it is a member.
+fn claims_membership(node: &mut Core, now: u64) -> Option<bool> {
+    node.receive(now, to(node, 1, 1, Message::Probe { nonce: 4 }));
+    let outputs = node.take_outputs();
+    sent(&outputs).iter().find_map(|env| match env.msg {
+        Message::ProbeReply { member, .. } => Some(member),
+        _ => None,
+    })
+}
+
 #[test]
 fn a_message_from_a_newer_config_makes_the_node_ask_whether_it_is_still_a_member() {
     let mut node = member(0, false);
@@ -398,13 +408,7 @@ fn only_a_newer_config_without_the_node_removes_it() {
             .status(0)
             .removed
     );
-    node.receive(20, to(&node, 1, 1, Message::Probe { nonce: 4 }));
-    let outputs = node.take_outputs();
-    let member = sent(&outputs).iter().find_map(|env| match env.msg {
-        Message::ProbeReply { member, .. } => Some(member),
-        _ => None,
-    });
-    assert_eq!(member, Some(false));
+    assert_eq!(claims_membership(&mut node, 20), Some(false));
 }
 
 #[test]
@@ -422,13 +426,7 @@ fn a_joining_node_neither_campaigns_nor_claims_membership() {
             .any(|env| matches!(env.msg, Message::PreVote { .. } | Message::Vote { .. })),
         "a joining node campaigned"
     );
-    node.receive(1_000, to(&node, 1, 1, Message::Probe { nonce: 4 }));
-    let outputs = node.take_outputs();
-    let member = sent(&outputs).iter().find_map(|env| match env.msg {
-        Message::ProbeReply { member, .. } => Some(member),
-        _ => None,
-    });
-    assert_eq!(member, Some(false));
+    assert_eq!(claims_membership(&mut node, 1_000), Some(false));
 }
 
 #[test]

@@ -50,7 +50,7 @@ fn a_leader_alone_for_an_election_timeout_steps_down_keeping_its_vote() {
     let (mut net, leader) = Net::settled(3);
     for id in 0..3 {
         if id != leader {
-            net.nodes.insert(id, None);
+            net.kill(id);
         }
     }
     let status = net.core(leader).status(net.now);

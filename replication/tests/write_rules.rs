@@ -189,8 +189,7 @@ fn a_config_forced_by_edit_rm_is_committed_to_the_members_left() {
     let (mut net, leader) = Net::settled(3);
     let mut followers = (0..3).filter(|id| *id != leader);
     let (live, dead) = (followers.next().unwrap(), followers.next().unwrap());
-    net.nodes.insert(dead, None);
-    net.pool.retain(|env| env.to != dead);
+    net.kill(dead);
     let now = net.now;
     net.core_mut(leader).force_remove(now, dead).unwrap();
     net.collect(leader, &|_| true);
@@ -321,7 +320,7 @@ fn a_refused_prepare_from_a_follower_one_behind_is_sent_again_with_the_entry() {
     // Write 2 waits for a follower that does not answer; the other refuses it, one behind.
     let mut followers = (0..3).filter(|id| *id != leader);
     let (live, silent) = (followers.next().unwrap(), followers.next().unwrap());
-    net.nodes.insert(silent, None);
+    net.kill(silent);
     let now = net.now;
     net.core_mut(leader).propose(now, 2, b"write 2".to_vec());
     net.core_mut(leader).take_outputs();

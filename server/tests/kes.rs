@@ -339,6 +339,14 @@ fn kes_ciphertexts_under_an_imported_key_open_through_both_protocols() {
         kes.call("POST", "/v1/key/import/x", Some(json!({ "key": b64(&[0; 16]), "cipher": "AES256" })))
             .await
             .is_error(406, "invalid key size for 'AES256'");
+        // Refused imports leave nothing behind, and a body over KES's 1 MB limit is a bad one.
+        kes.call("GET", "/v1/key/describe/x", None)
+            .await
+            .is_error(404, "key does not exist");
+        let huge = json!({ "plaintext": b64(&vec![0; 800_000]) });
+        kes.call("POST", "/v1/key/encrypt/old", Some(huge))
+            .await
+            .is_error(400, "invalid request body");
 
         // KES's own vectors (all-zero AES256 key, 16 zero bytes): JSON, MessagePack, binary.
         let forms: [Vec<u8>; 3] = [

@@ -57,6 +57,12 @@ impl Net {
         (net, leader)
     }
 
+    /// Node `id` crashes: it is gone, and so is every message on its way to it.
+    pub(crate) fn kill(&mut self, id: NodeId) {
+        self.nodes.insert(id, None);
+        self.pool.retain(|env| env.to != id);
+    }
+
     pub(crate) fn core(&self, id: NodeId) -> &Core {
         self.nodes[&id].as_ref().expect("a live node")
     }
@@ -121,8 +127,7 @@ impl Net {
         let (mut net, leader) = Net::settled(3);
         let mut followers = (0..3).filter(|id| *id != leader);
         let (live, dead) = (followers.next().unwrap(), followers.next().unwrap());
-        net.nodes.insert(dead, None);
-        net.pool.retain(|env| env.to != dead);
+        net.kill(dead);
         let now = net.now;
         net.core_mut(leader)
             .propose(now, req, format!("write {req}").into_bytes());

@@ -531,38 +531,55 @@ async fn follow_log(
         .to_bytes();
     let filter = LogRequest::decode_either(&body)
         .map_err(|_| ApiError::bad_request("invalid request: malformed LogRequest"))?;
-    let mut records = crate::logging::follow();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
-    tokio::spawn(async move {
-        loop {
-            // A filter that rarely matches must not keep the task (and every log event's
-            // formatting) alive after the follower is gone: watch for that too.
-            let received = tokio::select! {
-                r = records.recv() => r,
-                () = tx.closed() => return,
-            };
-            let record = match received {
-                Ok(r) => r,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            };
+    Ok(stream(
+        crate::logging::follow(),
+        "application/octet-stream",
+        move |record| {
             if record.level < filter.level || !record.message.contains(&filter.message) {
-                continue;
+                return None;
             }
             let mut frame = Vec::with_capacity(4 + record.encoded_len());
             frame.extend_from_slice(&(record.encoded_len() as u32).to_be_bytes());
             record.encode_raw(&mut frame);
-            if tx.send(Ok(Frame::data(Bytes::from(frame)))).await.is_err() {
-                return; // the follower went away
+            Some(Bytes::from(frame))
+        },
+    ))
+}
+
+/// A streamed answer (the log streams): status and headers at once, then what `encode` makes
+/// of each item of `source` (`None` skips it), flushed as it comes, until the client goes
+/// away. A lagging client skips what it missed rather than holding the sender back.
+pub(crate) fn stream<T: Send + Sync + 'static>(
+    mut source: tokio::sync::broadcast::Receiver<Arc<T>>,
+    content_type: &'static str,
+    encode: impl Fn(&T) -> Option<Bytes> + Send + 'static,
+) -> Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
+    tokio::spawn(async move {
+        loop {
+            // A filter that rarely matches must not keep the task (and every item's
+            // encoding) alive after the client is gone: watch for that too.
+            let received = tokio::select! {
+                r = source.recv() => r,
+                () = tx.closed() => return,
+            };
+            let item = match received {
+                Ok(item) => item,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let Some(bytes) = encode(&item) else { continue };
+            if tx.send(Ok(Frame::data(bytes))).await.is_err() {
+                return; // the client went away
             }
         }
     });
     let mut response = Response::new(Either::Right(StreamBody::new(ReceiverStream::new(rx))));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/octet-stream"),
+        header::HeaderValue::from_static(content_type),
     );
-    Ok(response)
+    response
 }
 
 /// `/v1/debug/pprof` (see `profiling`): for the root only. The status is protobuf, as kms-go
@@ -633,28 +650,7 @@ async fn handle_kms(
         info.command = "-"; // never read
         return Err(e);
     }
-    let body = tokio::time::timeout(
-        request_timeout,
-        Limited::new(req.into_body(), MAX_BODY).collect(),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request timeout: the body did not arrive in time",
-        )
-    })?
-    .map_err(|e| {
-        if e.is::<http_body_util::LengthLimitError>() {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request too large: the body may be at most {MAX_BODY} bytes"),
-            )
-        } else {
-            ApiError::bad_request(format!("invalid request: {e}"))
-        }
-    })?
-    .to_bytes();
+    let body = collect_body(req, MAX_BODY, request_timeout).await?;
     let batch = Batch::parse(&body)?;
     info.command = batch.cmd.text();
     if let Some(names) = &mut info.names {
@@ -667,6 +663,34 @@ async fn handle_kms(
     }
     let out = kms::dispatch(node, caller, enclave, batch).await?;
     Ok(respond(StatusCode::OK, "application/octet-stream", out))
+}
+
+/// A request's body, at most `limit` bytes, arriving within `timeout`: 408 when it does not
+/// arrive in time, 413 when it is too large, 400 when the connection fails it.
+pub(crate) async fn collect_body(
+    req: Request<Incoming>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, ApiError> {
+    tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request timeout: the body did not arrive in time",
+            )
+        })?
+        .map(|collected| collected.to_bytes())
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request too large: the body may be at most {limit} bytes"),
+                )
+            } else {
+                ApiError::bad_request(format!("invalid request: {e}"))
+            }
+        })
 }
 
 /// Refuses, before a byte of the body is read, a caller that can do nothing at this URL: no

@@ -3,15 +3,10 @@
 //! KES routes alike). Status and headers go out at once, each line as it happens, until the
 //! subscriber goes away.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{header, Response};
-use http_body_util::{Either, StreamBody};
-use hyper::body::Frame;
-use tokio::sync::{broadcast, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
+use http::Response;
 
 use super::calls::rfc3339;
 use super::metrics;
@@ -43,35 +38,16 @@ pub(crate) fn audit() -> Response<Body> {
     })
 }
 
+/// One ndjson line per item, counted for `kes_log_*_events`.
 fn stream<T: Send + Sync + 'static>(
-    mut source: broadcast::Receiver<Arc<T>>,
+    source: tokio::sync::broadcast::Receiver<Arc<T>>,
     is_audit: bool,
     line: impl Fn(&T) -> serde_json::Value + Send + 'static,
 ) -> Response<Body> {
-    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
-    tokio::spawn(async move {
-        loop {
-            let received = tokio::select! {
-                r = source.recv() => r,
-                () = tx.closed() => return,
-            };
-            let item = match received {
-                Ok(item) => item,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
-            };
-            let mut text = line(&item).to_string().into_bytes();
-            text.push(b'\n');
-            metrics::log_event(is_audit);
-            if tx.send(Ok(Frame::data(Bytes::from(text)))).await.is_err() {
-                return;
-            }
-        }
-    });
-    let mut response = Response::new(Either::Right(StreamBody::new(ReceiverStream::new(rx))));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/x-ndjson"),
-    );
-    response
+    crate::api::http::stream(source, "application/x-ndjson", move |item| {
+        let mut text = line(item).to_string().into_bytes();
+        text.push(b'\n');
+        metrics::log_event(is_audit);
+        Some(Bytes::from(text))
+    })
 }

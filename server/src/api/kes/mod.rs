@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
-use http_body_util::{BodyExt, Either, Full, Limited};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
 use crate::api::auth::Caller;
@@ -164,27 +164,20 @@ async fn acting_enclave(
     find().ok_or_else(ApiError::forbidden)
 }
 
+/// The call's body within its route's limit. KES answers an over-long or broken body as a
+/// bad one (400); one that does not arrive in time is 408 as on every route.
 async fn read_body(
     route: &Route,
     request_timeout: Duration,
     req: http::Request<Incoming>,
 ) -> Result<Bytes, ApiError> {
     let limit = usize::try_from(route.max_body).unwrap_or(usize::MAX);
-    let collected = tokio::time::timeout(
-        request_timeout,
-        Limited::new(req.into_body(), limit).collect(),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request timeout: the body did not arrive in time",
-        )
-    })?;
-    // KES answers an over-long body as a bad one.
-    collected
-        .map(|c| c.to_bytes())
-        .map_err(|_| ApiError::bad_request("invalid request body"))
+    crate::api::http::collect_body(req, limit, request_timeout)
+        .await
+        .map_err(|e| match e.status {
+            StatusCode::REQUEST_TIMEOUT => e,
+            _ => ApiError::bad_request("invalid request body"),
+        })
 }
 
 /// `GET /v1/status` in KES's shape (Go's names for the OS and architecture).
