@@ -177,3 +177,57 @@ fn hostile_names_and_bodies_cost_the_audit_log_little() {
     let invalid = text.matches("(invalid name)").count();
     assert_eq!(invalid, 5 + 1, "{text}");
 }
+
+/// A stop (a signal, or a write the node could not make durable) answers the requests in
+/// flight and audits them before the log is closed: the event of the request that stopped a
+/// node used to be lost when its handler ran after the close. A log follower does not hold
+/// the stop up.
+#[test]
+fn requests_in_flight_at_a_stop_are_answered_and_audited() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("audit.log");
+    let mut node = Node::start_with_audit(tmp.path(), &log);
+    let root = ApiKey::parse(&node.root_api_key).unwrap();
+    let (answer, took) = runtime().block_on(async {
+        let follower = node
+            .root()
+            .follow_log(&minkms_client::wire::LogRequest {
+                level: 8,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        // A request whose body is half sent when the stop comes.
+        let mut tls = minkms_testkit::tls_connect_as(&node.endpoint, &[b"http/1.1"], Some(&root), None)
+            .await
+            .unwrap();
+        tls.write_all(b"POST /v1/kms/in-flight HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n0123456789")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let stopped = Instant::now();
+        node.signal("TERM");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = tls.write_all(b"0123456789").await;
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
+        drop(follower);
+        (String::from_utf8_lossy(&answer).into_owned(), stopped)
+    });
+    assert!(answer.starts_with("HTTP/1.1 "), "no answer: {answer:?}");
+    assert_eq!(node.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(
+        took.elapsed() < Duration::from_secs(8),
+        "the stop took {:?}",
+        took.elapsed()
+    );
+    let audited = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        audited
+            .lines()
+            .any(|l| l.contains("\"enclave\":\"in-flight\"")),
+        "the request in flight is not in the audit log:\n{audited}"
+    );
+}

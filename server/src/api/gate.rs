@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
 
 use crate::node::state::Node;
 
@@ -18,6 +19,10 @@ pub(crate) struct Gate {
     pub(crate) audit: Option<crate::api::audit::AuditLog>,
     /// The KES API's settings, when it is on.
     pub(crate) kes: Option<crate::api::kes::Settings>,
+    /// Cancelled when the node stops: connections finish the requests they are in and close,
+    /// and streams (log followers) end, so that every answered request is audited before the
+    /// audit log closes.
+    pub(crate) stopping: CancellationToken,
 }
 
 impl Gate {
@@ -32,6 +37,7 @@ impl Gate {
             sealed_reason: Mutex::new("unsealing the root encryption key".into()),
             audit,
             kes,
+            stopping: CancellationToken::new(),
         }
     }
 

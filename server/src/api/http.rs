@@ -18,6 +18,8 @@ use prost::Message;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use minkms_client::{Identity, NodeName};
 
@@ -37,11 +39,15 @@ pub(crate) const MAX_BODY: usize = 4 << 20;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection closed for idling has to finish its side of the close.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// How long a stopping node waits for the requests in flight to be answered.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Largest request head (line and headers) accepted over HTTP/1.1, and header list over h2.
 const MAX_HEADER_BYTES: usize = 64 << 10;
 
-/// Accepts connections until `shutdown` resolves, within `limits` (see [`Slots`]).
+/// Accepts connections until `shutdown` resolves, within `limits` (see [`Slots`]); then lets
+/// the requests in flight finish (up to [`DRAIN_LIMIT`]) and returns once their connections
+/// are closed, so that everything answered is audited before the audit log closes.
 pub(crate) async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -55,7 +61,8 @@ pub(crate) async fn serve(
         limits.max_connections_per_address,
     ));
     let limits = Arc::new(limits);
-    loop {
+    let connections = TaskTracker::new();
+    'accepting: loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -65,7 +72,7 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => return,
+            () = &mut shutdown => break,
         };
         // Every slot busy with a request: hold this client (and the rest in the kernel's
         // backlog) until one is free, instead of costing a task and a handshake each.
@@ -75,7 +82,7 @@ pub(crate) async fn serve(
                 Err(Refused::AddressFull) => break None,
                 Err(Refused::Full) => tokio::select! {
                     () = slots.freed(Duration::from_millis(100)) => {}
-                    () = &mut shutdown => return,
+                    () = &mut shutdown => break 'accepting,
                 },
             }
         };
@@ -85,10 +92,20 @@ pub(crate) async fn serve(
             continue;
         };
         let (acceptor, gate, limits) = (acceptor.clone(), gate.clone(), limits.clone());
-        tokio::spawn(async move {
+        connections.spawn(async move {
             connection(tcp, peer, acceptor, gate, limits, &slot).await;
             drop(slot);
         });
+    }
+    gate.stopping.cancel();
+    connections.close();
+    if tokio::time::timeout(DRAIN_LIMIT, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still in flight after {DRAIN_LIMIT:?}: stopping without their answers"
+        );
     }
 }
 
@@ -105,6 +122,7 @@ async fn connection(
     let request_timeout = Duration::from_secs(limits.request_timeout.max(1));
     let idle_timeout = Duration::from_secs(limits.idle_timeout.max(1));
     let activity = slot.activity.clone();
+    let stopping = gate.stopping.clone();
     let handshake =
         tokio::time::timeout(HANDSHAKE_TIMEOUT.min(request_timeout), acceptor.accept(tcp));
     let tls = tokio::select! {
@@ -120,6 +138,7 @@ async fn connection(
             }
         },
         () = activity.expired(request_timeout, idle_timeout) => return,
+        () = stopping.cancelled() => return,
     };
     let (identity, node_name) = match tls
         .get_ref()
@@ -164,17 +183,20 @@ async fn connection(
         .keep_alive_timeout(request_timeout);
     let served = builder.serve_connection(TokioIo::new(tls), service);
     tokio::pin!(served);
-    let ended = tokio::select! {
-        ended = served.as_mut() => Some(ended),
-        () = activity.expired(request_timeout, idle_timeout) => None,
+    let grace = tokio::select! {
+        ended = served.as_mut() => Ok(ended),
+        () = activity.expired(request_timeout, idle_timeout) => Err(CLOSE_GRACE),
+        // The node stops: the requests in progress are answered (within the time any request
+        // has), then the connection closes.
+        () = stopping.cancelled() => Err(request_timeout.min(DRAIN_LIMIT)),
     };
-    let ended = match ended {
-        Some(ended) => ended,
-        None => {
-            // Idle (or evicted): HTTP/2 gets a GOAWAY, HTTP/1.1 a close; a client that does not
-            // finish its side in time is cut off.
+    let ended = match grace {
+        Ok(ended) => ended,
+        Err(grace) => {
+            // Idle, evicted or stopping: HTTP/2 gets a GOAWAY, HTTP/1.1 a close after the
+            // request in progress; a client that does not finish its side in time is cut off.
             served.as_mut().graceful_shutdown();
-            match tokio::time::timeout(CLOSE_GRACE, served.as_mut()).await {
+            match tokio::time::timeout(grace, served.as_mut()).await {
                 Ok(ended) => ended,
                 Err(_) => return,
             }
@@ -533,6 +555,7 @@ async fn follow_log(
         .map_err(|_| ApiError::bad_request("invalid request: malformed LogRequest"))?;
     Ok(stream(
         crate::logging::follow(),
+        &gate.stopping,
         "application/octet-stream",
         move |record| {
             if record.level < filter.level || !record.message.contains(&filter.message) {
@@ -548,13 +571,16 @@ async fn follow_log(
 
 /// A streamed answer (the log streams): status and headers at once, then what `encode` makes
 /// of each item of `source` (`None` skips it), flushed as it comes, until the client goes
-/// away. A lagging client skips what it missed rather than holding the sender back.
+/// away or the node stops. A lagging client skips what it missed rather than holding the
+/// sender back.
 pub(crate) fn stream<T: Send + Sync + 'static>(
     mut source: tokio::sync::broadcast::Receiver<Arc<T>>,
+    stopping: &CancellationToken,
     content_type: &'static str,
     encode: impl Fn(&T) -> Option<Bytes> + Send + 'static,
 ) -> Response<Body> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
+    let stopping = stopping.clone();
     tokio::spawn(async move {
         loop {
             // A filter that rarely matches must not keep the task (and every item's
@@ -562,6 +588,7 @@ pub(crate) fn stream<T: Send + Sync + 'static>(
             let received = tokio::select! {
                 r = source.recv() => r,
                 () = tx.closed() => return,
+                () = stopping.cancelled() => return,
             };
             let item = match received {
                 Ok(item) => item,

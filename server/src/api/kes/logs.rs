@@ -7,15 +7,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Response;
+use tokio_util::sync::CancellationToken;
 
 use super::calls::rfc3339;
 use super::metrics;
 use crate::api::http::Body;
 
 /// `GET /v1/log/error`.
-pub(crate) fn errors() -> Response<Body> {
+pub(crate) fn errors(stopping: &CancellationToken) -> Response<Body> {
     stream(
         crate::logging::follow(),
+        stopping,
         false,
         |record| serde_json::json!({ "message": record.message }),
     )
@@ -23,8 +25,8 @@ pub(crate) fn errors() -> Response<Body> {
 
 /// `GET /v1/log/audit`: KES's shape, with the response time in milliseconds as KES sends it
 /// and the address without its port (KES's client reads it as an IP).
-pub(crate) fn audit() -> Response<Body> {
-    stream(crate::api::audit::subscribe(), true, |e| {
+pub(crate) fn audit(stopping: &CancellationToken) -> Response<Body> {
+    stream(crate::api::audit::subscribe(), stopping, true, |e| {
         let now = time::OffsetDateTime::now_utc();
         serde_json::json!({
             "time": rfc3339(now.unix_timestamp(), now.nanosecond()),
@@ -41,10 +43,11 @@ pub(crate) fn audit() -> Response<Body> {
 /// One ndjson line per item, counted for `kes_log_*_events`.
 fn stream<T: Send + Sync + 'static>(
     source: tokio::sync::broadcast::Receiver<Arc<T>>,
+    stopping: &CancellationToken,
     is_audit: bool,
     line: impl Fn(&T) -> serde_json::Value + Send + 'static,
 ) -> Response<Body> {
-    crate::api::http::stream(source, "application/x-ndjson", move |item| {
+    crate::api::http::stream(source, stopping, "application/x-ndjson", move |item| {
         let mut text = line(item).to_string().into_bytes();
         text.push(b'\n');
         metrics::log_event(is_audit);

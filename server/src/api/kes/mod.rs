@@ -92,8 +92,8 @@ pub(crate) async fn handle(
             Call::Api => Ok(whole(body::json(&routes::api_table()))),
             Call::IdentitySelf => calls::describe_self(&ctx).await.map(whole),
             Call::ErrorLog | Call::AuditLog if !ctx.caller.is_root => Err(ApiError::forbidden()),
-            Call::ErrorLog => Ok(logs::errors()),
-            Call::AuditLog => Ok(logs::audit()),
+            Call::ErrorLog => Ok(logs::errors(&gate.stopping)),
+            Call::AuditLog => Ok(logs::audit(&gate.stopping)),
             _ => {
                 let body = read_body(route, request_timeout, req).await?;
                 calls::answer(&ctx, route, &arg, &body).await.map(whole)
