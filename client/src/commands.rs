@@ -243,6 +243,34 @@ impl Client {
         .await
     }
 
+    /// `KEY:WRAPPINGKEY`: the enclave's import wrapping key (made on first use).
+    pub async fn wrapping_key(&self, enclave: &str) -> Result<WrappingKeyResponse, Error> {
+        self.call(enclave, Command::KeyWrappingKey, &WrappingKeyRequest {})
+            .await
+    }
+
+    /// `KEY:IMPORTWRAPPED`: key material wrapped for the enclave's wrapping key.
+    pub async fn import_wrapped_key(
+        &self,
+        enclave: &str,
+        name: &str,
+        key_type: &str,
+        wrapped: &[u8],
+        hash: &str,
+    ) -> Result<(), Error> {
+        self.write(
+            enclave,
+            Command::KeyImportWrapped,
+            &ImportWrappedKeyRequest {
+                name: name.into(),
+                r#type: key_type.into(),
+                wrapped: wrapped.to_vec(),
+                hash: hash.into(),
+            },
+        )
+        .await
+    }
+
     /// `KEY:DELETE`.
     pub async fn delete_key(
         &self,

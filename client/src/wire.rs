@@ -112,6 +112,36 @@ pub struct ImportKeyRequest {
     pub key: Vec<u8>,
 }
 
+/// `KEY:WRAPPINGKEY` (a minkms extension): the enclave's import wrapping key, made on first use.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WrappingKeyRequest {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WrappingKeyResponse {
+    /// RSA-4096 public key, DER SubjectPublicKeyInfo.
+    #[prost(bytes = "vec", tag = "1")]
+    pub public_key: Vec<u8>,
+    #[prost(message, optional, tag = "2")]
+    pub created_at: Option<Timestamp>,
+    #[prost(string, tag = "3")]
+    pub created_by: String,
+}
+
+/// `KEY:IMPORTWRAPPED` (a minkms extension): key material wrapped for the enclave's wrapping
+/// key: RSA-OAEP of an AES-256 key, then that key's RFC 5649 wrap of the material.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ImportWrappedKeyRequest {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, tag = "2")]
+    pub r#type: String,
+    #[prost(bytes = "vec", tag = "3")]
+    pub wrapped: Vec<u8>,
+    /// The RSA-OAEP hash: `SHA256` (default, also when empty) or `SHA1`.
+    #[prost(string, tag = "4")]
+    pub hash: String,
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct DeleteKeyRequest {
     #[prost(string, tag = "1")]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{KeyMaterial, KeyType, Privilege, Timestamp};
+use crate::{KeyMaterial, KeyType, Privilege, Timestamp, WrappingPrivateKey};
 
 /// A state change. Everything random (key material) or time-dependent (timestamps) is chosen
 /// by whoever builds the command, so applying it is deterministic on every replica.
@@ -108,6 +108,18 @@ pub enum Command {
         /// Identity (`h1:`).
         identity: String,
     },
+    /// `KEY:WRAPPINGKEY` on an enclave without one: its import wrapping key. When two are made
+    /// at once, the first committed stays and the other changes nothing.
+    CreateWrappingKey {
+        /// Enclave.
+        enclave: String,
+        /// The RSA private key.
+        private_key: WrappingPrivateKey,
+        /// When.
+        at: Timestamp,
+        /// Who.
+        by: String,
+    },
 }
 
 impl Command {
@@ -121,7 +133,8 @@ impl Command {
             | Command::DeletePolicy { enclave, .. }
             | Command::AssignPolicy { enclave, .. }
             | Command::CreateIdentity { enclave, .. }
-            | Command::DeleteIdentity { enclave, .. } => enclave,
+            | Command::DeleteIdentity { enclave, .. }
+            | Command::CreateWrappingKey { enclave, .. } => enclave,
         }
     }
 }

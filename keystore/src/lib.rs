@@ -28,6 +28,7 @@ pub mod private_files;
 mod state;
 mod storage;
 mod store;
+mod wrapping;
 
 pub use aead::{Ciphertext, CIPHERTEXT_OVERHEAD};
 pub use backup::BACKUP_VERSION;
@@ -40,3 +41,4 @@ pub use model::{
 pub use names::{validate_identity, validate_name, NameKind, MAX_NAME_LEN};
 pub use state::{DataKey, Page, State, MAX_DATA_KEY_LEN, MAX_LIST_LIMIT};
 pub use store::{Keystore, Snapshot, StoreInfo, DB_FILE};
+pub use wrapping::{OaepHash, WrappingKeyInfo, WrappingPrivateKey};

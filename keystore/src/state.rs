@@ -14,9 +14,10 @@ use zeroize::Zeroizing;
 use crate::aead::hmac_sha256;
 use crate::model::{EnclaveRecord, IdentityRecord, KeyRecord, KeyVersion, PolicyRecord, Versions};
 use crate::names::{validate_identity, validate_name, NameKind};
+use crate::wrapping::{WrappingKeyInfo, WrappingKeyRecord};
 use crate::{
-    Ciphertext, Command, EnclaveInfo, Error, IdentityInfo, KeyInfo, PolicyInfo, Principal,
-    Privilege,
+    Ciphertext, Command, EnclaveInfo, Error, IdentityInfo, KeyInfo, KeyMaterial, OaepHash,
+    PolicyInfo, Principal, Privilege,
 };
 
 /// Largest data key `KEY:GENERATE` hands out, in bytes.
@@ -50,6 +51,8 @@ struct Enclave {
     keys: BTreeMap<String, KeyRecord>,
     identities: BTreeMap<String, IdentityRecord>,
     policies: BTreeMap<String, (PolicyRecord, Arc<Policy>)>,
+    /// The import wrapping key, once asked for.
+    wrapping: Option<WrappingKeyRecord>,
 }
 
 /// A change to one record; the unit both storage and memory apply.
@@ -63,6 +66,8 @@ pub(crate) enum Change {
     DelIdentity(String, String),
     PutPolicy(String, PolicyRecord),
     DelPolicy(String, String),
+    PutWrappingKey(String, WrappingKeyRecord),
+    DelWrappingKey(String),
 }
 
 /// The committed state of a node.
@@ -88,6 +93,38 @@ impl State {
             key.versions.get(version)
         };
         found.ok_or(Error::KeyNotFound)
+    }
+
+    // ---- import wrapping keys ----------------------------------------------------------------
+
+    /// The enclave's import wrapping key, or `None` before it is first asked for.
+    pub fn wrapping_key(&self, enclave: &str) -> Result<Option<WrappingKeyInfo>, Error> {
+        self.enclave(enclave)?
+            .wrapping
+            .as_ref()
+            .map(|r| {
+                Ok(WrappingKeyInfo {
+                    public_key: r.private_key.public_key_der()?,
+                    created_at: r.created_at,
+                    created_by: r.created_by.clone(),
+                })
+            })
+            .transpose()
+    }
+
+    /// Opens key material wrapped for the enclave's wrapping key (see `wrapping`).
+    pub fn unwrap_import(
+        &self,
+        enclave: &str,
+        wrapped: &[u8],
+        hash: OaepHash,
+    ) -> Result<KeyMaterial, Error> {
+        let record = self.enclave(enclave)?.wrapping.as_ref().ok_or_else(|| {
+            Error::Invalid(
+                "invalid wrapped key: the enclave has no wrapping key yet; fetch its public key with 'minkms wrapping-key' and wrap the key material for it".into(),
+            )
+        })?;
+        record.private_key.unwrap(wrapped, hash)
     }
 
     // ---- enclaves ------------------------------------------------------------------------
@@ -424,6 +461,9 @@ impl State {
                 .keys()
                 .map(|p| Change::DelPolicy(name.to_string(), p.clone())),
         );
+        if e.wrapping.is_some() {
+            changes.push(Change::DelWrappingKey(name.to_string()));
+        }
         changes.push(Change::DelEnclave(name.to_string()));
         Ok(changes)
     }
@@ -621,6 +661,24 @@ impl State {
                 changes.push(Change::DelIdentity(enclave.clone(), identity.clone()));
                 changes
             }
+            Command::CreateWrappingKey {
+                enclave,
+                private_key,
+                at,
+                by,
+            } => {
+                if self.enclave(enclave)?.wrapping.is_some() {
+                    return Ok(Vec::new());
+                }
+                vec![Change::PutWrappingKey(
+                    enclave.clone(),
+                    WrappingKeyRecord {
+                        private_key: private_key.clone(),
+                        created_at: *at,
+                        created_by: by.clone(),
+                    },
+                )]
+            }
         })
     }
 
@@ -636,6 +694,7 @@ impl State {
                             keys: BTreeMap::new(),
                             identities: BTreeMap::new(),
                             policies: BTreeMap::new(),
+                            wrapping: None,
                         },
                     );
                 }
@@ -674,6 +733,16 @@ impl State {
                 Change::DelPolicy(e, name) => {
                     if let Some(e) = self.enclaves.get_mut(&e) {
                         e.policies.remove(&name);
+                    }
+                }
+                Change::PutWrappingKey(e, r) => {
+                    if let Some(e) = self.enclaves.get_mut(&e) {
+                        e.wrapping = Some(r);
+                    }
+                }
+                Change::DelWrappingKey(e) => {
+                    if let Some(e) = self.enclaves.get_mut(&e) {
+                        e.wrapping = None;
                     }
                 }
             }

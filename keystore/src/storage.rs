@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::model::{EnclaveRecord, IdentityRecord, KeyRecord, PolicyRecord};
 use crate::state::Change;
+use crate::wrapping::WrappingKeyRecord;
 use crate::{Ciphertext, Error, KeyMaterial, KeyType, StorageFailure};
 
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -53,6 +54,8 @@ pub(crate) fn encode(change: &Change) -> Result<Encoded, Error> {
         Change::DelIdentity(e, i) => (format!("i/{e}/{i}"), None),
         Change::PutPolicy(e, r) => (format!("p/{e}/{}", r.name), enc(r)?),
         Change::DelPolicy(e, n) => (format!("p/{e}/{n}"), None),
+        Change::PutWrappingKey(e, r) => (format!("w/{e}"), enc(r)?),
+        Change::DelWrappingKey(e) => (format!("w/{e}"), None),
     })
 }
 
@@ -77,6 +80,10 @@ pub(crate) fn decode(key: &str, plaintext: &[u8]) -> Result<Change, Error> {
         ("p", rest) => Change::PutPolicy(
             enclave_of(rest).ok_or_else(bad)?,
             dec::<PolicyRecord>(key, plaintext)?,
+        ),
+        ("w", enclave) => Change::PutWrappingKey(
+            enclave.to_string(),
+            dec::<WrappingKeyRecord>(key, plaintext)?,
         ),
         _ => return Err(bad()),
     })

@@ -710,7 +710,7 @@ fn load(db: &Database, rek: &KeyMaterial) -> Result<Loaded, OpenError> {
         let plain = storage::open(rek, k.value(), v.value()).map_err(StorageFailure::caused_by)?;
         changes.push(storage::decode(k.value(), &plain).map_err(StorageFailure::caused_by)?);
     }
-    // Keys sort "e/" < "i/" < "k/" < "p/": enclaves are applied before what they contain.
+    // Keys sort "e/" < "i/" < "k/" < "p/" < "w/": enclaves are applied before what they contain.
     let mut state = State::default();
     state.apply(changes);
     Ok((state, commit, cluster_id, forked_from))

@@ -384,7 +384,8 @@ pub(crate) enum KeyCmd {
         #[arg(long = "type", default_value = "")]
         key_type: String,
     },
-    /// Import 32 bytes of key material (base64) as a new key.
+    /// Import 32 bytes of key material as a new key: in base64, or wrapped for the enclave's
+    /// wrapping key (--wrapped FILE) so that it is never plaintext outside where it comes from.
     ImportKey {
         #[command(flatten)]
         conn: Conn,
@@ -392,11 +393,28 @@ pub(crate) enum KeyCmd {
         enclave: Enclave,
         /// Key name.
         name: String,
-        /// The key material, standard base64 of 32 bytes.
-        key: String,
+        /// The key material, standard base64 of 32 bytes (or use --wrapped).
+        #[arg(required_unless_present = "wrapped", conflicts_with = "wrapped")]
+        key: Option<String>,
+        /// A file with the key material wrapped for the enclave's wrapping key (see
+        /// 'minkms wrapping-key'): the RSA-OAEP block of a fresh AES-256 key, then that key's
+        /// RFC 5649 (AES-KWP) wrap of the key material; raw bytes, or base64.
+        #[arg(long, value_name = "FILE")]
+        wrapped: Option<PathBuf>,
+        /// The hash of the wrapped file's RSA-OAEP step (and of its MGF1): SHA256 or SHA1.
+        #[arg(long, default_value = "SHA256", requires = "wrapped")]
+        hash: String,
         /// AES256 or ChaCha20 (default: AES256).
         #[arg(long = "type", default_value = "")]
         key_type: String,
+    },
+    /// Print the enclave's import wrapping key (RSA-4096, PEM), made on first use: wrap key
+    /// material for it to import it with 'minkms import-key --wrapped'.
+    WrappingKey {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        enclave: Enclave,
     },
     /// Show a key (its latest version, or --version N).
     StatKey {

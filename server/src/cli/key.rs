@@ -44,8 +44,30 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
             enclave,
             name,
             key,
+            wrapped: Some(file),
+            hash,
             key_type,
         } => {
+            debug_assert!(key.is_none(), "clap keeps KEY and --wrapped apart");
+            let wrapped = read_wrapped(&file)?;
+            client(&conn)?
+                .import_wrapped_key(enclave.name()?, &name, &key_type, &wrapped, &hash)
+                .await?;
+            done(
+                &conn,
+                &format!("Imported key {name}"),
+                json!({ "name": name }),
+            );
+        }
+        KeyCmd::ImportKey {
+            conn,
+            enclave,
+            name,
+            key,
+            key_type,
+            ..
+        } => {
+            let key = key.context("give the key material, or --wrapped FILE")?;
             let material = zeroize::Zeroizing::new(
                 STANDARD
                     .decode(key.trim())
@@ -59,6 +81,21 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
                 &format!("Imported key {name}"),
                 json!({ "name": name }),
             );
+        }
+        KeyCmd::WrappingKey { conn, enclave } => {
+            let k = client(&conn)?.wrapping_key(enclave.name()?).await?;
+            let pem = output::pem("PUBLIC KEY", &k.public_key);
+            let fingerprint =
+                hex::encode(ring::digest::digest(&ring::digest::SHA256, &k.public_key));
+            if conn.json {
+                output::json(&json!({
+                    "public_key": pem.as_str(),
+                    "sha256": fingerprint,
+                    "created_by": k.created_by,
+                }));
+            } else {
+                output::out!("{}", pem.as_str());
+            }
         }
         KeyCmd::StatKey {
             conn,
@@ -146,4 +183,16 @@ pub(super) async fn run(cmd: KeyCmd) -> anyhow::Result<()> {
 
 fn key_json(k: &minkms_client::wire::KeyStatusResponse) -> serde_json::Value {
     json!({ "name": k.name, "version": k.version, "type": k.r#type, "created_at": time(&k.created_at), "created_by": k.created_by })
+}
+
+/// A wrapped key file: its bytes as they are, or decoded when the file is base64 text (what
+/// cloud KMS tools and scripts often write).
+fn read_wrapped(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let bytes = std::fs::read(file)
+        .with_context(|| format!("cannot read the wrapped key {}", file.display()))?;
+    let text: String = String::from_utf8_lossy(&bytes)
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    Ok(STANDARD.decode(text.as_bytes()).unwrap_or(bytes))
 }

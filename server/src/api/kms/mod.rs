@@ -16,6 +16,7 @@ use crate::node::state::Node;
 
 mod admin;
 mod read;
+mod wrapping;
 mod write;
 
 pub(crate) use admin::{change_hsms, change_members};
@@ -60,6 +61,7 @@ impl Batch {
                     | Command::PolicyList
                     | Command::IdentityList
                     | Command::ClusterStatus
+                    | Command::KeyWrappingKey
             );
         if single && frames.len() > 1 {
             return Err(ApiError::bad_request(format!(
@@ -172,6 +174,9 @@ pub(crate) async fn dispatch(
     enclave: String,
     batch: Batch,
 ) -> Result<Bytes, ApiError> {
+    if batch.cmd == Command::KeyWrappingKey {
+        return Box::pin(wrapping::wrapping_key(node, caller, enclave, batch)).await;
+    }
     if batch.cmd.is_write() || batch.cmd.is_cluster() {
         // Writes and cluster commands wait on the cluster; their futures are large, so they
         // live on the heap and reads, the common case, stay small to spawn and move.

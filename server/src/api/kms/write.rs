@@ -61,6 +61,22 @@ pub(crate) fn plan_write(
                 by,
             }
         }
+        Command::KeyImportWrapped => {
+            let req: ImportWrappedKeyRequest = decode(cmd, payload)?;
+            access.check(cmd, &req.name)?;
+            let kind = KeyType::parse(&req.r#type)?;
+            let hash = ks::OaepHash::parse(&req.hash)?;
+            ks::Command::CreateKey {
+                material: state.unwrap_import(&enclave, &req.wrapped, hash)?,
+                enclave,
+                name: req.name,
+                kind,
+                add_version: false,
+                imported: true,
+                at,
+                by,
+            }
+        }
         Command::KeyDelete => {
             let req: DeleteKeyRequest = decode(cmd, payload)?;
             access.check(cmd, &req.name)?;
