@@ -36,7 +36,7 @@ mod soft;
 mod yubihsm;
 
 pub use backend::{SealingBackend, Secret32};
-pub use blob::SealedBlob;
+pub use blob::{SealMechanism, SealedBlob};
 pub use error::HsmError;
 #[cfg(feature = "pkcs11")]
 pub use pkcs11::{Pkcs11Config, Pkcs11Hsm};

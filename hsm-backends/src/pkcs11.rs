@@ -2,7 +2,12 @@
 //! backend).
 //!
 //! Seal: `CKM_AES_GCM` with an AES-256 key found by label; the IV actually used is stored in
-//! the blob (some HSMs choose it). Derive: `CKM_SHA256_HMAC` with a `CKK_GENERIC_SECRET` key,
+//! the blob (some HSMs choose it). With `mechanism: aes-kwp`, for keys allowed to wrap but not
+//! to encrypt: a fresh 256-bit key per blob is put in the session, wrapped by the token's key
+//! with `CKM_AES_KEY_WRAP_PAD` (RFC 5649) and destroyed; it seals the secret with AES-256-GCM
+//! here. Unsealing unwraps it with `C_UnwrapKey` into an extractable session object that is
+//! read and destroyed at once. Blobs record their mechanism, so either kind unseals whatever
+//! the configuration says now. Derive: `CKM_SHA256_HMAC` with a `CKK_GENERIC_SECRET` key,
 //! since HSMs (SoftHSM among them) refuse HMAC with an AES key.
 //!
 //! Facts this module is built around (HSM-NOTES.md): tokens are found by label, never by slot
@@ -24,7 +29,12 @@ use cryptoki::types::AuthPin;
 use parking_lot::Mutex;
 use secrecy::{ExposeSecret, SecretBox, SecretSlice, SecretString};
 
-use crate::{HsmError, SealedBlob, SealingBackend, Secret32};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::Aes256Gcm;
+use cryptoki::object::AttributeType;
+use zeroize::Zeroizing;
+
+use crate::{HsmError, SealMechanism, SealedBlob, SealingBackend, Secret32};
 
 /// Where and how to reach a key on a PKCS#11 token.
 #[derive(Debug, Clone)]
@@ -44,6 +54,8 @@ pub struct Pkcs11Config {
     /// Create missing keys instead of failing (off by default: a typo in a label must not
     /// silently make a new key that no blob was sealed with).
     pub generate_key: bool,
+    /// How the key seals: AES-GCM (the key may encrypt) or AES-KWP (it may only wrap).
+    pub mechanism: SealMechanism,
 }
 
 /// Modules are initialized once per process and shared: `C_Initialize` twice is an error, and
@@ -273,18 +285,19 @@ impl Pkcs11Hsm {
 
     fn generate(&self, s: &Session, kind: KeyType, label: &str) -> Result<ObjectHandle, Op> {
         let aes = kind == KeyType::AES;
+        let wraps = aes && self.config.mechanism == SealMechanism::AesKwp;
         // Every usage attribute is set explicitly: SoftHSM defaults them to true.
         let template = [
             Attribute::Token(true),
             Attribute::Private(true),
             Attribute::Sensitive(true),
             Attribute::Extractable(false),
-            Attribute::Encrypt(aes),
-            Attribute::Decrypt(aes),
+            Attribute::Encrypt(aes && !wraps),
+            Attribute::Decrypt(aes && !wraps),
             Attribute::Sign(!aes),
             Attribute::Verify(!aes),
-            Attribute::Wrap(false),
-            Attribute::Unwrap(false),
+            Attribute::Wrap(wraps),
+            Attribute::Unwrap(wraps),
             Attribute::Derive(false),
             Attribute::ValueLen(32.into()),
             Attribute::Label(label.as_bytes().to_vec()),
@@ -296,6 +309,120 @@ impl Pkcs11Hsm {
         };
         tracing::info!(hsm = %self.id, label, "generating a missing key on the HSM");
         s.generate_key(&mechanism, &template).map_err(Op::Ck)
+    }
+}
+
+impl Pkcs11Hsm {
+    /// A key the token will not use as asked: say which attribute it lacks and which
+    /// mechanism fits it, not a bare return code.
+    fn not_permitted(&self, e: CkError, what: &str, other: SealMechanism) -> Op {
+        match e {
+            CkError::Pkcs11(RvError::KeyFunctionNotPermitted, _) => Op::Fatal(format!(
+                "key '{}' on token '{}' may not {what} (its CKA_{} is false): a key that may only {} needs 'mechanism: {}'",
+                self.config.key,
+                self.config.token,
+                what.to_ascii_uppercase(),
+                if other == SealMechanism::AesKwp { "wrap and unwrap" } else { "encrypt and decrypt" },
+                other.as_str(),
+            )),
+            e => Op::Ck(e),
+        }
+    }
+
+    /// Seals with a fresh key wrapped by the token's (see the module).
+    fn seal_wrapped(&self, plaintext: &[u8], context: &[u8]) -> Result<SealedBlob, HsmError> {
+        let aad = SealedBlob::associated_data_for(SealMechanism::AesKwp, &self.id, context);
+        let mut dek = Zeroizing::new([0u8; 32]);
+        let mut iv = [0u8; IV_LEN];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, dek.as_mut());
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut iv);
+        let wrapped = self.with_session(|s| {
+            let key = self.find_key(s, KeyType::AES, &self.config.key)?;
+            let copy = s
+                .create_object(&[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::AES),
+                    Attribute::Value(dek.to_vec()),
+                    Attribute::Token(false),
+                    Attribute::Sensitive(false),
+                    Attribute::Extractable(true),
+                ])
+                .map_err(Op::Ck)?;
+            let wrapped = s.wrap_key(&Mechanism::AesKeyWrapPad, key, copy);
+            let _ = s.destroy_object(copy);
+            wrapped.map_err(|e| self.not_permitted(e, "wrap", SealMechanism::AesGcm))
+        })?;
+        let sealed = Aes256Gcm::new(dek.as_ref().into())
+            .encrypt(
+                (&iv).into(),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| HsmError::Unavailable("cannot seal".into()))?;
+        let ciphertext = [wrapped, sealed].concat();
+        Ok(SealedBlob::new(&self.id, iv.to_vec(), ciphertext)?
+            .with_mechanism(SealMechanism::AesKwp))
+    }
+
+    fn unseal_wrapped(
+        &self,
+        blob: &SealedBlob,
+        context: &[u8],
+    ) -> Result<SecretSlice<u8>, HsmError> {
+        let aad = SealedBlob::associated_data_for(SealMechanism::AesKwp, &self.id, context);
+        let (wrapped, sealed) = blob
+            .ciphertext()
+            .split_at_checked(WRAPPED_KEY_LEN)
+            .ok_or(HsmError::InvalidCiphertext)?;
+        let iv: [u8; IV_LEN] = blob
+            .nonce()
+            .try_into()
+            .map_err(|_| HsmError::InvalidCiphertext)?;
+        let dek = self.with_session(|s| {
+            let key = self.find_key(s, KeyType::AES, &self.config.key)?;
+            let copy = match s.unwrap_key(
+                &Mechanism::AesKeyWrapPad,
+                key,
+                wrapped,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::AES),
+                    Attribute::Token(false),
+                    Attribute::Sensitive(false),
+                    Attribute::Extractable(true),
+                ],
+            ) {
+                Ok(copy) => copy,
+                Err(e @ CkError::Pkcs11(RvError::KeyFunctionNotPermitted, _)) => {
+                    return Err(self.not_permitted(e, "unwrap", SealMechanism::AesGcm))
+                }
+                Err(e) if is_session_lost(&e) || is_auth_failure(&e) => return Err(Op::Ck(e)),
+                // The wrap's integrity check failed: not ours, or altered.
+                Err(_) => return Err(Op::NotAuthentic),
+            };
+            let value = s.get_attributes(copy, &[AttributeType::Value]);
+            let _ = s.destroy_object(copy);
+            match value.map_err(Op::Ck)?.pop() {
+                Some(Attribute::Value(v)) => Ok(Zeroizing::new(v)),
+                _ => Err(Op::NotAuthentic),
+            }
+        })?;
+        let dek: &[u8; 32] = dek
+            .as_slice()
+            .try_into()
+            .map_err(|_| HsmError::InvalidCiphertext)?;
+        Aes256Gcm::new(dek.into())
+            .decrypt(
+                (&iv).into(),
+                Payload {
+                    msg: sealed,
+                    aad: &aad,
+                },
+            )
+            .map(SecretSlice::from)
+            .map_err(|_| HsmError::InvalidCiphertext)
     }
 }
 
@@ -369,6 +496,8 @@ fn find_token(ctx: &Pkcs11, config: &Pkcs11Config) -> Result<Slot, HsmError> {
 }
 
 const IV_LEN: usize = 12;
+/// RFC 5649 wrap of a 256-bit key.
+const WRAPPED_KEY_LEN: usize = 40;
 
 impl SealingBackend for Pkcs11Hsm {
     fn id(&self) -> &str {
@@ -376,6 +505,9 @@ impl SealingBackend for Pkcs11Hsm {
     }
 
     fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<SealedBlob, HsmError> {
+        if self.config.mechanism == SealMechanism::AesKwp {
+            return self.seal_wrapped(plaintext, context);
+        }
         let aad = SealedBlob::associated_data(&self.id, context);
         let (iv, ciphertext) = self.with_session(|s| {
             let key = self.find_key(s, KeyType::AES, &self.config.key)?;
@@ -384,7 +516,7 @@ impl SealingBackend for Pkcs11Hsm {
             let params = GcmParams::new(&mut iv, &aad, 128.into()).map_err(Op::Ck)?;
             let ciphertext = s
                 .encrypt(&Mechanism::AesGcm(params), key, plaintext)
-                .map_err(Op::Ck)?;
+                .map_err(|e| self.not_permitted(e, "encrypt", SealMechanism::AesKwp))?;
             // The IV as the HSM left it: it may have chosen its own.
             Ok((iv, ciphertext))
         })?;
@@ -395,6 +527,9 @@ impl SealingBackend for Pkcs11Hsm {
         if blob.backend_id() != self.id {
             return Err(HsmError::InvalidCiphertext);
         }
+        if blob.mechanism() == SealMechanism::AesKwp {
+            return self.unseal_wrapped(blob, context);
+        }
         let aad = SealedBlob::associated_data(&self.id, context);
         let plaintext = self.with_session(|s| {
             let key = self.find_key(s, KeyType::AES, &self.config.key)?;
@@ -402,6 +537,9 @@ impl SealingBackend for Pkcs11Hsm {
             let params = GcmParams::new(&mut iv, &aad, 128.into()).map_err(|_| Op::NotAuthentic)?;
             match s.decrypt(&Mechanism::AesGcm(params), key, blob.ciphertext()) {
                 Ok(p) => Ok(p),
+                Err(e @ CkError::Pkcs11(RvError::KeyFunctionNotPermitted, _)) => {
+                    Err(self.not_permitted(e, "decrypt", SealMechanism::AesKwp))
+                }
                 // A bad tag is CKR_GENERAL_ERROR on SoftHSM, ENCRYPTED_DATA_INVALID elsewhere:
                 // whatever the code, a blob that does not decrypt is not ours.
                 Err(e) if is_session_lost(&e) || is_auth_failure(&e) => Err(Op::Ck(e)),

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use minkms_hsm::{HsmError, Pkcs11Config, Pkcs11Hsm, SealedBlob, SealingBackend};
+use minkms_hsm::{HsmError, Pkcs11Config, Pkcs11Hsm, SealMechanism, SealedBlob, SealingBackend};
 use secrecy::{ExposeSecret, SecretString};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -63,6 +63,7 @@ fn token(label: &str) -> Option<Pkcs11Config> {
         key: "minkms-seal".into(),
         hmac_key: Some("minkms-hmac".into()),
         generate_key: true,
+        mechanism: SealMechanism::AesGcm,
     })
 }
 
@@ -198,6 +199,11 @@ fn a_key_without_hmac_cannot_communicate() {
 /// Creates an AES key on the token directly through cryptoki (the module is shared with the
 /// backend: SoftHSM tolerates a second `C_Initialize` as "already initialized").
 fn add_aes_key(config: &Pkcs11Config, label: &str) {
+    add_key(config, label, false);
+}
+
+/// [`add_aes_key`], or with `wrap_only` a key that may wrap and unwrap but not encrypt.
+fn add_key(config: &Pkcs11Config, label: &str, wrap_only: bool) {
     use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
     use cryptoki::mechanism::Mechanism;
     use cryptoki::object::Attribute;
@@ -221,11 +227,97 @@ fn add_aes_key(config: &Pkcs11Config, label: &str) {
             &Mechanism::AesKeyGen,
             &[
                 Attribute::Token(true),
-                Attribute::Encrypt(true),
-                Attribute::Decrypt(true),
+                Attribute::Encrypt(!wrap_only),
+                Attribute::Decrypt(!wrap_only),
+                Attribute::Wrap(wrap_only),
+                Attribute::Unwrap(wrap_only),
                 Attribute::ValueLen(32.into()),
                 Attribute::Label(label.as_bytes().to_vec()),
             ],
         )
         .unwrap();
+}
+
+/// A key that may only wrap (`CKA_ENCRYPT=false`, `CKA_WRAP=true`) seals with `aes-kwp`; the
+/// blob records it, opens only for its context and not when altered; with `aes-gcm` the same
+/// key is refused with a message naming the fix.
+#[test]
+fn a_wrap_only_key_seals_with_aes_kwp_and_is_refused_for_aes_gcm() {
+    let Some(config) = token("wraponly") else {
+        return;
+    };
+    add_key(&config, "wrap-only", true);
+    let wrap_only = |mechanism| Pkcs11Config {
+        key: "wrap-only".into(),
+        hmac_key: None,
+        generate_key: false,
+        mechanism,
+        ..config.clone()
+    };
+    let kwp = Pkcs11Hsm::open(wrap_only(SealMechanism::AesKwp), "pkcs11").unwrap();
+    let blob = kwp.seal(b"the root key", b"ctx").unwrap();
+    assert_eq!(blob.mechanism(), SealMechanism::AesKwp);
+    let bytes = blob.to_bytes();
+    let parsed = SealedBlob::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        kwp.unseal(&parsed, b"ctx").unwrap().expose_secret(),
+        b"the root key"
+    );
+    assert!(matches!(
+        kwp.unseal(&parsed, b"other"),
+        Err(HsmError::InvalidCiphertext)
+    ));
+    let header = bytes.len() - blob.ciphertext().len();
+    for at in [header, header + 39, header + 40, bytes.len() - 1] {
+        let mut altered = bytes.clone();
+        altered[at] ^= 1;
+        let altered = SealedBlob::from_bytes(&altered).unwrap();
+        assert!(
+            matches!(
+                kwp.unseal(&altered, b"ctx"),
+                Err(HsmError::InvalidCiphertext)
+            ),
+            "altered at {at}"
+        );
+    }
+    let gcm = Pkcs11Hsm::open(wrap_only(SealMechanism::AesGcm), "pkcs11").unwrap();
+    let err = gcm.seal(b"x", b"ctx").unwrap_err().to_string();
+    assert!(
+        err.contains("may not encrypt") && err.contains("mechanism: aes-kwp"),
+        "{err}"
+    );
+    // The blob says how it was sealed: it opens whatever the configuration says now.
+    assert_eq!(
+        gcm.unseal(&parsed, b"ctx").unwrap().expose_secret(),
+        b"the root key"
+    );
+    // A key generated for aes-kwp may wrap and not encrypt.
+    let generated = Pkcs11Hsm::open(
+        Pkcs11Config {
+            key: "generated-wrap-only".into(),
+            hmac_key: None,
+            generate_key: true,
+            mechanism: SealMechanism::AesKwp,
+            ..config.clone()
+        },
+        "pkcs11",
+    )
+    .unwrap();
+    let blob = generated.seal(b"k", b"c").unwrap();
+    assert_eq!(generated.unseal(&blob, b"c").unwrap().expose_secret(), b"k");
+    let err = Pkcs11Hsm::open(
+        Pkcs11Config {
+            key: "generated-wrap-only".into(),
+            hmac_key: None,
+            generate_key: false,
+            mechanism: SealMechanism::AesGcm,
+            ..config
+        },
+        "pkcs11",
+    )
+    .unwrap()
+    .seal(b"x", b"c")
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("may not encrypt"), "{err}");
 }

@@ -81,6 +81,59 @@ impl SoftHsm2 {
         )
     }
 
+    /// A logged-in read-write session on token `label`, for what a test does on the token
+    /// itself (keys with other attributes than minkms makes, wrapping keys out).
+    pub fn session(&self, label: &str) -> cryptoki::session::Session {
+        use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+        use cryptoki::error::{Error, RvError};
+        let ctx = Pkcs11::new(&self.module).expect("the module");
+        match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(Error::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => panic!("cannot initialize {}: {e}", self.module.display()),
+        }
+        let slot = ctx
+            .get_slots_with_initialized_token()
+            .expect("a slot list")
+            .into_iter()
+            .find(|s| {
+                ctx.get_token_info(*s)
+                    .is_ok_and(|t| t.label().trim() == label)
+            })
+            .unwrap_or_else(|| panic!("no token {label}"));
+        let session = ctx.open_rw_session(slot).expect("a session");
+        match session.login(
+            cryptoki::session::UserType::User,
+            Some(&cryptoki::types::AuthPin::new(PIN.into())),
+        ) {
+            Ok(()) | Err(Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(e) => panic!("cannot log in to {label}: {e}"),
+        }
+        session
+    }
+
+    /// Makes an AES-256 key labelled `key` on token `label` that may wrap and unwrap but not
+    /// encrypt or decrypt (a strict HSM policy).
+    pub fn add_wrap_only_key(&self, label: &str, key: &str) {
+        use cryptoki::object::Attribute;
+        self.session(label)
+            .generate_key(
+                &cryptoki::mechanism::Mechanism::AesKeyGen,
+                &[
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Encrypt(false),
+                    Attribute::Decrypt(false),
+                    Attribute::Wrap(true),
+                    Attribute::Unwrap(true),
+                    Attribute::ValueLen(32.into()),
+                    Attribute::Label(key.as_bytes().to_vec()),
+                ],
+            )
+            .expect("a wrap-only key");
+    }
+
     /// Environment a node needs to use this SoftHSM2.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![

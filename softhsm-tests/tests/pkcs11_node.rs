@@ -354,3 +354,72 @@ fn hsms_are_listed_added_and_removed_through_the_cli() {
     );
     node.cli(&["add-hsm", p11, "--overwrite"]);
 }
+
+/// A strict token's sealing key may wrap but not encrypt (`CKA_ENCRYPT=false`, `CKA_WRAP=true`):
+/// with `mechanism: aes-kwp` a node seals with it, restarts and serves its keys; with the
+/// default `aes-gcm` a new node on the same key is refused, saying which mechanism fits.
+#[test]
+fn a_wrap_only_sealing_key_works_with_aes_kwp_and_is_refused_for_aes_gcm() {
+    let Some(hsm) = softhsm2() else { return };
+    hsm.token("wraponly");
+    hsm.add_wrap_only_key("wraponly", "minkms-seal");
+    let tmp = tempfile::tempdir().unwrap();
+    let body = format!("{}      mechanism: aes-kwp\n", hsm.yaml("wraponly", true));
+    let config = write_config(tmp.path(), "config.yaml", &body);
+    let args = ["--config", config.to_str().unwrap()];
+    let env = hsm.env();
+    let start = || {
+        Node::launch(
+            &tmp.path().join("kms"),
+            &args,
+            &env_of(&env),
+            Duration::from_secs(30),
+        )
+        .unwrap()
+    };
+    let node = start();
+    let rt = runtime();
+    let gen = rt.block_on(async {
+        let root = node.root();
+        root.create_enclave("e").await.unwrap();
+        root.create_key("e", "k", "", false).await.unwrap();
+        root.generate_key("e", "k", b"ctx", 32).await.unwrap()
+    });
+    assert_eq!(node.terminate(), Some(0));
+    // The sealed root key says how it was sealed (format 2, mechanism 2).
+    let db = redb::Database::open(tmp.path().join("kms/kms.db")).unwrap();
+    let read = db.begin_read().unwrap();
+    let meta = read
+        .open_table(redb::TableDefinition::<&str, &[u8]>::new("meta"))
+        .unwrap();
+    let blob = meta
+        .get("rek/pkcs11:wraponly/minkms-seal")
+        .unwrap()
+        .expect("the sealed root key")
+        .value()
+        .to_vec();
+    assert_eq!(&blob[..6], b"MKSB\x02\x02");
+    drop((meta, read, db));
+    let node = start();
+    rt.block_on(async {
+        let root = node.root();
+        assert_eq!(
+            root.decrypt("e", "k", 0, &gen.ciphertext, b"ctx")
+                .await
+                .unwrap()
+                .plaintext,
+            gen.plaintext
+        );
+    });
+    drop(node);
+
+    let err = fails(
+        &tmp.path().join("gcm"),
+        &hsm.yaml("wraponly", true),
+        &env_of(&env),
+    );
+    assert!(
+        err.contains("may not encrypt") && err.contains("mechanism: aes-kwp"),
+        "{err}"
+    );
+}

@@ -6,16 +6,10 @@
 //! SoftHSM2 (2.6) does RSA-OAEP with SHA-1 only, so the file is imported with `--hash SHA1`;
 //! SHA-256 files are covered by the server's own tests.
 
-use std::sync::Arc;
-
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass};
-use cryptoki::session::UserType;
-use cryptoki::types::AuthPin;
-use minkms_softhsm_tests::{softhsm2, PIN};
+use minkms_softhsm_tests::softhsm2;
 use minkms_testkit::{runtime, soft_hsm_key, Node};
 
 /// One DER element: (its content, what follows it).
@@ -67,21 +61,7 @@ fn a_key_generated_on_a_token_is_wrapped_out_and_imported_as_the_same_key() {
     let (modulus, exponent) = rsa_components(&spki);
     assert_eq!(modulus.len(), 512, "an RSA-4096 modulus");
 
-    let ctx = Arc::new(Pkcs11::new(&hsm.module).unwrap());
-    match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
-        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => panic!("{e}"),
-    }
-    let slot = ctx
-        .get_slots_with_initialized_token()
-        .unwrap()
-        .into_iter()
-        .find(|s| ctx.get_token_info(*s).unwrap().label().trim() == "byok")
-        .expect("the token");
-    let session = ctx.open_rw_session(slot).unwrap();
-    session
-        .login(UserType::User, Some(&AuthPin::new(PIN.into())))
-        .unwrap();
+    let session = hsm.session("byok");
     let aes = |extra: &[Attribute]| {
         let mut template = vec![
             Attribute::Class(ObjectClass::SECRET_KEY),

@@ -259,6 +259,22 @@ pub struct Pkcs11Section {
     /// Create the keys on the token at start-up when they are missing.
     #[serde(default)]
     pub generate_key: bool,
+    /// How the key seals the root key: `aes-gcm` (it may encrypt and decrypt) or `aes-kwp`
+    /// (it may only wrap and unwrap: a fresh key per blob is wrapped with RFC 5649).
+    #[serde(default)]
+    pub mechanism: Pkcs11Mechanism,
+}
+
+/// `hsm.pkcs11[].mechanism`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pkcs11Mechanism {
+    /// `CKM_AES_GCM` with the token's key.
+    #[default]
+    AesGcm,
+    /// `CKM_AES_KEY_WRAP_PAD` of a fresh key per blob, for keys with `CKA_WRAP` but not
+    /// `CKA_ENCRYPT`.
+    AesKwp,
 }
 
 /// `hsm.cloudhsm`: the PKCS#11 fields pointed at AWS's library, plus the cluster to check.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use minkms_client::{ApiKey, ServerTrust};
 use minkms_hsm::cloudhsm::{CloudHsm, ClusterRef};
 use minkms_hsm::{
-    BackendSet, HsmError, Pkcs11Config, Pkcs11Hsm, RemoteConfig, RemoteMinkms, SealingBackend,
-    SoftHsm, YubiHsm,
+    BackendSet, HsmError, Pkcs11Config, Pkcs11Hsm, RemoteConfig, RemoteMinkms, SealMechanism,
+    SealingBackend, SoftHsm, YubiHsm,
 };
 use secrecy::SecretString;
 
@@ -40,6 +40,10 @@ fn pkcs11(section: &Pkcs11Section, id_prefix: &str) -> Result<Pkcs11Hsm, HsmErro
         key: section.key.clone(),
         hmac_key: section.hmac_key.clone(),
         generate_key: section.generate_key,
+        mechanism: match section.mechanism {
+            minkms_config::Pkcs11Mechanism::AesGcm => SealMechanism::AesGcm,
+            minkms_config::Pkcs11Mechanism::AesKwp => SealMechanism::AesKwp,
+        },
     };
     Pkcs11Hsm::open(config, id_prefix)
 }
@@ -133,6 +137,7 @@ pub(crate) fn backends(
             key: c.key.clone(),
             hmac_key: c.hmac_key.clone(),
             generate_key: c.generate_key,
+            mechanism: SealMechanism::AesGcm,
         };
         let cluster = ClusterRef {
             cluster_id: c.cluster_id.clone(),
