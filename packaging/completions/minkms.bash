@@ -163,6 +163,9 @@ _minkms() {
             minkms,version)
                 cmd="minkms__subcmd__version"
                 ;;
+            minkms,wrapping-key)
+                cmd="minkms__subcmd__wrapping__subcmd__key"
+                ;;
             minkms__subcmd__help,add)
                 cmd="minkms__subcmd__help__subcmd__add"
                 ;;
@@ -301,6 +304,9 @@ _minkms() {
             minkms__subcmd__help,version)
                 cmd="minkms__subcmd__help__subcmd__version"
                 ;;
+            minkms__subcmd__help,wrapping-key)
+                cmd="minkms__subcmd__help__subcmd__wrapping__subcmd__key"
+                ;;
             *)
                 ;;
         esac
@@ -308,7 +314,7 @@ _minkms() {
 
     case "${cmd}" in
         minkms)
-            opts="-h -V --soft-hsm --help --version server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen generate encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity stat-identity ls-identity rm-identity import-kes log logs profile bench config-reference cli-reference bench-baseline completion man version help"
+            opts="-h -V --soft-hsm --help --version server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key wrapping-key stat-key ls-key rm-key keygen generate encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity stat-identity ls-identity rm-identity import-kes log logs profile bench config-reference cli-reference bench-baseline completion man version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -940,7 +946,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__help)
-            opts="server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key stat-key ls-key rm-key keygen encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity ls-identity rm-identity import-kes log profile bench config-reference cli-reference bench-baseline completion man version help"
+            opts="server identity ls stat add rm edit backup restore ls-hsm add-hsm rm-hsm add-enclave rm-enclave stat-enclave ls-enclave add-key import-key wrapping-key stat-key ls-key rm-key keygen encrypt decrypt mac add-policy get-policy stat-policy ls-policy rm-policy set-policy add-identity get-identity ls-identity rm-identity import-kes log profile bench config-reference cli-reference bench-baseline completion man version help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1597,6 +1603,20 @@ _minkms() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        minkms__subcmd__help__subcmd__wrapping__subcmd__key)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         minkms__subcmd__identity)
             opts="-h --json --pem --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1662,7 +1682,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__import__subcmd__key)
-            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --type --help"
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --wrapped --hash --type --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1693,6 +1713,14 @@ _minkms() {
                     return 0
                     ;;
                 -e)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --wrapped)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hash)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2647,6 +2675,48 @@ _minkms() {
                     return 0
                     ;;
                 --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        minkms__subcmd__wrapping__subcmd__key)
+            opts="-s -a -k -e -h --server --api-key --ca --insecure --json --enclave --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --server)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --enclave)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -e)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
