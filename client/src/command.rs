@@ -87,7 +87,7 @@ commands! {
     IdentityDelete = 402, "IDENTITY:DELETE", write: true, cluster: false;
     IdentityStatus = 403, "IDENTITY:STATUS", write: false, cluster: false;
     IdentityList = 404, "IDENTITY:LIST", write: false, cluster: false;
-    // minkms extensions, outside kms-go's ranges (docs/protocol.md).
+    // minkms extensions, outside kms-go's ranges (docs/api.md).
     KeyWrappingKey = 1201, "KEY:WRAPPINGKEY", write: false, cluster: false;
     KeyImportWrapped = 1203, "KEY:IMPORTWRAPPED", write: true, cluster: false;
 }

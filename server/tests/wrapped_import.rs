@@ -293,3 +293,62 @@ fn wrapping_key_commands_follow_policies() {
         );
     });
 }
+
+/// The recipe of docs/byok.md with the `openssl` command line: RSA-OAEP-SHA-256 with
+/// `pkeyutl`, RFC 5649 with `enc -id-aes256-wrap-pad`.
+#[test]
+fn the_openssl_recipe_imports_the_same_key() {
+    let has_openssl = std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_openssl {
+        minkms_testkit::not_run(
+            "the openssl wrapped-import recipe (server/tests/wrapped_import.rs)",
+            "the openssl command is not installed",
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::start(&tmp.path().join("kms"), &soft_hsm_key());
+    node.cli(&["add-enclave", "e"]);
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("wrapping.pem"),
+        node.cli(&["wrapping-key", "-e", "e"]),
+    )
+    .unwrap();
+    let material: [u8; 32] = rand_bytes();
+    std::fs::write(dir.join("key.bin"), material).unwrap();
+    let script = r#"set -e
+openssl rand 32 > aes.key
+openssl pkeyutl -encrypt -pubin -inkey wrapping.pem \
+  -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 \
+  -in aes.key -out rsa.bin
+openssl enc -id-aes256-wrap-pad -K "$(od -An -tx1 -v aes.key | tr -d ' \n')" -iv A65959A6 \
+  -in key.bin -out kwp.bin
+cat rsa.bin kwp.bin > wrapped.bin
+rm -f aes.key
+"#;
+    let out = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    node.cli(&[
+        "import-key",
+        "-e",
+        "e",
+        "from-openssl",
+        "--wrapped",
+        dir.join("wrapped.bin").to_str().unwrap(),
+    ]);
+    node.cli(&["import-key", "-e", "e", "plain", &STANDARD.encode(material)]);
+    let root = node.root();
+    runtime().block_on(async {
+        let a = root.mac("e", "from-openssl", 0, b"m").await.unwrap().mac;
+        let b = root.mac("e", "plain", 0, b"m").await.unwrap().mac;
+        assert_eq!(a, b);
+    });
+}
