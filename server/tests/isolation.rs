@@ -66,6 +66,16 @@ fn request(cmd: Command, victim: &str) -> Bytes {
                 all_versions: true,
             }],
         ),
+        Command::KeyWrappingKey => encode_frames(id, [&WrappingKeyRequest {}]),
+        Command::KeyImportWrapped => encode_frames(
+            id,
+            [&ImportWrappedKeyRequest {
+                name: "k3".into(),
+                r#type: String::new(),
+                wrapped: vec![7; 552],
+                hash: String::new(),
+            }],
+        ),
         Command::KeyImport => encode_frames(
             id,
             [&ImportKeyRequest {
