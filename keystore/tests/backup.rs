@@ -152,3 +152,46 @@ fn damaged_truncated_foreign_and_future_backups_change_nothing() {
         );
     }
 }
+
+/// An enclave's import wrapping key: the first one committed stays (a second made at the same
+/// time changes nothing), a backup carries it, and deleting the enclave deletes it.
+#[test]
+fn wrapping_keys_keep_the_first_travel_in_backups_and_go_with_their_enclave() {
+    use minkms_keystore::WrappingPrivateKey;
+    let tmp = tempfile::tempdir().unwrap();
+    let hsm_key = SoftHsm::generate_key();
+    let source = filled(&tmp.path().join("a"), &hsm_key);
+    let wrapping = |enclave: &str| Command::CreateWrappingKey {
+        enclave: enclave.into(),
+        private_key: WrappingPrivateKey::generate().unwrap(),
+        at: Timestamp::now(),
+        by: "test".into(),
+    };
+    assert_eq!(source.state().wrapping_key("e").unwrap(), None);
+    let outcomes = source
+        .apply_all(&[wrapping("e"), wrapping("e"), wrapping("nope")])
+        .unwrap();
+    assert_eq!(outcomes[..2], [Ok(()), Ok(())]);
+    assert_eq!(outcomes[2], Err(Error::EnclaveNotFound));
+    let first = source.state().wrapping_key("e").unwrap().unwrap();
+    source.apply_all(&[wrapping("e")]).unwrap();
+    assert_eq!(source.state().wrapping_key("e").unwrap().unwrap(), first);
+
+    let file = source.backup().unwrap();
+    let target = Keystore::open_or_create(&tmp.path().join("b"), &hsm(&hsm_key)).unwrap();
+    target
+        .restore(&file, &hsm(&hsm_key), |_| Ok(b"replication".to_vec()))
+        .unwrap();
+    assert_eq!(target.state().wrapping_key("e").unwrap().unwrap(), first);
+    drop(target);
+    let reopened = Keystore::open_or_create(&tmp.path().join("b"), &hsm(&hsm_key)).unwrap();
+    assert_eq!(reopened.state().wrapping_key("e").unwrap().unwrap(), first);
+
+    reopened
+        .apply_all(&[Command::DeleteEnclave { name: "e".into() }, enclave("e")])
+        .unwrap();
+    assert_eq!(reopened.state().wrapping_key("e").unwrap(), None);
+    drop(reopened);
+    let again = Keystore::open_or_create(&tmp.path().join("b"), &hsm(&hsm_key)).unwrap();
+    assert_eq!(again.state().wrapping_key("e").unwrap(), None);
+}
