@@ -352,3 +352,71 @@ rm -f aes.key
         assert_eq!(a, b);
     });
 }
+
+/// On a cluster the wrapping key is one for the enclave whichever node is asked first (a
+/// follower passes the write on), and a wrapped import through any node imports everywhere.
+#[test]
+fn a_cluster_has_one_wrapping_key_per_enclave_whichever_node_makes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = soft_hsm_key();
+    let m: Vec<minkms_testkit::Member> = (0..3)
+        .map(|i| minkms_testkit::Member::new(tmp.path(), &format!("kms{i}")))
+        .collect();
+    let nodes: Vec<Node> = m.iter().map(|member| member.start(&key)).collect();
+    let root = nodes[0].root_api_key.clone();
+    for member in &m[1..] {
+        let out = nodes[0].cli_as(&root, &["add", &member.addr]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    nodes[0].cli(&["add-enclave", "e"]);
+    // Asked of every node at once: one key results, and every node answers it.
+    let asks: Vec<std::process::Child> = nodes
+        .iter()
+        .map(|n| {
+            std::process::Command::new(minkms_testkit::bin())
+                .args(["wrapping-key", "-e", "e", "-k"])
+                .env("MINIO_KMS_SERVER", &n.endpoint)
+                .env("MINIO_KMS_API_KEY", &root)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let first: Vec<String> = asks
+        .into_iter()
+        .map(|a| {
+            let out = a.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap()
+        })
+        .collect();
+    assert!(first.iter().all(|p| p == &first[0]), "{first:?}");
+    for n in &nodes {
+        assert_eq!(n.cli(&["wrapping-key", "-e", "e"]), first[0]);
+    }
+    let material: [u8; 32] = rand_bytes();
+    let file = write(
+        tmp.path(),
+        "wrapped",
+        &wrap(&der_of(&first[0]), &material, false),
+    );
+    nodes[2].cli(&["import-key", "-e", "e", "byok", "--wrapped", &file]);
+    nodes[1].cli(&["import-key", "-e", "e", "plain", &STANDARD.encode(material)]);
+    runtime().block_on(async {
+        for n in &nodes {
+            let root = n.root();
+            let a = root.mac("e", "byok", 0, b"m").await.unwrap().mac;
+            let b = root.mac("e", "plain", 0, b"m").await.unwrap().mac;
+            assert_eq!(a, b);
+        }
+    });
+}
