@@ -231,8 +231,9 @@ mod tests {
         assert!(text(key.unwrap(&bad, OaepHash::Sha256)).contains("does not unwrap"));
         assert!(text(key.unwrap(&wrapped[..530], OaepHash::Sha256)).contains("does not unwrap"));
         assert!(text(key.unwrap(&wrapped[..500], OaepHash::Sha256)).contains("500 bytes"));
-        // Material of the wrong length.
-        for len in [16, 64] {
+        // Material of the wrong length (8 bytes: the shortest wrap, 16 bytes, after the RSA
+        // block is long enough to be opened).
+        for len in [8, 16, 64] {
             let wrapped = wrap_for(&public, &vec![1u8; len], OaepHash::Sha256);
             assert_eq!(
                 text(key.unwrap(&wrapped, OaepHash::Sha256)),

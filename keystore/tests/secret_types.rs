@@ -10,6 +10,7 @@ fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
 #[test]
 fn key_types_are_zeroized_on_drop() {
     zeroized_on_drop::<KeyMaterial>();
+    zeroized_on_drop::<minkms_keystore::WrappingPrivateKey>();
     zeroized_on_drop::<Secret32>();
     zeroized_on_drop::<secrecy::SecretSlice<u8>>();
     zeroized_on_drop::<zeroize::Zeroizing<Vec<u8>>>();
@@ -49,5 +50,23 @@ fn debug_output_never_shows_key_material() {
     assert!(
         !printed.contains("167"),
         "secret bytes in Debug output: {printed}"
+    );
+}
+
+/// An import wrapping key's private half, alone or inside its command, prints as redacted.
+#[test]
+fn debug_output_never_shows_a_wrapping_private_key() {
+    let key = minkms_keystore::WrappingPrivateKey::generate().unwrap();
+    assert_eq!(format!("{key:?}"), "WrappingPrivateKey(<redacted>)");
+    let cmd = Command::CreateWrappingKey {
+        enclave: "e".into(),
+        private_key: key,
+        at: Timestamp::now(),
+        by: String::new(),
+    };
+    let printed = format!("{cmd:?}");
+    assert!(
+        printed.contains("private_key: WrappingPrivateKey(<redacted>)"),
+        "{printed}"
     );
 }

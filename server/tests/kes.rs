@@ -638,20 +638,8 @@ fn the_log_streams_are_the_roots_and_show_requests_as_kes_does() {
 #[test]
 fn on_a_cluster_kes_reads_from_any_node_and_writes_through_the_leader() {
     let tmp = tempfile::tempdir().unwrap();
-    let key = soft_hsm_key();
-    let m: Vec<minkms_testkit::Member> = (0..3)
-        .map(|i| minkms_testkit::Member::new(tmp.path(), &format!("kms{i}")))
-        .collect();
-    let nodes: Vec<Node> = m.iter().map(|member| member.start(&key)).collect();
+    let (_, nodes) = minkms_testkit::cluster(tmp.path(), 3, &soft_hsm_key());
     let root = nodes[0].root_api_key.clone();
-    for member in &m[1..] {
-        let out = nodes[0].cli_as(&root, &["add", &member.addr]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
     let kes_key = ApiKey::parse(&root).unwrap().to_kes_string();
     runtime().block_on(async {
         nodes[0].root().create_enclave("default").await.unwrap();

@@ -358,20 +358,8 @@ rm -f aes.key
 #[test]
 fn a_cluster_has_one_wrapping_key_per_enclave_whichever_node_makes_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let key = soft_hsm_key();
-    let m: Vec<minkms_testkit::Member> = (0..3)
-        .map(|i| minkms_testkit::Member::new(tmp.path(), &format!("kms{i}")))
-        .collect();
-    let nodes: Vec<Node> = m.iter().map(|member| member.start(&key)).collect();
+    let (_, nodes) = minkms_testkit::cluster(tmp.path(), 3, &soft_hsm_key());
     let root = nodes[0].root_api_key.clone();
-    for member in &m[1..] {
-        let out = nodes[0].cli_as(&root, &["add", &member.addr]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
     nodes[0].cli(&["add-enclave", "e"]);
     // Asked of every node at once: one key results, and every node answers it.
     let asks: Vec<std::process::Child> = nodes

@@ -383,6 +383,25 @@ impl Member {
     }
 }
 
+/// A cluster of `n` nodes (`root/kms0` …) sealed by the soft HSM key `key`: all started, and
+/// nodes 1… added through node 0; its members and their nodes.
+pub fn cluster(root: &Path, n: usize, key: &str) -> (Vec<Member>, Vec<Node>) {
+    let members: Vec<Member> = (0..n)
+        .map(|i| Member::new(root, &format!("kms{i}")))
+        .collect();
+    let nodes: Vec<Node> = members.iter().map(|m| m.start(key)).collect();
+    for m in &members[1..] {
+        let out = nodes[0].cli_as(&nodes[0].root_api_key, &["add", &m.addr]);
+        assert!(
+            out.status.success(),
+            "add {}: {}",
+            m.addr,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    (members, nodes)
+}
+
 /// A client of the node at `addr` with `api_key`, accepting its self-signed certificate.
 pub fn client_for(addr: &str, api_key: &str) -> Client {
     Client::builder()
