@@ -204,9 +204,27 @@ fn add_aes_key(config: &Pkcs11Config, label: &str) {
 
 /// [`add_aes_key`], or with `wrap_only` a key that may wrap and unwrap but not encrypt.
 fn add_key(config: &Pkcs11Config, label: &str, wrap_only: bool) {
-    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
     use cryptoki::mechanism::Mechanism;
     use cryptoki::object::Attribute;
+    session(config)
+        .generate_key(
+            &Mechanism::AesKeyGen,
+            &[
+                Attribute::Token(true),
+                Attribute::Encrypt(!wrap_only),
+                Attribute::Decrypt(!wrap_only),
+                Attribute::Wrap(wrap_only),
+                Attribute::Unwrap(wrap_only),
+                Attribute::ValueLen(32.into()),
+                Attribute::Label(label.as_bytes().to_vec()),
+            ],
+        )
+        .unwrap();
+}
+
+/// A logged-in session of the test's own on the token of `config`.
+fn session(config: &Pkcs11Config) -> cryptoki::session::Session {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
     use cryptoki::session::UserType;
     use cryptoki::types::AuthPin;
     let ctx = Pkcs11::new(&config.module).unwrap();
@@ -223,19 +241,76 @@ fn add_key(config: &Pkcs11Config, label: &str, wrap_only: bool) {
         Some(&AuthPin::new(config.pin.expose_secret().into())),
     );
     session
-        .generate_key(
-            &Mechanism::AesKeyGen,
-            &[
-                Attribute::Token(true),
-                Attribute::Encrypt(!wrap_only),
-                Attribute::Decrypt(!wrap_only),
-                Attribute::Wrap(wrap_only),
-                Attribute::Unwrap(wrap_only),
-                Attribute::ValueLen(32.into()),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ],
+}
+
+/// The usage attributes of the key labelled `label`: encrypt, decrypt, wrap, unwrap, sign,
+/// verify.
+fn usage(config: &Pkcs11Config, label: &str) -> [bool; 6] {
+    use cryptoki::object::{Attribute, AttributeType};
+    let s = session(config);
+    let found = s
+        .find_objects(&[Attribute::Label(label.as_bytes().to_vec())])
+        .unwrap();
+    let [key] = found.as_slice() else {
+        panic!("{} keys labelled {label}", found.len())
+    };
+    let types = [
+        AttributeType::Encrypt,
+        AttributeType::Decrypt,
+        AttributeType::Wrap,
+        AttributeType::Unwrap,
+        AttributeType::Sign,
+        AttributeType::Verify,
+    ];
+    let values = s.get_attributes(*key, &types).unwrap();
+    let mut out = [false; 6];
+    for (slot, value) in out.iter_mut().zip(values) {
+        *slot = match value {
+            Attribute::Encrypt(b)
+            | Attribute::Decrypt(b)
+            | Attribute::Wrap(b)
+            | Attribute::Unwrap(b)
+            | Attribute::Sign(b)
+            | Attribute::Verify(b) => b,
+            other => panic!("{other:?}"),
+        };
+    }
+    out
+}
+
+/// Keys `generate_key` makes may do what their mechanism needs and nothing else.
+#[test]
+fn generated_keys_allow_only_what_their_mechanism_needs() {
+    let Some(config) = token("usage") else {
+        return;
+    };
+    for (mechanism, seal, hmac) in [
+        (SealMechanism::AesGcm, "gcm-seal", "gcm-hmac"),
+        (SealMechanism::AesKwp, "kwp-seal", "kwp-hmac"),
+    ] {
+        Pkcs11Hsm::open(
+            Pkcs11Config {
+                key: seal.into(),
+                hmac_key: Some(hmac.into()),
+                mechanism,
+                ..config.clone()
+            },
+            "pkcs11",
         )
         .unwrap();
+        let gcm = mechanism == SealMechanism::AesGcm;
+        //                             encrypt decrypt wrap   unwrap  sign   verify
+        assert_eq!(
+            usage(&config, seal),
+            [gcm, gcm, !gcm, !gcm, false, false],
+            "{seal}"
+        );
+        assert_eq!(
+            usage(&config, hmac),
+            [false, false, false, false, true, true],
+            "{hmac}"
+        );
+    }
 }
 
 /// A key that may only wrap (`CKA_ENCRYPT=false`, `CKA_WRAP=true`) seals with `aes-kwp`; the
