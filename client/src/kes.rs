@@ -412,6 +412,14 @@ impl std::fmt::Debug for KesKeyVersion {
     }
 }
 
+/// Key material is wiped when a decoded key version is dropped: `import-kes` decodes KES's
+/// separate HMAC keys too and does not keep them.
+impl Drop for KesSecretKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
 impl std::fmt::Debug for KesSecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KesSecretKey")
@@ -432,6 +440,11 @@ pub fn parse_key_file(content: &[u8]) -> Result<(&'static str, Zeroizing<Vec<u8>
             bytes: String,
             #[serde(default)]
             algorithm: String,
+        }
+        impl Drop for Legacy {
+            fn drop(&mut self) {
+                zeroize::Zeroize::zeroize(&mut self.bytes);
+            }
         }
         let legacy: Legacy =
             serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
@@ -454,13 +467,13 @@ pub fn parse_key_file(content: &[u8]) -> Result<(&'static str, Zeroizing<Vec<u8>
         );
         let version = <KesKeyVersion as prost::Message>::decode(raw.as_slice())
             .map_err(|_| "not a KES key version".to_string())?;
-        let secret = version.key.ok_or_else(|| "no key".to_string())?;
+        let mut secret = version.key.ok_or_else(|| "no key".to_string())?;
         let kind = match secret.r#type {
             1 => "AES256",
             2 => "ChaCha20",
             other => return Err(format!("unknown key type {other}")),
         };
-        (kind, Zeroizing::new(secret.key))
+        (kind, Zeroizing::new(std::mem::take(&mut secret.key)))
     };
     if key.len() != 32 {
         return Err(format!("a key of {} bytes, not 32", key.len()));
