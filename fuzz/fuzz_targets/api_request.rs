@@ -36,6 +36,8 @@ fuzz_target!(|data: &[u8]| {
             Command::KeyCreate => CreateKeyRequest::decode(p).is_ok(),
             Command::KeyDelete => DeleteKeyRequest::decode(p).is_ok(),
             Command::KeyImport => ImportKeyRequest::decode(p).is_ok(),
+            Command::KeyWrappingKey => WrappingKeyRequest::decode(p).is_ok(),
+            Command::KeyImportWrapped => ImportWrappedKeyRequest::decode(p).is_ok(),
             Command::KeyStatus => KeyStatusRequest::decode(p).is_ok(),
             Command::KeyEncrypt => EncryptRequest::decode(p).is_ok(),
             Command::KeyDecrypt => DecryptRequest::decode(p).is_ok(),
