@@ -23,7 +23,7 @@ use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use parking_lot::Mutex;
@@ -243,6 +243,11 @@ impl Pkcs11Hsm {
                     drop(session);
                     continue;
                 }
+                Err(Op::LoggedOut) if attempt == 0 => {
+                    tracing::warn!(hsm = %self.id, "logged out by the token; logging in again");
+                    drop(session);
+                    continue;
+                }
                 Err(other) => {
                     self.sessions.lock().push(session);
                     return Err(other.into_hsm(self));
@@ -262,6 +267,11 @@ impl Pkcs11Hsm {
             Attribute::Label(label.as_bytes().to_vec()),
         ];
         let found = s.find_objects(&template).map_err(Op::Ck)?;
+        if found.is_empty() && !logged_in(s)? {
+            // The token logged this application out (a reset, a failover): its private keys
+            // are invisible, not missing.
+            return Err(Op::LoggedOut);
+        }
         match found.as_slice() {
             [one] => Ok(*one),
             [] if self.config.generate_key => self.generate(s, kind, label),
@@ -432,6 +442,17 @@ enum Op {
     Fatal(String),
     /// The HSM refused to authenticate data (bad tag, wrong context, wrong key).
     NotAuthentic,
+    /// The session is no longer logged in (the token logged the application out).
+    LoggedOut,
+}
+
+/// Whether `s` is a logged-in user session.
+fn logged_in(s: &Session) -> Result<bool, Op> {
+    let info = s.get_session_info().map_err(Op::Ck)?;
+    Ok(matches!(
+        info.session_state(),
+        SessionState::RoUser | SessionState::RwUser
+    ))
 }
 
 impl Op {
@@ -443,6 +464,10 @@ impl Op {
             }
             Op::Fatal(msg) => HsmError::Config(msg),
             Op::NotAuthentic => HsmError::InvalidCiphertext,
+            Op::LoggedOut => HsmError::Unavailable(format!(
+                "token '{}' logged this node out again right after it logged in",
+                hsm.config.token
+            )),
         }
     }
 }

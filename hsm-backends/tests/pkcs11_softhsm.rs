@@ -396,3 +396,47 @@ fn a_wrap_only_key_seals_with_aes_kwp_and_is_refused_for_aes_gcm() {
     .to_string();
     assert!(err.contains("may not encrypt"), "{err}");
 }
+
+/// A token that logged the application out (an HSM reset or failover does) leaves the
+/// backend's pooled sessions public: private keys are then invisible. That is a lost login,
+/// not a missing key: the backend logs in again and goes on, for both mechanisms.
+#[test]
+fn a_token_that_logged_out_is_logged_in_again() {
+    let Some(config) = token("loggedout") else {
+        return;
+    };
+    add_key(&config, "out-wrap", true);
+    for (mechanism, key) in [
+        (SealMechanism::AesGcm, "minkms-seal"),
+        (SealMechanism::AesKwp, "out-wrap"),
+    ] {
+        // Keys made first, then a handle that makes none: a lost login must not read as a
+        // missing key (nor, with generate_key, make a new one).
+        Pkcs11Hsm::open(
+            Pkcs11Config {
+                key: key.into(),
+                mechanism,
+                ..config.clone()
+            },
+            "pkcs11",
+        )
+        .unwrap();
+        let hsm = Pkcs11Hsm::open(
+            Pkcs11Config {
+                key: key.into(),
+                mechanism,
+                generate_key: false,
+                ..config.clone()
+            },
+            "pkcs11",
+        )
+        .unwrap();
+        let blob = hsm.seal(b"secret", b"c").unwrap();
+        session(&config).logout().unwrap();
+        let blob = hsm.seal(b"secret", b"c").map(|_| blob).unwrap();
+        session(&config).logout().unwrap();
+        assert_eq!(hsm.unseal(&blob, b"c").unwrap().expose_secret(), b"secret");
+        session(&config).logout().unwrap();
+        hsm.derive("x").unwrap();
+    }
+}
