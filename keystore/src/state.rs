@@ -74,6 +74,9 @@ pub(crate) enum Change {
 #[derive(Debug, Default)]
 pub struct State {
     enclaves: BTreeMap<String, Enclave>,
+    /// Identity → the enclave it lives in (every identity lives in one): KES requests name no
+    /// enclave, and identity creation checks the rule, without a scan of every enclave.
+    owners: std::collections::HashMap<String, String>,
 }
 
 impl State {
@@ -367,10 +370,7 @@ impl State {
     /// The enclave `identity` belongs to (every identity but the root's lives in one): where
     /// a protocol that names no enclave, KES's, lets it act.
     pub fn enclave_of(&self, identity: &str) -> Option<&str> {
-        self.enclaves
-            .iter()
-            .find(|(_, e)| e.identities.contains_key(identity))
-            .map(|(name, _)| name.as_str())
+        self.owners.get(identity).map(String::as_str)
     }
 
     /// What `identity` may do in `enclave`: `Ok(None)` if it is not an identity there. A
@@ -430,9 +430,8 @@ impl State {
             }
         }
         if self
-            .enclaves
-            .iter()
-            .any(|(name, other)| name != enclave && other.identities.contains_key(identity))
+            .enclave_of(identity)
+            .is_some_and(|owner| owner != enclave)
         {
             // Every identity lives in exactly one enclave (API.md §4.3).
             return Err(Error::Invalid(
@@ -699,7 +698,11 @@ impl State {
                     );
                 }
                 Change::DelEnclave(name) => {
-                    self.enclaves.remove(&name);
+                    if let Some(e) = self.enclaves.remove(&name) {
+                        for identity in e.identities.keys() {
+                            self.owners.remove(identity);
+                        }
+                    }
                 }
                 Change::PutKey(e, r) => {
                     if let Some(e) = self.enclaves.get_mut(&e) {
@@ -711,14 +714,17 @@ impl State {
                         e.keys.remove(&name);
                     }
                 }
-                Change::PutIdentity(e, r) => {
-                    if let Some(e) = self.enclaves.get_mut(&e) {
+                Change::PutIdentity(name, r) => {
+                    if let Some(e) = self.enclaves.get_mut(&name) {
+                        self.owners.insert(r.identity.clone(), name);
                         e.identities.insert(r.identity.clone(), r);
                     }
                 }
-                Change::DelIdentity(e, id) => {
-                    if let Some(e) = self.enclaves.get_mut(&e) {
-                        e.identities.remove(&id);
+                Change::DelIdentity(name, id) => {
+                    if let Some(e) = self.enclaves.get_mut(&name) {
+                        if e.identities.remove(&id).is_some() {
+                            self.owners.remove(&id);
+                        }
                     }
                 }
                 Change::PutPolicy(e, r) => {

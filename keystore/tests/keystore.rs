@@ -1025,3 +1025,74 @@ fn a_changed_root_identity_is_reported_once_and_survives_restarts() {
     assert_eq!(ks.note_root_identity(b).unwrap().as_deref(), Some(a));
     assert_eq!(ks.note_root_identity(b).unwrap(), None);
 }
+
+/// The identity → enclave lookup follows every change: creation, deletion of the identity,
+/// of its parent (its service accounts go too), of its enclave, and creation elsewhere
+/// afterwards; the one-enclave rule holds through it.
+#[test]
+fn the_enclave_of_an_identity_follows_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SoftHsm::generate_key();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+    let id = |c: char| format!("h1:{}", c.to_string().repeat(43));
+    let enclave = |name: &str| Command::CreateEnclave {
+        name: name.into(),
+        at: Timestamp::now(),
+        by: ROOT.into(),
+    };
+    let identity = |enclave: &str, who: &str, parent: &str| Command::CreateIdentity {
+        enclave: enclave.into(),
+        identity: who.into(),
+        privilege: Privilege::User,
+        parent: parent.into(),
+        tags: Default::default(),
+        at: Timestamp::now(),
+        by: ROOT.into(),
+    };
+    let (a, b, c) = (id('A'), id('B'), id('C'));
+    ks.apply(&enclave("e1")).unwrap();
+    ks.apply(&enclave("e2")).unwrap();
+    ks.apply(&identity("e1", &a, "")).unwrap();
+    ks.apply(&identity("e1", &b, &a)).unwrap();
+    ks.apply(&identity("e2", &c, "")).unwrap();
+    let of = |who: &str| ks.state().enclave_of(who).map(str::to_string);
+    assert_eq!(
+        (of(&a), of(&b), of(&c)),
+        (Some("e1".into()), Some("e1".into()), Some("e2".into()))
+    );
+    assert_eq!(
+        ks.apply(&identity("e2", &a, "")),
+        Err(Error::Invalid(
+            "invalid identity: it belongs to another enclave".into()
+        ))
+    );
+    ks.apply(&identity("e1", &a, "")).unwrap(); // replacing it in its own enclave is fine
+    ks.apply(&Command::DeleteIdentity {
+        enclave: "e1".into(),
+        identity: a.clone(),
+    })
+    .unwrap();
+    assert_eq!(
+        (of(&a), of(&b)),
+        (None, None),
+        "its service account went with it"
+    );
+    ks.apply(&identity("e2", &a, "")).unwrap();
+    assert_eq!(of(&a), Some("e2".into()));
+    ks.apply(&Command::DeleteEnclave { name: "e2".into() })
+        .unwrap();
+    assert_eq!((of(&a), of(&c)), (None, None));
+    ks.apply(&identity("e1", &c, "")).unwrap();
+    drop(ks);
+    // Loaded from disk, the lookup is the same.
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+    let state = ks.state();
+    assert_eq!(
+        (
+            state.enclave_of(&a),
+            state.enclave_of(&b),
+            state.enclave_of(&c)
+        ),
+        (None, None, Some("e1"))
+    );
+}
