@@ -16,6 +16,8 @@ use crate::HsmError;
 const MAGIC: &[u8; 4] = b"MKSB";
 const FORMAT_V1: u8 = 1;
 const FORMAT_V2: u8 = 2;
+/// The mechanism byte of a format-2 blob sealed with [`SealMechanism::AesKwp`].
+const MECHANISM_AES_KWP: u8 = 2;
 
 /// How a backend's key protects a blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,17 +33,6 @@ pub enum SealMechanism {
 }
 
 impl SealMechanism {
-    /// `aes-gcm` or `aes-kwp`.
-    pub fn parse(text: &str) -> Result<Self, HsmError> {
-        match text {
-            "aes-gcm" => Ok(Self::AesGcm),
-            "aes-kwp" => Ok(Self::AesKwp),
-            other => Err(HsmError::Config(format!(
-                "unknown mechanism '{other}': aes-gcm or aes-kwp"
-            ))),
-        }
-    }
-
     /// The configuration's name of it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -50,11 +41,11 @@ impl SealMechanism {
         }
     }
 
-    /// Its byte in a format-2 blob; `None` for the format-1 mechanism.
-    fn code(self) -> Option<u8> {
+    /// The format byte, and for format 2 the mechanism byte, that start a blob after the magic.
+    fn format_bytes(self) -> &'static [u8] {
         match self {
-            Self::AesGcm => None,
-            Self::AesKwp => Some(2),
+            Self::AesGcm => &[FORMAT_V1],
+            Self::AesKwp => &[FORMAT_V2, MECHANISM_AES_KWP],
         }
     }
 }
@@ -133,10 +124,7 @@ impl SealedBlob {
     ) -> Vec<u8> {
         let mut aad = Vec::with_capacity(7 + backend_id.len() + context.len());
         aad.extend_from_slice(MAGIC);
-        match mechanism.code() {
-            None => aad.push(FORMAT_V1),
-            Some(code) => aad.extend_from_slice(&[FORMAT_V2, code]),
-        }
+        aad.extend_from_slice(mechanism.format_bytes());
         aad.push(backend_id.len().min(255) as u8);
         aad.extend_from_slice(backend_id.as_bytes());
         aad.extend_from_slice(context);
@@ -146,10 +134,7 @@ impl SealedBlob {
     fn header(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(8 + self.backend_id.len() + self.nonce.len());
         out.extend_from_slice(MAGIC);
-        match self.mechanism.code() {
-            None => out.push(FORMAT_V1),
-            Some(code) => out.extend_from_slice(&[FORMAT_V2, code]),
-        }
+        out.extend_from_slice(self.mechanism.format_bytes());
         out.push(self.backend_id.len() as u8);
         out.extend_from_slice(self.backend_id.as_bytes());
         out.push(self.nonce.len() as u8);
@@ -172,7 +157,7 @@ impl SealedBlob {
         let (mechanism, rest) = match format {
             FORMAT_V1 => (SealMechanism::AesGcm, rest),
             FORMAT_V2 => match rest.split_first() {
-                Some((2, rest)) => (SealMechanism::AesKwp, rest),
+                Some((&MECHANISM_AES_KWP, rest)) => (SealMechanism::AesKwp, rest),
                 Some((code, _)) => return Err(bad(&format!("unknown mechanism {code}"))),
                 None => return Err(bad("truncated")),
             },
@@ -229,10 +214,5 @@ mod tests {
             SealedBlob::associated_data("pkcs11:t/k", b"c"),
             SealedBlob::associated_data_for(SealMechanism::AesKwp, "pkcs11:t/k", b"c")
         );
-        assert_eq!(
-            SealMechanism::parse("aes-kwp").unwrap(),
-            SealMechanism::AesKwp
-        );
-        assert!(SealMechanism::parse("aes-cbc").is_err());
     }
 }

@@ -18,20 +18,18 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::Aes256Gcm;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 use parking_lot::Mutex;
 use secrecy::{ExposeSecret, SecretBox, SecretSlice, SecretString};
-
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::Aes256Gcm;
-use cryptoki::object::AttributeType;
 use zeroize::Zeroizing;
 
 use crate::{HsmError, SealMechanism, SealedBlob, SealingBackend, Secret32};
@@ -348,16 +346,19 @@ impl Pkcs11Hsm {
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut iv);
         let wrapped = self.with_session(|s| {
             let key = self.find_key(s, KeyType::AES, &self.config.key)?;
-            let copy = s
-                .create_object(&[
-                    Attribute::Class(ObjectClass::SECRET_KEY),
-                    Attribute::KeyType(KeyType::AES),
-                    Attribute::Value(dek.to_vec()),
-                    Attribute::Token(false),
-                    Attribute::Sensitive(false),
-                    Attribute::Extractable(true),
-                ])
-                .map_err(Op::Ck)?;
+            let mut template = [
+                Attribute::Value(dek.to_vec()),
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::KeyType(KeyType::AES),
+                Attribute::Token(false),
+                Attribute::Sensitive(false),
+                Attribute::Extractable(true),
+            ];
+            let created = s.create_object(&template);
+            if let Attribute::Value(copy) = &mut template[0] {
+                zeroize::Zeroize::zeroize(copy);
+            }
+            let copy = created.map_err(Op::Ck)?;
             let wrapped = s.wrap_key(&Mechanism::AesKeyWrapPad, key, copy);
             let _ = s.destroy_object(copy);
             wrapped.map_err(|e| self.not_permitted(e, "wrap", SealMechanism::AesGcm))

@@ -102,17 +102,15 @@ impl State {
 
     /// The enclave's import wrapping key, or `None` before it is first asked for.
     pub fn wrapping_key(&self, enclave: &str) -> Result<Option<WrappingKeyInfo>, Error> {
-        self.enclave(enclave)?
+        Ok(self
+            .enclave(enclave)?
             .wrapping
             .as_ref()
-            .map(|r| {
-                Ok(WrappingKeyInfo {
-                    public_key: r.private_key.public_key_der()?,
-                    created_at: r.created_at,
-                    created_by: r.created_by.clone(),
-                })
-            })
-            .transpose()
+            .map(|r| WrappingKeyInfo {
+                public_key: r.public_key.clone(),
+                created_at: r.created_at,
+                created_by: r.created_by.clone(),
+            }))
     }
 
     /// Opens key material wrapped for the enclave's wrapping key (see `wrapping`).
@@ -672,6 +670,7 @@ impl State {
                 vec![Change::PutWrappingKey(
                     enclave.clone(),
                     WrappingKeyRecord {
+                        public_key: private_key.public_key_der()?,
                         private_key: private_key.clone(),
                         created_at: *at,
                         created_by: by.clone(),

@@ -138,10 +138,13 @@ fn not_for_this_key() -> Error {
     )
 }
 
-/// An enclave's wrapping key as stored.
+/// An enclave's wrapping key as stored. The public half is kept beside the private one: it
+/// is what every fetch answers, and deriving it means parsing the private key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct WrappingKeyRecord {
     pub(crate) private_key: WrappingPrivateKey,
+    /// DER SubjectPublicKeyInfo.
+    pub(crate) public_key: Vec<u8>,
     pub(crate) created_at: Timestamp,
     pub(crate) created_by: String,
 }
