@@ -266,7 +266,7 @@ pub struct Pkcs11Section {
 }
 
 /// `hsm.pkcs11[].mechanism`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Pkcs11Mechanism {
     /// `CKM_AES_GCM` with the token's key.
@@ -275,6 +275,20 @@ pub enum Pkcs11Mechanism {
     /// `CKM_AES_KEY_WRAP_PAD` of a fresh key per blob, for keys with `CKA_WRAP` but not
     /// `CKA_ENCRYPT`.
     AesKwp,
+}
+
+/// By hand, so that a wrong value is answered with the values there are (serde's own text
+/// names the Rust type instead).
+impl<'de> Deserialize<'de> for Pkcs11Mechanism {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "aes-gcm" => Ok(Self::AesGcm),
+            "aes-kwp" => Ok(Self::AesKwp),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown mechanism '{other}': aes-gcm or aes-kwp"
+            ))),
+        }
+    }
 }
 
 /// `hsm.cloudhsm`: the PKCS#11 fields pointed at AWS's library, plus the cluster to check.
@@ -708,5 +722,20 @@ mod tests {
         assert!(load("version: v2\n").is_err());
         assert!(load("version: v1\ntls:\n  certs:\n    - key: /k\n").is_err());
         assert!(Config::load(std::path::Path::new("/nonexistent/minkms.yaml")).is_err());
+    }
+
+    #[test]
+    fn pkcs11_mechanisms_parse_and_others_are_named() {
+        let token = |mechanism: &str| {
+            format!("version: v1\nhsm:\n  pkcs11:\n    - module: /m.so\n      token: t\n      pin:\n        env: PIN\n      key: k\n{mechanism}")
+        };
+        let mechanism = |text: &str| load(&token(text)).map(|c| c.hsm.pkcs11[0].mechanism);
+        assert_eq!(mechanism("").unwrap(), super::Pkcs11Mechanism::AesGcm);
+        assert_eq!(
+            mechanism("      mechanism: aes-kwp\n").unwrap(),
+            super::Pkcs11Mechanism::AesKwp
+        );
+        let err = format!("{:#}", mechanism("      mechanism: aes-cbc\n").unwrap_err());
+        assert!(err.contains("aes-cbc") && err.contains("aes-kwp"), "{err}");
     }
 }
