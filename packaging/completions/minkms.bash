@@ -594,7 +594,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__bench)
-            opts="-s -a -k -h --server --api-key --ca --insecure --json --op --duration --warmup --connections --concurrency --batch --http --server-pid --soak --sample --no-scrape --enclave --openbao-token --help"
+            opts="-s -a -k -h --server --api-key --ca --insecure --json --op --duration --warmup --connections --concurrency --threads --batch --http --server-pid --soak --sample --no-scrape --enclave --openbao-token --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -640,6 +640,10 @@ _minkms() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --batch)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -672,7 +676,7 @@ _minkms() {
             return 0
             ;;
         minkms__subcmd__bench__subcmd__baseline)
-            opts="-h --addr --help"
+            opts="-h --addr --bare --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -390,6 +390,7 @@ complete -c minkms -n "__fish_minkms_using_subcommand bench" -l duration -d 'Sec
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l warmup -d 'Seconds of warm-up before measuring' -r
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l connections -d 'Connections (one client each)' -r
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l concurrency -d 'Requests in flight per connection (HTTP/2 streams; for HTTP/1.1 more in-flight requests open more connections)' -r
+complete -c minkms -n "__fish_minkms_using_subcommand bench" -l threads -d 'Threads of the load generator (each with its own connections); by default one per core this process may run on' -r
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l batch -d 'Operations per request (frames of one batch)' -r
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l http -d 'HTTP version: 1 or 2' -r
 complete -c minkms -n "__fish_minkms_using_subcommand bench" -l server-pid -d 'The server\'s pid on this machine, to report its CPU time per operation (repeat it for several nodes: their CPU time is added up; a soak samples each)' -r
@@ -404,6 +405,7 @@ complete -c minkms -n "__fish_minkms_using_subcommand bench" -s h -l help -d 'Pr
 complete -c minkms -n "__fish_minkms_using_subcommand config-reference" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand cli-reference" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand bench-baseline" -l addr -d 'Address to listen on' -r
+complete -c minkms -n "__fish_minkms_using_subcommand bench-baseline" -l bare -d 'The barest hyper + rustls server instead: a current-thread runtime, no client certificate asked for, hyper\'s default settings'
 complete -c minkms -n "__fish_minkms_using_subcommand bench-baseline" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand completion" -s h -l help -d 'Print help'
 complete -c minkms -n "__fish_minkms_using_subcommand man" -l dir -d 'The same, as an option (older scripts)' -r -F

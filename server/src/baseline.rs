@@ -5,6 +5,10 @@
 //! a 32-byte data key and seals it with AES-256-GCM under one pre-expanded key. No keystore, no
 //! authentication or policy, no per-message sub-key, no metrics: whatever minkms costs above
 //! this is what its own work costs.
+//!
+//! `--bare` strips the stack too, to the least a hyper + rustls server is: one current-thread
+//! runtime, no client certificate asked for, hyper's default settings and no timers. What the
+//! node's stack (runtime, TLS and HTTP settings) costs above that is measured against it.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -28,10 +32,32 @@ use crate::api::http::MAX_BODY;
 use crate::api::response::respond;
 use crate::node::tls::{server_config, ServerCertificate};
 
-/// Serves the baseline on `addr` until the process ends.
-pub(crate) async fn run(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+/// Serves the baseline on `addr` until the process ends; `bare` on a current-thread runtime of
+/// its own.
+pub(crate) async fn run(addr: std::net::SocketAddr, bare: bool) -> anyhow::Result<()> {
     let cert = ServerCertificate::self_signed(vec![addr.ip().to_string(), "localhost".into()])?;
-    let (config, _) = server_config(cert)?;
+    if !bare {
+        let (config, _) = server_config(cert)?;
+        return serve(addr, config, true).await;
+    }
+    let mut config = rustls::ServerConfig::builder_with_provider(minkms_client::provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(cert.chain, cert.key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    tokio::task::spawn_blocking(move || runtime.block_on(serve(addr, config, false))).await?
+}
+
+/// Serves `KEY:GENERATE` on `addr` with `config`; `timers` as a node sets them (HTTP/1.1 header
+/// read timeout, HTTP/2 keep-alive), or hyper's defaults.
+async fn serve(
+    addr: std::net::SocketAddr,
+    config: rustls::ServerConfig,
+    timers: bool,
+) -> anyhow::Result<()> {
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind(addr).await?;
     let mut key = Zeroizing::new([0u8; 32]);
@@ -51,8 +77,10 @@ pub(crate) async fn run(addr: std::net::SocketAddr) -> anyhow::Result<()> {
             };
             let service = service_fn(move |req| generate(cipher.clone(), req));
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder.http1().timer(TokioTimer::new());
-            builder.http2().timer(TokioTimer::new());
+            if timers {
+                builder.http1().timer(TokioTimer::new());
+                builder.http2().timer(TokioTimer::new());
+            }
             let _ = builder.serve_connection(TokioIo::new(tls), service).await;
         });
     }

@@ -202,6 +202,10 @@ pub(crate) enum Cmd {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:7380")]
         addr: std::net::SocketAddr,
+        /// The barest hyper + rustls server instead: a current-thread runtime, no client
+        /// certificate asked for, hyper's default settings.
+        #[arg(long)]
+        bare: bool,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion {

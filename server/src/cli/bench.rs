@@ -1,17 +1,24 @@
-//! `minkms bench`: a load generator that speaks the real API through the shared client (mTLS
-//! API key, HTTP/1.1 or HTTP/2, batches), for a fixed duration after a warm-up, and reports
-//! ops/s, latency percentiles and, given the server's pid, the server CPU time per operation
-//! read from `/proc` (BENCHMARKING.md explains the method).
+//! `minkms bench`: loads a server through the real API (mTLS API key, HTTP/1.1 or HTTP/2,
+//! batches) with a lean load generator (`load`), for a fixed duration after a warm-up, and
+//! reports ops/s, latency percentiles and, given the server's pid, the server CPU time per
+//! operation read from `/proc` (BENCHMARKING.md explains the method). The set-up (enclave, key,
+//! a ciphertext to decrypt) and the soak go through the shared client.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use bytes::Bytes;
 use hdrhistogram::Histogram;
-use minkms_client::wire::{DecryptRequest, EncryptRequest, GenerateKeyRequest, MacRequest};
-use minkms_client::{ApiKey, Client, Command, HttpVersion, ServerTrust};
+use http::{header, HeaderMap, HeaderValue, Method};
+use minkms_client::wire::{
+    CreateKeyRequest, DecryptRequest, EncryptRequest, GenerateKeyRequest, MacRequest,
+};
+use minkms_client::{client_config, ApiKey, Client, Command, HttpVersion, ServerTrust};
 use serde_json::json;
+
+use super::load::{self, Body, Request, Shape, Tally, Target, Window};
 
 use crate::procfs::Pid;
 
@@ -51,6 +58,10 @@ pub(crate) struct BenchArgs {
     /// requests open more connections).
     #[arg(long, default_value_t = 1)]
     pub(crate) concurrency: usize,
+    /// Threads of the load generator (each with its own connections); by default one per
+    /// core this process may run on.
+    #[arg(long)]
+    pub(crate) threads: Option<usize>,
     /// Operations per request (frames of one batch).
     #[arg(long, default_value_t = 1)]
     pub(crate) batch: usize,
@@ -85,7 +96,7 @@ pub(crate) struct BenchArgs {
 }
 
 /// An empty latency histogram: 1 µs to 60 s, 3 significant digits.
-fn histogram() -> anyhow::Result<Histogram<u64>> {
+pub(crate) fn histogram() -> anyhow::Result<Histogram<u64>> {
     Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).context("latency histogram")
 }
 
@@ -111,6 +122,14 @@ pub(crate) struct ClientSpec {
 }
 
 impl ClientSpec {
+    fn trust(&self) -> ServerTrust {
+        if self.insecure {
+            ServerTrust::Insecure
+        } else {
+            ServerTrust::default()
+        }
+    }
+
     pub(crate) fn build(&self) -> anyhow::Result<Client> {
         let mut b = Client::builder()
             .endpoints([self.servers.as_str()])
@@ -118,10 +137,7 @@ impl ClientSpec {
         if let Some(k) = &self.api_key {
             b = b.api_key(k.clone());
         }
-        if self.insecure {
-            b = b.trust(ServerTrust::Insecure);
-        }
-        Ok(b.build()?)
+        Ok(b.trust(self.trust()).build()?)
     }
 }
 
@@ -139,8 +155,8 @@ async fn openbao_generate(
         minkms_client::normalize_endpoint(server)
     ))
     .header("x-vault-token", token)
-    .header(http::header::CONTENT_TYPE, "application/json")
-    .body(http_body_util::Full::new(bytes::Bytes::from_static(
+    .header(header::CONTENT_TYPE, "application/json")
+    .body(http_body_util::Full::new(Bytes::from_static(
         b"{\"bits\":256}",
     )))
     .map_err(config)?;
@@ -156,90 +172,111 @@ async fn openbao_generate(
     }
 }
 
-async fn one(
-    client: &Client,
-    args: &BenchArgs,
-    key: &str,
-    ciphertext: &[u8],
-) -> Result<(), minkms_client::Error> {
-    let e = args.enclave.as_str();
-    if let Some(token) = &args.openbao_token {
-        // Named: the set-up checked it.
-        let server = args.conn.server.as_deref().unwrap_or_default();
-        return openbao_generate(client, server, token, key).await;
+/// What each request of the load sends, and how its answer is checked.
+fn request_of(args: &BenchArgs, key: &str, ciphertext: &[u8]) -> Request {
+    let octets = HeaderValue::from_static("application/octet-stream");
+    if args.openbao_token.is_some() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(token) = args
+            .openbao_token
+            .as_deref()
+            .and_then(|t| HeaderValue::from_str(t).ok())
+        {
+            headers.insert("x-vault-token", token);
+        }
+        return Request {
+            method: Method::POST,
+            path: format!("/v1/transit/datakey/plaintext/{key}"),
+            headers,
+            body: Body::Same(Bytes::from_static(b"{\"bits\":256}")),
+            frames: None,
+        };
     }
-    match args.op {
-        Op::Generate => {
-            let reqs = vec![
-                GenerateKeyRequest {
-                    name: key.into(),
-                    version: 0,
-                    associated_data: b"{}".to_vec(),
-                    length: 32
-                };
-                args.batch
-            ];
-            client
-                .batch::<_, minkms_client::wire::GenerateKeyResponse>(
-                    e,
-                    Command::KeyGenerate,
-                    &reqs,
-                )
-                .await
-                .map(|_| ())
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CONTENT_TYPE, octets.clone());
+    headers.insert(header::ACCEPT, octets);
+    fn batch(cmd: Command, one: &impl prost::Message, n: usize) -> Bytes {
+        let mut body = bytes::BytesMut::new();
+        for _ in 0..n {
+            minkms_client::put_frame(&mut body, cmd.id(), one);
         }
-        Op::Encrypt => {
-            let reqs = vec![
-                EncryptRequest {
-                    name: key.into(),
-                    version: 0,
-                    plaintext: vec![7; 32],
-                    associated_data: vec![]
-                };
-                args.batch
-            ];
-            client
-                .batch::<_, minkms_client::wire::EncryptResponse>(e, Command::KeyEncrypt, &reqs)
-                .await
-                .map(|_| ())
-        }
-        Op::Decrypt => {
-            let reqs = vec![
-                DecryptRequest {
-                    name: key.into(),
-                    version: 0,
-                    ciphertext: ciphertext.to_vec(),
-                    associated_data: b"{}".to_vec()
-                };
-                args.batch
-            ];
-            client
-                .batch::<_, minkms_client::wire::DecryptResponse>(e, Command::KeyDecrypt, &reqs)
-                .await
-                .map(|_| ())
-        }
-        Op::Hmac => {
-            let reqs = vec![
-                MacRequest {
-                    name: key.into(),
-                    version: 0,
-                    message: vec![7; 32]
-                };
-                args.batch
-            ];
-            client
-                .batch::<_, minkms_client::wire::MacResponse>(e, Command::KeyMac, &reqs)
-                .await
-                .map(|_| ())
-        }
+        body.freeze()
+    }
+    let n = args.batch;
+    let body = match args.op {
+        Op::Generate => batch(
+            Command::KeyGenerate,
+            &GenerateKeyRequest {
+                name: key.into(),
+                version: 0,
+                associated_data: b"{}".to_vec(),
+                length: 32,
+            },
+            n,
+        ),
+        Op::Encrypt => batch(
+            Command::KeyEncrypt,
+            &EncryptRequest {
+                name: key.into(),
+                version: 0,
+                plaintext: vec![7; 32],
+                associated_data: vec![],
+            },
+            n,
+        ),
+        Op::Decrypt => batch(
+            Command::KeyDecrypt,
+            &DecryptRequest {
+                name: key.into(),
+                version: 0,
+                ciphertext: ciphertext.to_vec(),
+                associated_data: b"{}".to_vec(),
+            },
+            n,
+        ),
+        Op::Hmac => batch(
+            Command::KeyMac,
+            &MacRequest {
+                name: key.into(),
+                version: 0,
+                message: vec![7; 32],
+            },
+            n,
+        ),
         Op::KeyCreate => {
-            // Unique across tasks: every request creates a new key.
-            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            client
-                .create_key(e, &format!("bench-{}-{n}", std::process::id()), "", false)
-                .await
+            // Every request creates a key no other request (of any process) names.
+            let pid = std::process::id();
+            return Request {
+                method: Method::POST,
+                path: Client::kms_path(&args.enclave),
+                headers,
+                body: Body::Numbered(Arc::new(move |n| {
+                    let mut body = bytes::BytesMut::new();
+                    minkms_client::put_frame(
+                        &mut body,
+                        Command::KeyCreate.id(),
+                        &CreateKeyRequest {
+                            name: format!("bench-{pid}-{n}"),
+                            ..Default::default()
+                        },
+                    );
+                    body.freeze()
+                })),
+                // A write's answer carries nothing to check.
+                frames: None,
+            };
         }
+    };
+    Request {
+        method: Method::POST,
+        path: Client::kms_path(&args.enclave),
+        headers,
+        body: Body::Same(body),
+        frames: Some(args.batch),
     }
 }
 
@@ -302,58 +339,44 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
         return super::soak::run(args, spec, key, ciphertext).await;
     }
-    let clients: Vec<Arc<Client>> = (0..args.connections)
-        .map(|_| make().map(Arc::new))
-        .collect::<anyhow::Result<_>>()?;
-    let args = Arc::new(args);
-    let measuring = Arc::new(AtomicBool::new(false));
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for client in &clients {
-        for _ in 0..args.concurrency {
-            let (client, args, measuring, stop, ciphertext) = (
-                client.clone(),
-                args.clone(),
-                measuring.clone(),
-                stop.clone(),
-                ciphertext.clone(),
-            );
-            let mut hist = histogram()?;
-            tasks.push(tokio::spawn(async move {
-                let mut errors = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let started = Instant::now();
-                    let result = one(&client, &args, key, &ciphertext).await;
-                    if measuring.load(Ordering::Relaxed) {
-                        match result {
-                            Ok(()) => {
-                                let _ = hist.record(started.elapsed().as_micros().max(1) as u64);
-                            }
-                            Err(_) => errors += 1,
-                        }
-                    }
-                }
-                (hist, errors)
-            }));
-        }
+    let mut targets = Vec::new();
+    for endpoint in spec
+        .servers
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        targets.push(Target::resolve(&minkms_client::normalize_endpoint(endpoint)).await?);
     }
+    let shape = Shape {
+        http: args.http,
+        connections: args.connections,
+        concurrency: args.concurrency,
+        threads: args.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }),
+    };
+    let window = Arc::new(Window::default());
+    let load = load::start(
+        targets,
+        client_config(spec.api_key.as_ref(), &spec.trust())?,
+        request_of(&args, key, &ciphertext),
+        &shape,
+        window.clone(),
+    )?;
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     let cpu_before = cpu_us(&args.server_pid)?;
     let started = Instant::now();
-    measuring.store(true, Ordering::Relaxed);
+    window.measuring.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
-    measuring.store(false, Ordering::Relaxed);
+    window.measuring.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed();
     let cpu_after = cpu_us(&args.server_pid)?;
-    stop.store(true, Ordering::Relaxed);
-
-    let mut hist = histogram()?;
-    let mut errors = 0;
-    for t in tasks {
-        let (h, e) = t.await?;
-        hist.add(&h).context("merging latency histograms")?;
-        errors += e;
-    }
+    window.stop.store(true, Ordering::Relaxed);
+    let Tally {
+        latency: hist,
+        errors,
+    } = load.await??;
     let requests = hist.len();
     let ops = requests * args.batch as u64;
     let ops_per_s = ops as f64 / elapsed.as_secs_f64();

@@ -12,6 +12,7 @@ mod hsm;
 mod identity;
 mod kes;
 mod key;
+mod load;
 mod node;
 mod output;
 mod policy;
@@ -98,7 +99,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Identity { key, json, pem } => identity(key.as_deref(), json, pem),
         Cmd::Bench(args) => bench::run(args).await,
-        Cmd::BenchBaseline { addr } => crate::baseline::run(addr).await,
+        Cmd::BenchBaseline { addr, bare } => crate::baseline::run(addr, bare).await,
         Cmd::ConfigReference => {
             output::out!("{}", server::config::reference());
             Ok(())
