@@ -161,7 +161,10 @@ async fn connection(
         let activity = activity.clone();
         service_fn(move |req| {
             let busy = activity.begin();
-            let routed = route(gate.clone(), conn.clone(), request_timeout, req);
+            // On the heap: hyper moves the request's future into the task of an HTTP/2
+            // stream (and into the dispatcher over HTTP/1.1), and the router's future is a
+            // few kilobytes; moving a pointer instead saved about 1 µs per request.
+            let routed = Box::pin(route(gate.clone(), conn.clone(), request_timeout, req));
             async move {
                 let response = routed.await?;
                 Ok::<_, Infallible>(response.map(|body| Tracked::new(body, busy)))
