@@ -157,6 +157,25 @@ pub(crate) struct KeyVersion {
     pub(crate) imported: bool,
     pub(crate) created_at: Timestamp,
     pub(crate) created_by: String,
+    /// The keyed MAC state of an AES-256 version, made at its first use and never stored
+    /// (it is derived from `material`); boxed, so that a version never used costs a pointer.
+    #[serde(skip)]
+    pub(crate) mac: std::sync::OnceLock<Box<crate::aead::KeyedMac>>,
+}
+
+impl KeyVersion {
+    /// The version's key as the ciphers take it.
+    pub(crate) fn key(&self) -> crate::aead::MasterKey<'_> {
+        let material = self.material.bytes();
+        crate::aead::MasterKey {
+            material,
+            mac: (self.kind == KeyType::Aes256).then(|| {
+                &**self
+                    .mac
+                    .get_or_init(|| Box::new(crate::aead::KeyedMac::new(material)))
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -340,6 +359,7 @@ mod tests {
                 nanos: 7,
             },
             created_by: format!("by-{n}"),
+            mac: Default::default(),
         }
     }
 

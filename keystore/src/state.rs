@@ -213,7 +213,7 @@ impl State {
         let v = self.key_version(enclave, name, version)?;
         Ok((
             v.version,
-            Ciphertext::seal(v.kind, v.material.bytes(), v.version, plaintext, aad)?,
+            Ciphertext::seal(v.kind, v.key(), v.version, plaintext, aad)?,
         ))
     }
 
@@ -235,7 +235,7 @@ impl State {
         let v = self.key_version(enclave, name, version)?;
         let mut dek = Zeroizing::new(vec![0u8; length]);
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut dek);
-        let ciphertext = Ciphertext::seal(v.kind, v.material.bytes(), v.version, &dek, aad)?;
+        let ciphertext = Ciphertext::seal(v.kind, v.key(), v.version, &dek, aad)?;
         Ok(DataKey {
             version: v.version,
             plaintext: dek,
@@ -261,7 +261,7 @@ impl State {
         if let Some(tagged) = Ciphertext::version_of(ciphertext) {
             if version == 0 || version == tagged {
                 if let Some(v) = key.versions.get(tagged) {
-                    if let Ok(pt) = Ciphertext::open(v.kind, v.material.bytes(), ciphertext, aad) {
+                    if let Ok(pt) = Ciphertext::open(v.kind, v.key(), ciphertext, aad) {
                         return Ok(pt);
                     }
                 }
@@ -273,7 +273,7 @@ impl State {
             .rev()
             .filter(|v| v.imported && (version == 0 || version == v.version));
         for v in candidates {
-            if let Ok(pt) = Ciphertext::open_kes(v.kind, v.material.bytes(), ciphertext, aad) {
+            if let Ok(pt) = Ciphertext::open_kes(v.kind, v.key(), ciphertext, aad) {
                 return Ok(pt);
             }
         }
@@ -512,6 +512,7 @@ impl State {
                     imported: *imported,
                     created_at: *at,
                     created_by: by.clone(),
+                    mac: Default::default(),
                 });
                 vec![Change::PutKey(enclave.clone(), record)]
             }

@@ -102,6 +102,14 @@ impl Cluster {
         Box::pin(self.readable_after_wait(enclave, keys)).await
     }
 
+    /// Whether naming the keys a read addresses could let it through sooner: only while a
+    /// write of some keys of its enclave is pending. Otherwise a read passes `None` to
+    /// [`Self::readable`], which then waits no longer, and spares decoding the names (a string
+    /// per frame of every batch).
+    pub(crate) fn names_matter(&self, enclave: &str) -> bool {
+        matches!(&*self.blocked.borrow(), Blocked::Keys { enclave: e, .. } if e == enclave)
+    }
+
     pub(super) async fn readable_after_wait(
         &self,
         enclave: &str,

@@ -183,7 +183,10 @@ pub(crate) async fn dispatch(
         return Box::pin(change(node, caller, enclave, batch)).await;
     }
     node.cluster
-        .readable(&enclave, read_keys(&batch).as_deref())
+        .readable(
+            &enclave,
+            keys_to_wait_for(&node, &enclave, &batch).as_deref(),
+        )
         .await?;
     read(&node, &caller, &enclave, &batch)
 }
@@ -230,10 +233,23 @@ async fn change(
         }
         _ => {
             node.cluster
-                .readable(&enclave, read_keys(&batch).as_deref())
+                .readable(
+                    &enclave,
+                    keys_to_wait_for(&node, &enclave, &batch).as_deref(),
+                )
                 .await?;
             read(&node, &caller, &enclave, &batch)
         }
+    }
+}
+
+/// The keys a read waits for: those it names when that matters (see `names_matter`), else
+/// `None`, which waits at least as long.
+fn keys_to_wait_for(node: &Node, enclave: &str, batch: &Batch) -> Option<Vec<String>> {
+    if node.cluster.names_matter(enclave) {
+        read_keys(batch)
+    } else {
+        None
     }
 }
 
