@@ -212,6 +212,12 @@ pub(crate) struct MasterKey<'a> {
     pub(crate) mac: Option<&'a KeyedMac>,
 }
 
+impl<'a> From<&'a crate::KeyMaterial> for MasterKey<'a> {
+    fn from(material: &'a crate::KeyMaterial) -> Self {
+        material.bytes().into()
+    }
+}
+
 impl<'a> From<&'a [u8; 32]> for MasterKey<'a> {
     fn from(material: &'a [u8; 32]) -> Self {
         Self {

@@ -22,6 +22,7 @@ mod backup;
 mod command;
 mod error;
 mod kes_envelope;
+mod load;
 mod model;
 mod names;
 pub mod private_files;

@@ -156,11 +156,48 @@ pub(crate) struct KeyVersion {
     pub(crate) material: KeyMaterial,
     pub(crate) imported: bool,
     pub(crate) created_at: Timestamp,
-    pub(crate) created_by: String,
+    /// Shared: one copy per creator, not one per key (decoded through [`creator`], and
+    /// `State::apply` shares those made at run time).
+    #[serde(deserialize_with = "creator")]
+    pub(crate) created_by: Arc<str>,
     /// The keyed MAC state of an AES-256 version, made at its first use and never stored
-    /// (it is derived from `material`); boxed, so that a version never used costs a pointer.
+    /// (it is derived from `material`); behind one pointer, so that a version never used costs
+    /// eight bytes.
     #[serde(skip)]
-    pub(crate) mac: std::sync::OnceLock<Box<crate::aead::KeyedMac>>,
+    pub(crate) mac: once_cell::race::OnceBox<crate::aead::KeyedMac>,
+}
+
+/// Decodes a creator's name into the copy this thread decoded before, if any: start-up
+/// decodes millions of versions made by a handful of identities, and a copy per version would
+/// cost two allocations and their memory each. The copies a thread keeps are the names of
+/// identities that created keys, a short list.
+fn creator<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D::Error> {
+    struct Name;
+    impl serde::de::Visitor<'_> for Name {
+        type Value = Arc<str>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a name")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Arc<str>, E> {
+            thread_local! {
+                static CREATORS: std::cell::RefCell<std::collections::HashSet<Arc<str>>> =
+                    Default::default();
+            }
+            Ok(
+                CREATORS.with_borrow_mut(|creators| match creators.get(name) {
+                    Some(shared) => shared.clone(),
+                    None => {
+                        let shared: Arc<str> = name.into();
+                        creators.insert(shared.clone());
+                        shared
+                    }
+                }),
+            )
+        }
+    }
+    deserializer.deserialize_str(Name)
 }
 
 impl KeyVersion {
@@ -170,14 +207,15 @@ impl KeyVersion {
         crate::aead::MasterKey {
             material,
             mac: (self.kind == KeyType::Aes256).then(|| {
-                &**self
-                    .mac
+                self.mac
                     .get_or_init(|| Box::new(crate::aead::KeyedMac::new(material)))
             }),
         }
     }
 }
 
+/// A key as stored: its name and what memory keeps of it ([`Key`]), in the layout `kms.db`
+/// and backups have always had.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct KeyRecord {
     pub(crate) name: String,
@@ -189,12 +227,42 @@ pub(crate) struct KeyRecord {
     pub(crate) versions: Versions,
 }
 
-/// A key's versions, ascending. A sorted vector, not a `BTreeMap`: almost every key has one
-/// version, and a map's smallest node costs about 900 bytes per key where this costs the
-/// version itself (docs/decisions.md, "memory per key"). Serialized exactly as the map it
-/// replaced (a map from version number to version), so `kms.db` and backups do not change.
+impl KeyRecord {
+    /// Its name, and the key as memory holds it (the name is the map's key there).
+    pub(crate) fn split(self) -> (String, Key) {
+        let key = Key {
+            next_version: self.next_version,
+            versions: self.versions,
+        };
+        (self.name, key)
+    }
+}
+
+/// A key in memory, without its name (which is the key of the enclave's map).
+#[derive(Debug, Clone)]
+pub(crate) struct Key {
+    pub(crate) next_version: u32,
+    pub(crate) versions: Versions,
+}
+
+impl Key {
+    /// The record storing it under `name`.
+    pub(crate) fn record(&self, name: &str) -> KeyRecord {
+        KeyRecord {
+            name: name.to_string(),
+            next_version: self.next_version,
+            versions: self.versions.clone(),
+        }
+    }
+}
+
+/// A key's versions, ascending. Inline, not a `BTreeMap` nor a separate allocation: almost
+/// every key has a single version, and a map's smallest node costs about 900 bytes per key
+/// where this costs the version itself (docs/decisions.md, "Memory per key"). Serialized
+/// exactly as the map it replaced (a map from version number to version), so `kms.db` and
+/// backups do not change.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Versions(Vec<KeyVersion>);
+pub(crate) struct Versions(smallvec::SmallVec<[KeyVersion; 1]>);
 
 impl Versions {
     fn find(&self, version: u32) -> Result<usize, usize> {
@@ -216,6 +284,10 @@ impl Versions {
     /// Oldest first.
     pub(crate) fn iter(&self) -> std::slice::Iter<'_, KeyVersion> {
         self.0.iter()
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> std::slice::IterMut<'_, KeyVersion> {
+        self.0.iter_mut()
     }
 
     /// Adds `v`, replacing a version of the same number.
@@ -243,14 +315,29 @@ impl Serialize for Versions {
 
 impl<'de> Deserialize<'de> for Versions {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Through the map it was written as: sorted, one entry per number, whatever the input.
-        let map = BTreeMap::<u32, KeyVersion>::deserialize(deserializer)?;
-        let mut out = Vec::with_capacity(map.len());
-        for (number, mut v) in map {
-            v.version = number;
-            out.push(v);
+        /// Reads the map it was written as straight into the vector (no map built per key at
+        /// start-up): sorted, one entry per number (the last one wins, as in a map).
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Versions;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map from version numbers to versions")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Versions, A::Error> {
+                let mut out = Versions::default();
+                while let Some((number, mut v)) = map.next_entry::<u32, KeyVersion>()? {
+                    v.version = number;
+                    out.insert(v);
+                }
+                Ok(out)
+            }
         }
-        Ok(Self(out))
+        deserializer.deserialize_map(Entries)
     }
 }
 
@@ -358,9 +445,24 @@ mod tests {
                 secs: n.into(),
                 nanos: 7,
             },
-            created_by: format!("by-{n}"),
+            created_by: format!("by-{n}").into(),
             mac: Default::default(),
         }
+    }
+
+    /// Versions decoded by one thread share one copy of each creator's name.
+    #[test]
+    fn decoded_versions_share_their_creator() {
+        let a: KeyVersion =
+            postcard::from_bytes(&postcard::to_stdvec(&version(1)).unwrap()).unwrap();
+        let mut other = version(2);
+        other.created_by = "by-1".into();
+        let b: KeyVersion = postcard::from_bytes(&postcard::to_stdvec(&other).unwrap()).unwrap();
+        assert_eq!(&*a.created_by, "by-1");
+        assert!(Arc::ptr_eq(&a.created_by, &b.created_by));
+        let c: KeyVersion =
+            postcard::from_bytes(&postcard::to_stdvec(&version(3)).unwrap()).unwrap();
+        assert_eq!(&*c.created_by, "by-3");
     }
 
     /// `kms.db` records and backups written when versions were a `BTreeMap` must read back
@@ -381,7 +483,7 @@ mod tests {
         let numbers: Vec<u32> = back.iter().map(|v| v.version).collect();
         assert_eq!(numbers, [1, 3, 7]);
         assert_eq!(back.latest().map(|v| v.version), Some(7));
-        assert_eq!(back.get(3).map(|v| v.created_by.as_str()), Some("by-3"));
+        assert_eq!(back.get(3).map(|v| &*v.created_by), Some("by-3"));
         assert!(back.get(2).is_none() && !back.contains(2) && back.contains(1));
     }
 }

@@ -12,7 +12,9 @@ use minkms_policies::Policy;
 use zeroize::Zeroizing;
 
 use crate::aead::hmac_sha256;
-use crate::model::{EnclaveRecord, IdentityRecord, KeyRecord, KeyVersion, PolicyRecord, Versions};
+use crate::model::{
+    EnclaveRecord, IdentityRecord, Key, KeyRecord, KeyVersion, PolicyRecord, Versions,
+};
 use crate::names::{validate_identity, validate_name, NameKind};
 use crate::wrapping::{WrappingKeyInfo, WrappingKeyRecord};
 use crate::{
@@ -48,7 +50,8 @@ pub struct Page<T> {
 #[derive(Debug, Clone)]
 struct Enclave {
     record: EnclaveRecord,
-    keys: BTreeMap<String, KeyRecord>,
+    /// The names are boxed (no spare capacity): with millions of keys every byte counts.
+    keys: BTreeMap<Box<str>, Key>,
     identities: BTreeMap<String, IdentityRecord>,
     policies: BTreeMap<String, (PolicyRecord, Arc<Policy>)>,
     /// The import wrapping key, once asked for.
@@ -77,6 +80,8 @@ pub struct State {
     /// Identity → the enclave it lives in (every identity lives in one): KES requests name no
     /// enclave, and identity creation checks the rule, without a scan of every enclave.
     owners: std::collections::HashMap<String, String>,
+    /// One copy of each name that created a key version, shared by all its versions.
+    creators: std::collections::HashSet<Arc<str>>,
 }
 
 impl State {
@@ -148,7 +153,7 @@ impl State {
             continue_at,
             limit,
             |_| true,
-            |e| vec![enclave_info(&e.record)],
+            |_, e| vec![enclave_info(&e.record)],
         )
     }
 
@@ -182,13 +187,20 @@ impl State {
         visible: impl Fn(&str) -> bool,
     ) -> Result<Page<KeyInfo>, Error> {
         let keys = &self.enclave(enclave)?.keys;
-        Ok(page(keys, prefix, continue_at, limit, visible, |k| {
-            k.versions
-                .latest()
-                .map(|v| key_info(&k.name, v))
-                .into_iter()
-                .collect()
-        }))
+        Ok(page(
+            keys,
+            prefix,
+            continue_at,
+            limit,
+            visible,
+            |name, k| {
+                k.versions
+                    .latest()
+                    .map(|v| key_info(name, v))
+                    .into_iter()
+                    .collect()
+            },
+        ))
     }
 
     /// Every version of one key, oldest first.
@@ -332,7 +344,7 @@ impl State {
             continue_at,
             limit,
             visible,
-            |(r, p)| vec![policy_info(r, p)],
+            |_, (r, p)| vec![policy_info(r, p)],
         ))
     }
 
@@ -361,7 +373,7 @@ impl State {
             continue_at,
             limit,
             visible,
-            |r| vec![identity_info(e, r)],
+            |_, r| vec![identity_info(e, r)],
         ))
     }
 
@@ -446,7 +458,7 @@ impl State {
         changes.extend(
             e.keys
                 .keys()
-                .map(|k| Change::DelKey(name.to_string(), k.clone())),
+                .map(|k| Change::DelKey(name.to_string(), k.to_string())),
         );
         changes.extend(
             e.identities
@@ -492,9 +504,9 @@ impl State {
             } => {
                 validate_name(NameKind::Key, name)?;
                 let e = self.enclave(enclave)?;
-                let mut record = match e.keys.get(name) {
+                let mut record = match e.keys.get(name.as_str()) {
                     Some(_) if !add_version => return Err(Error::KeyExists),
-                    Some(existing) => existing.clone(),
+                    Some(existing) => existing.record(name),
                     None => KeyRecord {
                         name: name.clone(),
                         next_version: 1,
@@ -511,7 +523,7 @@ impl State {
                     material: material.clone(),
                     imported: *imported,
                     created_at: *at,
-                    created_by: by.clone(),
+                    created_by: by.as_str().into(),
                     mac: Default::default(),
                 });
                 vec![Change::PutKey(enclave.clone(), record)]
@@ -531,14 +543,14 @@ impl State {
                 let key = self
                     .enclave(enclave)?
                     .keys
-                    .get(name)
+                    .get(name.as_str())
                     .ok_or(Error::KeyNotFound)?;
                 let target = if *version == 0 {
                     key.versions.latest().map(|v| v.version)
                 } else {
                     Some(*version)
                 };
-                let mut record = key.clone();
+                let mut record = key.record(name);
                 if !*all {
                     let target = target
                         .filter(|t| record.versions.contains(*t))
@@ -684,6 +696,12 @@ impl State {
     /// Applies persisted changes to memory.
     pub(crate) fn apply(&mut self, changes: Vec<Change>) {
         for change in changes {
+            self.apply_one(change);
+        }
+    }
+
+    fn apply_one(&mut self, change: Change) {
+        {
             match change {
                 Change::PutEnclave(r) => {
                     self.enclaves.insert(
@@ -706,12 +724,14 @@ impl State {
                 }
                 Change::PutKey(e, r) => {
                     if let Some(e) = self.enclaves.get_mut(&e) {
-                        e.keys.insert(r.name.clone(), r);
+                        let (name, mut key) = r.split();
+                        intern_creators(&mut self.creators, &mut key);
+                        e.keys.insert(name.into_boxed_str(), key);
                     }
                 }
                 Change::DelKey(e, name) => {
                     if let Some(e) = self.enclaves.get_mut(&e) {
-                        e.keys.remove(&name);
+                        e.keys.remove(name.as_str());
                     }
                 }
                 Change::PutIdentity(name, r) => {
@@ -756,13 +776,74 @@ impl State {
     }
 }
 
-fn page<V, T>(
-    map: &BTreeMap<String, V>,
+/// Builds a state from every stored record (start-up, restores, installed snapshots): the
+/// keys of an enclave are gathered and its map built at once, full nodes from sorted names,
+/// where inserting names in order would leave every node of the map half empty (and cost a
+/// search each).
+#[derive(Default)]
+pub(crate) struct Loading {
+    state: State,
+    /// Keys by enclave, in the order read.
+    keys: Vec<(String, Vec<(Box<str>, Key)>)>,
+}
+
+impl Loading {
+    /// Adds one stored record (a put: records are what puts left).
+    pub(crate) fn add(&mut self, change: Change) {
+        match change {
+            Change::PutKey(enclave, record) => {
+                let (name, mut key) = record.split();
+                intern_creators(&mut self.state.creators, &mut key);
+                self.add_keys(enclave, &mut vec![(name.into_boxed_str(), key)]);
+            }
+            other => self.state.apply_one(other),
+        }
+    }
+
+    /// Moves stored keys of `enclave` out of `keys`, their creators already shared.
+    pub(crate) fn add_keys(&mut self, enclave: String, keys: &mut Vec<(Box<str>, Key)>) {
+        match self.keys.iter_mut().rev().find(|(e, _)| *e == enclave) {
+            Some((_, all)) => all.append(keys),
+            None => self.keys.push((enclave, std::mem::take(keys))),
+        }
+    }
+
+    /// The state, every key in the map of its enclave (a key whose enclave has no record is
+    /// left out, as applying it alone would).
+    pub(crate) fn finish(mut self) -> State {
+        for (enclave, keys) in self.keys {
+            if let Some(e) = self.state.enclaves.get_mut(&enclave) {
+                if e.keys.is_empty() {
+                    // Sorted by name already (storage order), which the sort finds in one pass.
+                    e.keys = BTreeMap::from_iter(keys);
+                } else {
+                    e.keys.extend(keys);
+                }
+            }
+        }
+        self.state
+    }
+}
+
+/// Replaces the creator of each version with the state's copy of that name.
+pub(crate) fn intern_creators(creators: &mut std::collections::HashSet<Arc<str>>, key: &mut Key) {
+    for v in key.versions.iter_mut() {
+        match creators.get(&*v.created_by) {
+            Some(shared) => v.created_by = shared.clone(),
+            None => {
+                creators.insert(v.created_by.clone());
+            }
+        }
+    }
+}
+
+fn page<K: std::borrow::Borrow<str> + Ord, V, T>(
+    map: &BTreeMap<K, V>,
     prefix: &str,
     continue_at: &str,
     limit: usize,
     visible: impl Fn(&str) -> bool,
-    view: impl Fn(&V) -> Vec<T>,
+    view: impl Fn(&str, &V) -> Vec<T>,
 ) -> Page<T> {
     let limit = if limit == 0 || limit > MAX_LIST_LIMIT {
         MAX_LIST_LIMIT
@@ -777,6 +858,7 @@ fn page<V, T>(
     let mut items = Vec::new();
     let mut continue_at = String::new();
     for (name, v) in map.range::<str, _>((Bound::Included(start), Bound::Unbounded)) {
+        let name: &str = name.borrow();
         if !name.starts_with(prefix) {
             break;
         }
@@ -784,10 +866,10 @@ fn page<V, T>(
             continue;
         }
         if items.len() == limit {
-            continue_at = name.clone();
+            continue_at = name.to_string();
             break;
         }
-        items.extend(view(v));
+        items.extend(view(name, v));
     }
     Page { items, continue_at }
 }
@@ -806,7 +888,7 @@ fn key_info(name: &str, v: &KeyVersion) -> KeyInfo {
         version: v.version,
         kind: v.kind,
         created_at: v.created_at,
-        created_by: v.created_by.clone(),
+        created_by: v.created_by.to_string(),
     }
 }
 
@@ -834,5 +916,146 @@ fn identity_info(e: &Enclave, r: &IdentityRecord) -> IdentityInfo {
             .map(|c| c.identity.clone())
             .collect(),
         tags: r.tags.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{storage, KeyMaterial, KeyType, Timestamp};
+
+    fn create_key(enclave: &str, name: &str, add_version: bool, by: &str) -> Command {
+        Command::CreateKey {
+            enclave: enclave.into(),
+            name: name.into(),
+            kind: KeyType::Aes256,
+            material: KeyMaterial::generate(),
+            add_version,
+            imported: false,
+            at: Timestamp::now(),
+            by: by.into(),
+        }
+    }
+
+    /// Applies `cmds` one by one; returns the state and the records storage would hold, in
+    /// storage order.
+    fn run(cmds: &[Command]) -> (State, Vec<Change>) {
+        let mut state = State::default();
+        let mut records = BTreeMap::new();
+        for cmd in cmds {
+            let changes = state.plan(cmd).unwrap();
+            for change in &changes {
+                let (key, value) = storage::encode(change).unwrap();
+                match value {
+                    Some(plain) => {
+                        records.insert(key.clone(), storage::decode(&key, &plain).unwrap())
+                    }
+                    None => records.remove(&key),
+                };
+            }
+            state.apply(changes);
+        }
+        (state, records.into_values().collect())
+    }
+
+    /// Every key of every enclave, with its versions, as the read API shows them.
+    fn keys_of(state: &State) -> Vec<(String, Vec<KeyInfo>)> {
+        let enclaves = state.list_enclaves("", "", MAX_LIST_LIMIT).items;
+        let mut out = Vec::new();
+        for e in enclaves {
+            let page = state
+                .list_keys(&e.name, "", "", MAX_LIST_LIMIT, |_| true)
+                .unwrap();
+            for k in page.items {
+                out.push((
+                    e.name.clone(),
+                    state.key_versions(&e.name, &k.name).unwrap(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Start-up's bulk build holds what applying the same records one by one holds: several
+    /// enclaves (one a prefix of another's name), keys of several versions, deleted keys and
+    /// versions.
+    #[test]
+    fn loading_builds_what_applying_builds() {
+        let at = Timestamp::now();
+        let mut cmds = Vec::new();
+        for e in ["a", "a-b", "b"] {
+            cmds.push(Command::CreateEnclave {
+                name: e.into(),
+                at,
+                by: "root".into(),
+            });
+        }
+        for i in (0..40).rev() {
+            let e = ["a", "a-b", "b"][i % 3];
+            cmds.push(create_key(
+                e,
+                &format!("k{i}"),
+                false,
+                ["alice", "bob"][i % 2],
+            ));
+            if i % 4 == 0 {
+                cmds.push(create_key(e, &format!("k{i}"), true, "carol"));
+            }
+        }
+        cmds.push(Command::DeleteKey {
+            enclave: "b".into(),
+            name: "k2".into(),
+            version: 0,
+            all: true,
+        });
+        cmds.push(Command::DeleteKey {
+            enclave: "a".into(),
+            name: "k0".into(),
+            version: 1,
+            all: false,
+        });
+        let (applied, records) = run(&cmds);
+        let mut loading = Loading::default();
+        for r in records {
+            loading.add(r);
+        }
+        let loaded = loading.finish();
+        let (a, b) = (keys_of(&applied), keys_of(&loaded));
+        assert_eq!(a.len(), 39);
+        assert_eq!(a, b);
+        assert_eq!(
+            loaded
+                .key_versions("a", "k0")
+                .unwrap()
+                .iter()
+                .map(|v| v.version)
+                .collect::<Vec<_>>(),
+            [2]
+        );
+    }
+
+    /// Memory per key: a key of one version is inline in its map, and all versions made by one
+    /// identity share one copy of its name.
+    #[test]
+    fn a_key_costs_its_version_and_shares_its_creator() {
+        assert!(size_of::<Key>() <= 96, "{}", size_of::<Key>());
+        let at = Timestamp::now();
+        let (_, records) = run(&[
+            Command::CreateEnclave {
+                name: "e".into(),
+                at,
+                by: "root".into(),
+            },
+            create_key("e", "one", false, "alice"),
+            create_key("e", "two", false, "alice"),
+        ]);
+        let mut loading = Loading::default();
+        for r in records {
+            loading.add(r);
+        }
+        let state = loading.finish();
+        let keys = &state.enclaves["e"].keys;
+        let by = |name: &str| keys[name].versions.latest().unwrap().created_by.clone();
+        assert!(Arc::ptr_eq(&by("one"), &by("two")));
     }
 }

@@ -10,6 +10,7 @@ use redb::TableDefinition;
 use serde::{de::DeserializeOwned, Serialize};
 use zeroize::Zeroizing;
 
+use crate::aead::MasterKey;
 use crate::model::{EnclaveRecord, IdentityRecord, KeyRecord, PolicyRecord};
 use crate::state::Change;
 use crate::wrapping::WrappingKeyRecord;
@@ -59,12 +60,19 @@ pub(crate) fn encode(change: &Change) -> Result<Encoded, Error> {
     })
 }
 
+/// The enclave of a key record's storage key (`k/<enclave>/<name>`); `None` for any other.
+pub(crate) fn key_record_enclave(key: &str) -> Option<&str> {
+    key.strip_prefix("k/")?.split_once('/').map(|(e, _)| e)
+}
+
+/// Decodes the value of the record stored under `key`.
+pub(crate) fn dec<T: DeserializeOwned>(key: &str, b: &[u8]) -> Result<T, Error> {
+    postcard::from_bytes(b)
+        .map_err(|e| StorageFailure::context(format!("record {key} is damaged"), e).into())
+}
+
 /// Turns a stored record back into the change that creates it.
 pub(crate) fn decode(key: &str, plaintext: &[u8]) -> Result<Change, Error> {
-    fn dec<T: DeserializeOwned>(key: &str, b: &[u8]) -> Result<T, Error> {
-        postcard::from_bytes(b)
-            .map_err(|e| StorageFailure::context(format!("record {key} is damaged"), e).into())
-    }
     let enclave_of = |rest: &str| rest.split_once('/').map(|(e, _)| e.to_string());
     let bad = || Error::from(StorageFailure::new(format!("unknown record {key}")));
     Ok(match key.split_once('/').ok_or_else(bad)? {
@@ -89,22 +97,27 @@ pub(crate) fn decode(key: &str, plaintext: &[u8]) -> Result<Change, Error> {
     })
 }
 
-fn aad(key: &str) -> Vec<u8> {
-    [RECORD_AAD, key.as_bytes()].concat()
+/// The associated data of the record stored under `key`; on the stack for any usual name.
+fn aad(key: &str) -> smallvec::SmallVec<[u8; 128]> {
+    let mut aad = smallvec::SmallVec::new();
+    aad.extend_from_slice(RECORD_AAD);
+    aad.extend_from_slice(key.as_bytes());
+    aad
 }
 
 /// Encrypts a record value under the root encryption key.
 pub(crate) fn seal(rek: &KeyMaterial, key: &str, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
-    Ciphertext::seal(KeyType::Aes256, rek.bytes(), 0, plaintext, &aad(key))
+    Ciphertext::seal(KeyType::Aes256, rek, 0, plaintext, &aad(key))
 }
 
-/// Decrypts a record value; a value moved to another key or altered does not open.
-pub(crate) fn open(
-    rek: &KeyMaterial,
+/// Decrypts a record value; a value moved to another key or altered does not open. `rek` may
+/// carry its keyed MAC state, which start-up keeps for the millions of records it opens.
+pub(crate) fn open<'k>(
+    rek: impl Into<MasterKey<'k>>,
     key: &str,
     value: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
-    Ciphertext::open(KeyType::Aes256, rek.bytes(), value, &aad(key)).map_err(|_| {
+    Ciphertext::open(KeyType::Aes256, rek, value, &aad(key)).map_err(|_| {
         StorageFailure::new(format!(
             "record {key} does not authenticate under the root key"
         ))

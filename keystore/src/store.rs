@@ -9,6 +9,7 @@ use redb::{Database, ReadableTable};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
+use crate::load::Loader;
 use crate::state::Change;
 use crate::storage::{
     self, META, META_CLUSTER_ID, META_COMMIT, META_FORKED_FROM, META_FORMAT, META_REK_PREFIX,
@@ -89,7 +90,9 @@ impl Keystore {
         let unsealed = hsms.unseal(&blobs, REK_CONTEXT)?;
         let rek = KeyMaterial::from_slice(unsealed.secret.expose_secret())
             .map_err(|_| StorageFailure::new("sealed root key has the wrong length"))?;
-        let db = Database::create(&path)?;
+        let db = Database::builder()
+            .set_cache_size(DB_CACHE_BYTES)
+            .create(&path)?;
         rewrap(&db, &rek, hsms, &blobs)?;
         let (state, commit, cluster_id, forked_from) = load(&db, &rek)?;
         Ok(Self {
@@ -306,7 +309,7 @@ impl Keystore {
         let Some(sealed) = meta.get(META_REPLICATION)? else {
             return Ok(None);
         };
-        let plain = storage::open(&self.rek.read(), REPLICATION_KEY, sealed.value())?;
+        let plain = storage::open(&*self.rek.read(), REPLICATION_KEY, sealed.value())?;
         Ok(Some(plain.to_vec()))
     }
 
@@ -414,11 +417,11 @@ impl Keystore {
         commit: u64,
         replication: &[u8],
     ) -> Result<(), Error> {
-        let mut changes = Vec::new();
+        let mut loader = Loader::new(&rek)?;
         for (k, v) in &snapshot.records {
-            let plain = storage::open(&rek, k, v)?;
-            changes.push(storage::decode(k, &plain)?);
+            loader.push(k, v)?;
         }
+        let state = loader.finish()?;
         let _writer = self.writer.lock();
         let txn = self.db.begin_write()?;
         {
@@ -449,8 +452,6 @@ impl Keystore {
             )?;
         }
         txn.commit()?;
-        let mut state = State::default();
-        state.apply(changes);
         *self.state.write() = state;
         *self.rek.write() = rek;
         self.commit.store(commit, Ordering::Release);
@@ -685,6 +686,13 @@ fn rewrap(
     Ok(())
 }
 
+/// redb's page cache. Reads are served from memory, never from redb: its cache only speeds
+/// the path a write walks and the one pass of start-up, which reads each page once. redb's
+/// default (1 GiB) keeps every page start-up read, up to that size, for the life of the
+/// process; this bound is the memory a node keeps for it (docs/decisions.md, "Memory per
+/// key").
+const DB_CACHE_BYTES: usize = 64 << 20;
+
 /// What a database holds: its state, commit, cluster id and the cluster it forked from.
 type Loaded = (State, u64, Uuid, Option<Uuid>);
 
@@ -704,14 +712,13 @@ fn load(db: &Database, rek: &KeyMaterial) -> Result<Loaded, OpenError> {
         .get(META_FORKED_FROM)?
         .and_then(|v| Uuid::from_slice(v.value()).ok());
     let records = txn.open_table(RECORDS)?;
-    let mut changes: Vec<Change> = Vec::new();
+    let mut loader = Loader::new(rek).map_err(StorageFailure::caused_by)?;
     for entry in records.iter()? {
         let (k, v) = entry?;
-        let plain = storage::open(rek, k.value(), v.value()).map_err(StorageFailure::caused_by)?;
-        changes.push(storage::decode(k.value(), &plain).map_err(StorageFailure::caused_by)?);
+        loader
+            .push(k.value(), v.value())
+            .map_err(StorageFailure::caused_by)?;
     }
-    // Keys sort "e/" < "i/" < "k/" < "p/" < "w/": enclaves are applied before what they contain.
-    let mut state = State::default();
-    state.apply(changes);
+    let state = loader.finish().map_err(StorageFailure::caused_by)?;
     Ok((state, commit, cluster_id, forked_from))
 }
