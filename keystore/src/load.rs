@@ -9,8 +9,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::aead::{KeyedMac, MasterKey};
-use crate::model::{Key, KeyRecord};
-use crate::state::{Change, Loading};
+use crate::model::KeyRecord;
+use crate::state::{Change, KeyRun, Loading};
 use crate::{storage, Error, KeyMaterial, State, StorageFailure};
 
 /// Records per chunk: enough that handing a chunk over costs nothing next to opening it.
@@ -31,7 +31,7 @@ struct Chunk {
     /// Where each record's key ends in `keys` and its value in `values`.
     ends: Vec<(usize, usize)>,
     /// Room for the chunk's first run of keys, handed back emptied by the run before.
-    run: Vec<(Box<str>, Key)>,
+    run: KeyRun,
 }
 
 impl Chunk {
@@ -56,7 +56,7 @@ pub(crate) struct Loader {
     /// faulted in anew.
     spare: Vec<Chunk>,
     /// Runs of keys moved into the state, emptied, for the next chunks.
-    runs: Vec<Vec<(Box<str>, Key)>>,
+    runs: Vec<KeyRun>,
     /// Chunks sent, and the number of the next one to apply.
     sent: u64,
     next: u64,
@@ -183,7 +183,7 @@ fn lost() -> Error {
 /// What a worker makes of a chunk, in storage order: runs of keys of one enclave, each key
 /// as memory holds it, and the other records.
 enum Part {
-    Keys(String, Vec<(Box<str>, Key)>),
+    Keys(String, KeyRun),
     Other(Change),
 }
 
@@ -293,9 +293,7 @@ mod tests {
         let damaged = CHUNK_RECORDS + 3;
         let last = records[damaged].1.len() - 1;
         records[damaged].1[last] ^= 1;
-        let err = load(&rek, &records)
-            .err()
-            .expect("a damaged record is refused");
+        let err = load(&rek, &records).expect_err("a damaged record is refused");
         assert!(
             err.to_string().contains(&records[damaged].0),
             "{err} names {}",

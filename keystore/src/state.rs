@@ -776,6 +776,9 @@ impl State {
     }
 }
 
+/// Keys of one enclave as start-up reads them: names with what memory keeps of each key.
+pub(crate) type KeyRun = Vec<(Box<str>, Key)>;
+
 /// Builds a state from every stored record (start-up, restores, installed snapshots): the
 /// keys of an enclave are gathered and its map built at once, full nodes from sorted names,
 /// where inserting names in order would leave every node of the map half empty (and cost a
@@ -784,7 +787,7 @@ impl State {
 pub(crate) struct Loading {
     state: State,
     /// Keys by enclave, in the order read.
-    keys: Vec<(String, Vec<(Box<str>, Key)>)>,
+    keys: Vec<(String, KeyRun)>,
 }
 
 impl Loading {
@@ -801,7 +804,7 @@ impl Loading {
     }
 
     /// Moves stored keys of `enclave` out of `keys`, their creators already shared.
-    pub(crate) fn add_keys(&mut self, enclave: String, keys: &mut Vec<(Box<str>, Key)>) {
+    pub(crate) fn add_keys(&mut self, enclave: String, keys: &mut KeyRun) {
         match self.keys.iter_mut().rev().find(|(e, _)| *e == enclave) {
             Some((_, all)) => all.append(keys),
             None => self.keys.push((enclave, std::mem::take(keys))),
