@@ -48,6 +48,8 @@ type Done = (u64, Result<Vec<Part>, Error>, Chunk);
 /// Takes records in storage order ([`Loader::push`]) and gives the state they make
 /// ([`Loader::finish`]).
 pub(crate) struct Loader {
+    /// The workers' queue: they end once it is gone (a load finished, or given up on an
+    /// error and dropped).
     jobs: Option<mpsc::SyncSender<(u64, Chunk)>>,
     done: mpsc::Receiver<Done>,
     workers: Vec<JoinHandle<()>>,
@@ -169,13 +171,6 @@ impl Loader {
     }
 }
 
-impl Drop for Loader {
-    /// Workers of a load given up (an error) end once their queue is gone.
-    fn drop(&mut self) {
-        self.jobs = None;
-    }
-}
-
 fn lost() -> Error {
     StorageFailure::new("a worker reading the records stopped").into()
 }
@@ -226,13 +221,24 @@ mod tests {
 
     /// `n` keys of enclave `e` as stored (sealed under `rek`), after the enclave's record.
     fn records(rek: &KeyMaterial, n: usize) -> Vec<(String, Vec<u8>)> {
+        records_of(rek, &[("e", n)])
+    }
+
+    /// The records of enclaves and of `n` keys in each, in storage order.
+    fn records_of(rek: &KeyMaterial, enclaves: &[(&str, usize)]) -> Vec<(String, Vec<u8>)> {
         let at = Timestamp::now();
-        let mut changes = vec![Change::PutEnclave(EnclaveRecord {
-            name: "e".into(),
-            created_at: at,
-            created_by: "root".into(),
-        })];
-        for i in 0..n {
+        let mut changes = Vec::new();
+        for (enclave, _) in enclaves {
+            changes.push(Change::PutEnclave(EnclaveRecord {
+                name: enclave.to_string(),
+                created_at: at,
+                created_by: "root".into(),
+            }));
+        }
+        for (enclave, i) in enclaves
+            .iter()
+            .flat_map(|(e, n)| (0..*n).map(move |i| (e, i)))
+        {
             let mut versions = Versions::default();
             versions.insert(KeyVersion {
                 version: 1,
@@ -248,16 +254,18 @@ mod tests {
                 next_version: 2,
                 versions,
             };
-            changes.push(Change::PutKey("e".into(), record));
+            changes.push(Change::PutKey(enclave.to_string(), record));
         }
-        changes
+        let mut stored: Vec<_> = changes
             .iter()
             .map(|c| {
                 let (key, plain) = storage::encode(c).unwrap();
                 let sealed = storage::seal(rek, &key, &plain.unwrap()).unwrap();
                 (key, sealed)
             })
-            .collect()
+            .collect();
+        stored.sort_by(|a, b| a.0.cmp(&b.0));
+        stored
     }
 
     fn load(rek: &KeyMaterial, records: &[(String, Vec<u8>)]) -> Result<State, Error> {
@@ -283,6 +291,16 @@ mod tests {
             names,
             ["k000000", "k000001", "k000002", "k000003", "k000004"]
         );
+    }
+
+    /// Keys of several enclaves in one chunk each land in their own enclave.
+    #[test]
+    fn keys_of_several_enclaves_in_one_chunk_stay_apart() {
+        let rek = KeyMaterial::generate();
+        let state = load(&rek, &records_of(&rek, &[("a", 3), ("a-b", 5), ("b", 7)])).unwrap();
+        for (enclave, n) in [("a", 3), ("a-b", 5), ("b", 7)] {
+            assert_eq!(state.key_count(enclave).unwrap(), n, "{enclave}");
+        }
     }
 
     /// A damaged record anywhere fails the whole load, naming the record.

@@ -1043,7 +1043,7 @@ mod tests {
     fn a_key_costs_its_version_and_shares_its_creator() {
         assert!(size_of::<Key>() <= 96, "{}", size_of::<Key>());
         let at = Timestamp::now();
-        let (_, records) = run(&[
+        let (applied, records) = run(&[
             Command::CreateEnclave {
                 name: "e".into(),
                 at,
@@ -1056,9 +1056,12 @@ mod tests {
         for r in records {
             loading.add(r);
         }
-        let state = loading.finish();
-        let keys = &state.enclaves["e"].keys;
-        let by = |name: &str| keys[name].versions.latest().unwrap().created_by.clone();
-        assert!(Arc::ptr_eq(&by("one"), &by("two")));
+        let loaded = loading.finish();
+        // Written at run time (each command names its creator afresh) and read at start-up.
+        for state in [&applied, &loaded] {
+            let keys = &state.enclaves["e"].keys;
+            let by = |name: &str| keys[name].versions.latest().unwrap().created_by.clone();
+            assert!(Arc::ptr_eq(&by("one"), &by("two")));
+        }
     }
 }
