@@ -156,8 +156,7 @@ pub(crate) struct KeyVersion {
     pub(crate) material: KeyMaterial,
     pub(crate) imported: bool,
     pub(crate) created_at: Timestamp,
-    /// Shared: one copy per creator, not one per key (decoded through [`creator`], and
-    /// `State::apply` shares those made at run time).
+    /// Shared: one copy per creator and thread, not one per key ([`shared_creator`]).
     #[serde(deserialize_with = "creator")]
     pub(crate) created_by: Arc<str>,
     /// The keyed MAC state of an AES-256 version, made at its first use and never stored
@@ -167,10 +166,26 @@ pub(crate) struct KeyVersion {
     pub(crate) mac: once_cell::race::OnceBox<crate::aead::KeyedMac>,
 }
 
-/// Decodes a creator's name into the copy this thread decoded before, if any: start-up
+/// The copy of a creator's name this thread made before, or a new one it keeps: start-up
 /// decodes millions of versions made by a handful of identities, and a copy per version would
 /// cost two allocations and their memory each. The copies a thread keeps are the names of
 /// identities that created keys, a short list.
+pub(crate) fn shared_creator(name: &str) -> Arc<str> {
+    thread_local! {
+        static CREATORS: std::cell::RefCell<std::collections::HashSet<Arc<str>>> =
+            Default::default();
+    }
+    CREATORS.with_borrow_mut(|creators| match creators.get(name) {
+        Some(shared) => shared.clone(),
+        None => {
+            let shared: Arc<str> = name.into();
+            creators.insert(shared.clone());
+            shared
+        }
+    })
+}
+
+/// Decodes a creator's name through [`shared_creator`].
 fn creator<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Arc<str>, D::Error> {
     struct Name;
     impl serde::de::Visitor<'_> for Name {
@@ -181,20 +196,7 @@ fn creator<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Arc<str>
         }
 
         fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Arc<str>, E> {
-            thread_local! {
-                static CREATORS: std::cell::RefCell<std::collections::HashSet<Arc<str>>> =
-                    Default::default();
-            }
-            Ok(
-                CREATORS.with_borrow_mut(|creators| match creators.get(name) {
-                    Some(shared) => shared.clone(),
-                    None => {
-                        let shared: Arc<str> = name.into();
-                        creators.insert(shared.clone());
-                        shared
-                    }
-                }),
-            )
+            Ok(shared_creator(name))
         }
     }
     deserializer.deserialize_str(Name)
@@ -284,10 +286,6 @@ impl Versions {
     /// Oldest first.
     pub(crate) fn iter(&self) -> std::slice::Iter<'_, KeyVersion> {
         self.0.iter()
-    }
-
-    pub(crate) fn iter_mut(&mut self) -> std::slice::IterMut<'_, KeyVersion> {
-        self.0.iter_mut()
     }
 
     /// Adds `v`, replacing a version of the same number.

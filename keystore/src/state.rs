@@ -80,8 +80,6 @@ pub struct State {
     /// Identity → the enclave it lives in (every identity lives in one): KES requests name no
     /// enclave, and identity creation checks the rule, without a scan of every enclave.
     owners: std::collections::HashMap<String, String>,
-    /// One copy of each name that created a key version, shared by all its versions.
-    creators: std::collections::HashSet<Arc<str>>,
 }
 
 impl State {
@@ -523,7 +521,7 @@ impl State {
                     material: material.clone(),
                     imported: *imported,
                     created_at: *at,
-                    created_by: by.as_str().into(),
+                    created_by: crate::model::shared_creator(by),
                     mac: Default::default(),
                 });
                 vec![Change::PutKey(enclave.clone(), record)]
@@ -701,75 +699,72 @@ impl State {
     }
 
     fn apply_one(&mut self, change: Change) {
-        {
-            match change {
-                Change::PutEnclave(r) => {
-                    self.enclaves.insert(
-                        r.name.clone(),
-                        Enclave {
-                            record: r,
-                            keys: BTreeMap::new(),
-                            identities: BTreeMap::new(),
-                            policies: BTreeMap::new(),
-                            wrapping: None,
-                        },
-                    );
-                }
-                Change::DelEnclave(name) => {
-                    if let Some(e) = self.enclaves.remove(&name) {
-                        for identity in e.identities.keys() {
-                            self.owners.remove(identity);
-                        }
+        match change {
+            Change::PutEnclave(r) => {
+                self.enclaves.insert(
+                    r.name.clone(),
+                    Enclave {
+                        record: r,
+                        keys: BTreeMap::new(),
+                        identities: BTreeMap::new(),
+                        policies: BTreeMap::new(),
+                        wrapping: None,
+                    },
+                );
+            }
+            Change::DelEnclave(name) => {
+                if let Some(e) = self.enclaves.remove(&name) {
+                    for identity in e.identities.keys() {
+                        self.owners.remove(identity);
                     }
                 }
-                Change::PutKey(e, r) => {
-                    if let Some(e) = self.enclaves.get_mut(&e) {
-                        let (name, mut key) = r.split();
-                        intern_creators(&mut self.creators, &mut key);
-                        e.keys.insert(name.into_boxed_str(), key);
+            }
+            Change::PutKey(e, r) => {
+                if let Some(e) = self.enclaves.get_mut(&e) {
+                    let (name, key) = r.split();
+                    e.keys.insert(name.into_boxed_str(), key);
+                }
+            }
+            Change::DelKey(e, name) => {
+                if let Some(e) = self.enclaves.get_mut(&e) {
+                    e.keys.remove(name.as_str());
+                }
+            }
+            Change::PutIdentity(name, r) => {
+                if let Some(e) = self.enclaves.get_mut(&name) {
+                    self.owners.insert(r.identity.clone(), name);
+                    e.identities.insert(r.identity.clone(), r);
+                }
+            }
+            Change::DelIdentity(name, id) => {
+                if let Some(e) = self.enclaves.get_mut(&name) {
+                    if e.identities.remove(&id).is_some() {
+                        self.owners.remove(&id);
                     }
                 }
-                Change::DelKey(e, name) => {
-                    if let Some(e) = self.enclaves.get_mut(&e) {
-                        e.keys.remove(name.as_str());
-                    }
+            }
+            Change::PutPolicy(e, r) => {
+                if let Some(e) = self.enclaves.get_mut(&e) {
+                    // Validated when planned (and when written); an unparsable record would
+                    // be a bug, and then the policy allows nothing.
+                    let policy =
+                        Policy::from_normalized_json(r.policy_json.as_bytes()).unwrap_or_default();
+                    e.policies.insert(r.name.clone(), (r, Arc::new(policy)));
                 }
-                Change::PutIdentity(name, r) => {
-                    if let Some(e) = self.enclaves.get_mut(&name) {
-                        self.owners.insert(r.identity.clone(), name);
-                        e.identities.insert(r.identity.clone(), r);
-                    }
+            }
+            Change::DelPolicy(e, name) => {
+                if let Some(e) = self.enclaves.get_mut(&e) {
+                    e.policies.remove(&name);
                 }
-                Change::DelIdentity(name, id) => {
-                    if let Some(e) = self.enclaves.get_mut(&name) {
-                        if e.identities.remove(&id).is_some() {
-                            self.owners.remove(&id);
-                        }
-                    }
+            }
+            Change::PutWrappingKey(e, r) => {
+                if let Some(e) = self.enclaves.get_mut(&e) {
+                    e.wrapping = Some(r);
                 }
-                Change::PutPolicy(e, r) => {
-                    if let Some(e) = self.enclaves.get_mut(&e) {
-                        // Validated when planned (and when written); an unparsable record would
-                        // be a bug, and then the policy allows nothing.
-                        let policy = Policy::from_normalized_json(r.policy_json.as_bytes())
-                            .unwrap_or_default();
-                        e.policies.insert(r.name.clone(), (r, Arc::new(policy)));
-                    }
-                }
-                Change::DelPolicy(e, name) => {
-                    if let Some(e) = self.enclaves.get_mut(&e) {
-                        e.policies.remove(&name);
-                    }
-                }
-                Change::PutWrappingKey(e, r) => {
-                    if let Some(e) = self.enclaves.get_mut(&e) {
-                        e.wrapping = Some(r);
-                    }
-                }
-                Change::DelWrappingKey(e) => {
-                    if let Some(e) = self.enclaves.get_mut(&e) {
-                        e.wrapping = None;
-                    }
+            }
+            Change::DelWrappingKey(e) => {
+                if let Some(e) = self.enclaves.get_mut(&e) {
+                    e.wrapping = None;
                 }
             }
         }
@@ -795,15 +790,14 @@ impl Loading {
     pub(crate) fn add(&mut self, change: Change) {
         match change {
             Change::PutKey(enclave, record) => {
-                let (name, mut key) = record.split();
-                intern_creators(&mut self.state.creators, &mut key);
+                let (name, key) = record.split();
                 self.add_keys(enclave, &mut vec![(name.into_boxed_str(), key)]);
             }
             other => self.state.apply_one(other),
         }
     }
 
-    /// Moves stored keys of `enclave` out of `keys`, their creators already shared.
+    /// Moves stored keys of `enclave` out of `keys`.
     pub(crate) fn add_keys(&mut self, enclave: String, keys: &mut KeyRun) {
         match self.keys.iter_mut().rev().find(|(e, _)| *e == enclave) {
             Some((_, all)) => all.append(keys),
@@ -825,18 +819,6 @@ impl Loading {
             }
         }
         self.state
-    }
-}
-
-/// Replaces the creator of each version with the state's copy of that name.
-pub(crate) fn intern_creators(creators: &mut std::collections::HashSet<Arc<str>>, key: &mut Key) {
-    for v in key.versions.iter_mut() {
-        match creators.get(&*v.created_by) {
-            Some(shared) => v.created_by = shared.clone(),
-            None => {
-                creators.insert(v.created_by.clone());
-            }
-        }
     }
 }
 
