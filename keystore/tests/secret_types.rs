@@ -16,6 +16,14 @@ fn key_types_are_zeroized_on_drop() {
     zeroized_on_drop::<zeroize::Zeroizing<Vec<u8>>>();
 }
 
+/// The AES key schedules inside the AES-GCM ciphers (the soft HSM's, the per-message sub-keys)
+/// hold the key itself (the first round key is the key): they are wiped on drop too.
+#[test]
+fn aes_key_schedules_are_zeroized_on_drop() {
+    zeroized_on_drop::<aes::Aes256>();
+    zeroized_on_drop::<aes::Aes256Enc>();
+}
+
 #[test]
 fn debug_output_never_shows_key_material() {
     let material = [0xA7u8; 32];
