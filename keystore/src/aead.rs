@@ -14,7 +14,6 @@
 //! (`kes_envelope`), are accepted on decrypt for imported keys.
 
 use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
-use aes_gcm::Aes256Gcm;
 use chacha20poly1305::ChaCha20Poly1305;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -44,7 +43,8 @@ impl Ciphertext {
         Some(u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]))
     }
 
-    /// Encrypts `plaintext` under `key` (of `kind`, at `version`) with `aad` bound.
+    /// Encrypts `plaintext` under `key` (of `kind`, at `version`) with `aad` bound, under a
+    /// sub-key of its own.
     pub(crate) fn seal<'k>(
         kind: KeyType,
         key: impl Into<MasterKey<'k>>,
@@ -52,42 +52,7 @@ impl Ciphertext {
         plaintext: &[u8],
         aad: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        let mut iv = [0u8; IV_LEN];
-        let mut nonce = [0u8; NONCE_LEN];
-        let mut rng = rand::thread_rng();
-        rng.fill_bytes(&mut iv);
-        rng.fill_bytes(&mut nonce);
-        Self::seal_with(kind, key.into(), version, &iv, &nonce, plaintext, aad)
-    }
-
-    fn seal_with<'k>(
-        kind: KeyType,
-        key: impl Into<MasterKey<'k>>,
-        version: u32,
-        iv: &[u8; IV_LEN],
-        nonce: &[u8; NONCE_LEN],
-        plaintext: &[u8],
-        aad: &[u8],
-    ) -> Result<Vec<u8>, Error> {
-        let mut out = Vec::with_capacity(CIPHERTEXT_OVERHEAD + plaintext.len());
-        out.push(kind.tag());
-        out.extend_from_slice(&version.to_be_bytes());
-        out.extend_from_slice(iv);
-        out.extend_from_slice(nonce);
-        // The header and the caller's associated data, on the stack when they are short (a
-        // data key's context is), to spare an allocation per ciphertext.
-        let mut short = [0u8; 128];
-        let long;
-        let full_aad: &[u8] = if HEADER_LEN + aad.len() <= short.len() {
-            short[..HEADER_LEN].copy_from_slice(&out[..HEADER_LEN]);
-            short[HEADER_LEN..HEADER_LEN + aad.len()].copy_from_slice(aad);
-            &short[..HEADER_LEN + aad.len()]
-        } else {
-            long = [&out[..HEADER_LEN], aad].concat();
-            &long
-        };
-        aead_seal(kind, key.into(), iv, nonce, plaintext, full_aad, &mut out)?;
-        Ok(out)
+        SubKey::new(kind, key.into(), version).seal(plaintext, aad)
     }
 
     /// Decrypts a tagged ciphertext. Every failure is [`Error::InvalidCiphertext`].
@@ -227,6 +192,142 @@ impl<'a> From<&'a [u8; 32]> for MasterKey<'a> {
     }
 }
 
+/// Most messages one sub-key seals (a request carries at most 1,000 frames; this bound holds
+/// whoever calls). With random 96-bit nonces the chance that two of them collide is below
+/// 2^-76, far under the 2^-32 NIST SP 800-38D allows for random GCM nonces.
+pub const MAX_SEALS_PER_SUB_KEY: u32 = 1024;
+
+/// A sub-key ready to seal, with the IV it was derived from: the messages of one request under
+/// one key version share it (docs/formats.md §2), so a batch derives one sub-key and one key
+/// schedule instead of one per message. Every message still draws its own nonce.
+pub(crate) struct SubKey {
+    header: [u8; HEADER_LEN],
+    iv: [u8; IV_LEN],
+    aead: SubAead,
+    seals: u32,
+}
+
+impl std::fmt::Debug for SubKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SubKey(<redacted>)")
+    }
+}
+
+impl SubKey {
+    /// A sub-key from a fresh random IV.
+    pub(crate) fn new(kind: KeyType, key: MasterKey<'_>, version: u32) -> Self {
+        let mut iv = [0u8; IV_LEN];
+        rand::thread_rng().fill_bytes(&mut iv);
+        Self::with_iv(kind, key, version, iv)
+    }
+
+    fn with_iv(kind: KeyType, key: MasterKey<'_>, version: u32, iv: [u8; IV_LEN]) -> Self {
+        let mut header = [0u8; HEADER_LEN];
+        header[0] = kind.tag();
+        header[1..].copy_from_slice(&version.to_be_bytes());
+        Self {
+            header,
+            aead: SubAead::new(kind, key, &iv),
+            iv,
+            seals: 0,
+        }
+    }
+
+    /// Whether it may seal another message ([`MAX_SEALS_PER_SUB_KEY`]).
+    pub(crate) fn has_room(&self) -> bool {
+        self.seals < MAX_SEALS_PER_SUB_KEY
+    }
+
+    /// Seals one message under a fresh random nonce.
+    pub(crate) fn seal(&mut self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, Error> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        self.seal_with(&nonce, plaintext, aad)
+    }
+
+    fn seal_with(
+        &mut self,
+        nonce: &[u8; NONCE_LEN],
+        plaintext: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        self.seals += 1;
+        let mut out = Vec::with_capacity(CIPHERTEXT_OVERHEAD + plaintext.len());
+        out.extend_from_slice(&self.header);
+        out.extend_from_slice(&self.iv);
+        out.extend_from_slice(nonce);
+        // The header and the caller's associated data, on the stack when they are short (a
+        // data key's context is), to spare an allocation per ciphertext.
+        let mut short = [0u8; 128];
+        let long;
+        let full_aad: &[u8] = if HEADER_LEN + aad.len() <= short.len() {
+            short[..HEADER_LEN].copy_from_slice(&self.header);
+            short[HEADER_LEN..HEADER_LEN + aad.len()].copy_from_slice(aad);
+            &short[..HEADER_LEN + aad.len()]
+        } else {
+            long = [&self.header[..], aad].concat();
+            &long
+        };
+        self.aead.seal(nonce, plaintext, full_aad, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// AES-256-GCM over the encrypting half of AES: GCM never decrypts a block, and the inverse key
+/// schedule that `Aes256Gcm` also computes would be made and wiped for nothing per sub-key.
+type Aes256GcmEnc = aes_gcm::AesGcm<aes::Aes256Enc, aes_gcm::aead::consts::U12>;
+
+/// The AEAD of one sub-key. Both ciphers wipe their key on drop.
+// AES's state is large (its software fallback's key schedule shares the space), but a sub-key
+// lives on the stack for one request: boxing it would cost an allocation per sub-key.
+#[allow(clippy::large_enum_variant)]
+enum SubAead {
+    Aes256(Aes256GcmEnc),
+    ChaCha20(ChaCha20Poly1305),
+}
+
+impl SubAead {
+    fn new(kind: KeyType, key: MasterKey<'_>, iv: &[u8]) -> Self {
+        let sub = sub_key(kind, key, iv);
+        match kind {
+            KeyType::Aes256 => Self::Aes256(Aes256GcmEnc::new(sub.as_ref().into())),
+            KeyType::ChaCha20 => Self::ChaCha20(ChaCha20Poly1305::new(sub.as_ref().into())),
+        }
+    }
+
+    /// Appends the AEAD of `plaintext` (ciphertext, then tag) to `out`, sealed in place there.
+    fn seal(
+        &self,
+        nonce: &[u8],
+        plaintext: &[u8],
+        aad: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let start = out.len();
+        out.extend_from_slice(plaintext);
+        let buffer = &mut out[start..];
+        let tag = match self {
+            Self::Aes256(aead) => aead.encrypt_in_place_detached(nonce.into(), aad, buffer),
+            Self::ChaCha20(aead) => aead.encrypt_in_place_detached(nonce.into(), aad, buffer),
+        };
+        // Both AEADs only fail on plaintexts beyond 64 GiB; requests are capped far below that.
+        let tag = tag.map_err(|_| Error::Invalid("plaintext too large".into()))?;
+        out.extend_from_slice(&tag);
+        Ok(())
+    }
+
+    fn open(&self, nonce: &[u8], sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        let payload = Payload { msg: sealed, aad };
+        let opened = match self {
+            Self::Aes256(aead) => aead.decrypt(nonce.into(), payload),
+            Self::ChaCha20(aead) => aead.decrypt(nonce.into(), payload),
+        };
+        opened
+            .map(Zeroizing::new)
+            .map_err(|_| Error::InvalidCiphertext)
+    }
+}
+
 fn sub_key(kind: KeyType, key: MasterKey<'_>, iv: &[u8]) -> Zeroizing<[u8; 32]> {
     let mut out = Zeroizing::new([0u8; 32]);
     match kind {
@@ -243,36 +344,6 @@ fn sub_key(kind: KeyType, key: MasterKey<'_>, iv: &[u8]) -> Zeroizing<[u8; 32]> 
     out
 }
 
-/// Appends the AEAD of `plaintext` (ciphertext, then tag) to `out`, sealed in place there.
-fn aead_seal(
-    kind: KeyType,
-    key: MasterKey<'_>,
-    iv: &[u8],
-    nonce: &[u8],
-    plaintext: &[u8],
-    aad: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<(), Error> {
-    let sub = sub_key(kind, key, iv);
-    let start = out.len();
-    out.extend_from_slice(plaintext);
-    let buffer = &mut out[start..];
-    let tag = match kind {
-        KeyType::Aes256 => {
-            Aes256Gcm::new(sub.as_ref().into()).encrypt_in_place_detached(nonce.into(), aad, buffer)
-        }
-        KeyType::ChaCha20 => ChaCha20Poly1305::new(sub.as_ref().into()).encrypt_in_place_detached(
-            nonce.into(),
-            aad,
-            buffer,
-        ),
-    };
-    // Both AEADs only fail on plaintexts beyond 64 GiB; requests are capped far below that.
-    let tag = tag.map_err(|_| Error::Invalid("plaintext too large".into()))?;
-    out.extend_from_slice(&tag);
-    Ok(())
-}
-
 fn aead_open(
     kind: KeyType,
     key: MasterKey<'_>,
@@ -281,17 +352,7 @@ fn aead_open(
     sealed: &[u8],
     aad: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, Error> {
-    let sub = sub_key(kind, key, iv);
-    let payload = Payload { msg: sealed, aad };
-    let opened = match kind {
-        KeyType::Aes256 => Aes256Gcm::new(sub.as_ref().into()).decrypt(nonce.into(), payload),
-        KeyType::ChaCha20 => {
-            ChaCha20Poly1305::new(sub.as_ref().into()).decrypt(nonce.into(), payload)
-        }
-    };
-    opened
-        .map(Zeroizing::new)
-        .map_err(|_| Error::InvalidCiphertext)
+    SubAead::new(kind, key, iv).open(nonce, sealed, aad)
 }
 
 #[cfg(test)]
@@ -306,8 +367,9 @@ mod tests {
     /// docs/formats.md): they pin the format so a later version still decrypts old data.
     #[test]
     fn aes256_test_vector() {
-        let ct =
-            Ciphertext::seal_with(KeyType::Aes256, &KEY, 7, &IV, &NONCE, b"hello", b"{}").unwrap();
+        let ct = SubKey::with_iv(KeyType::Aes256, (&KEY).into(), 7, IV)
+            .seal_with(&NONCE, b"hello", b"{}")
+            .unwrap();
         assert_eq!(
             hex::encode(&ct),
             include_str!("../testdata/aes256-vector.hex").trim()
@@ -330,7 +392,8 @@ mod tests {
             hex::encode(*sub_key(KeyType::ChaCha20, (&key).into(), &nonce)),
             "82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc"
         );
-        let ct = Ciphertext::seal_with(KeyType::ChaCha20, &KEY, 7, &IV, &NONCE, b"hello", b"{}")
+        let ct = SubKey::with_iv(KeyType::ChaCha20, (&KEY).into(), 7, IV)
+            .seal_with(&NONCE, b"hello", b"{}")
             .unwrap();
         assert_eq!(
             hex::encode(&ct),
@@ -385,16 +448,9 @@ mod tests {
         // Build a KES ciphertext by moving our header/iv/nonce to KES's layout: only possible
         // if the AEAD body is the same construction (header not bound), so seal by hand.
         let mut sealed = Vec::new();
-        aead_seal(
-            KeyType::Aes256,
-            (&KEY).into(),
-            &IV,
-            &NONCE,
-            b"kes",
-            b"ctx",
-            &mut sealed,
-        )
-        .unwrap();
+        SubAead::new(KeyType::Aes256, (&KEY).into(), &IV)
+            .seal(&NONCE, b"kes", b"ctx", &mut sealed)
+            .unwrap();
         let kes = [sealed.as_slice(), &IV, &NONCE].concat();
         assert_eq!(
             &*Ciphertext::open_kes(KeyType::Aes256, &KEY, &kes, b"ctx").unwrap(),
@@ -411,16 +467,9 @@ mod tests {
     #[test]
     fn kes_form_bounds() {
         let mut sealed = Vec::new();
-        aead_seal(
-            KeyType::Aes256,
-            (&KEY).into(),
-            &IV,
-            &NONCE,
-            b"",
-            b"",
-            &mut sealed,
-        )
-        .unwrap();
+        SubAead::new(KeyType::Aes256, (&KEY).into(), &IV)
+            .seal(&NONCE, b"", b"", &mut sealed)
+            .unwrap();
         let kes = [sealed.as_slice(), &IV, &NONCE].concat();
         assert_eq!(kes.len(), IV_LEN + NONCE_LEN + TAG_LEN);
         assert_eq!(

@@ -26,12 +26,13 @@ mod load;
 mod model;
 mod names;
 pub mod private_files;
+mod sealer;
 mod state;
 mod storage;
 mod store;
 mod wrapping;
 
-pub use aead::{Ciphertext, CIPHERTEXT_OVERHEAD};
+pub use aead::{Ciphertext, CIPHERTEXT_OVERHEAD, MAX_SEALS_PER_SUB_KEY};
 pub use backup::BACKUP_VERSION;
 pub use command::Command;
 pub use error::{Error, OpenError, StorageFailure};
@@ -40,6 +41,7 @@ pub use model::{
     Timestamp,
 };
 pub use names::{validate_identity, validate_name, NameKind, MAX_NAME_LEN};
+pub use sealer::Sealer;
 pub use state::{DataKey, Page, State, MAX_DATA_KEY_LEN, MAX_LIST_LIMIT};
 pub use store::{Keystore, Snapshot, StoreInfo, DB_FILE};
 pub use wrapping::{OaepHash, WrappingKeyInfo, WrappingPrivateKey};

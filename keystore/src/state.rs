@@ -87,7 +87,12 @@ impl State {
         self.enclaves.get(name).ok_or(Error::EnclaveNotFound)
     }
 
-    fn key_version(&self, enclave: &str, name: &str, version: u32) -> Result<&KeyVersion, Error> {
+    pub(crate) fn key_version(
+        &self,
+        enclave: &str,
+        name: &str,
+        version: u32,
+    ) -> Result<&KeyVersion, Error> {
         let key = self
             .enclave(enclave)?
             .keys
@@ -209,48 +214,6 @@ impl State {
             .get(name)
             .ok_or(Error::KeyNotFound)?;
         Ok(key.versions.iter().map(|v| key_info(name, v)).collect())
-    }
-
-    /// Encrypts under a key version (0 = latest); returns the version used and the ciphertext.
-    pub fn encrypt(
-        &self,
-        enclave: &str,
-        name: &str,
-        version: u32,
-        plaintext: &[u8],
-        aad: &[u8],
-    ) -> Result<(u32, Vec<u8>), Error> {
-        let v = self.key_version(enclave, name, version)?;
-        Ok((
-            v.version,
-            Ciphertext::seal(v.kind, v.key(), v.version, plaintext, aad)?,
-        ))
-    }
-
-    /// Generates a random data key of `length` bytes (0 ⇒ 32) and encrypts it.
-    pub fn generate(
-        &self,
-        enclave: &str,
-        name: &str,
-        version: u32,
-        aad: &[u8],
-        length: usize,
-    ) -> Result<DataKey, Error> {
-        let length = if length == 0 { 32 } else { length };
-        if length > MAX_DATA_KEY_LEN {
-            return Err(Error::Invalid(format!(
-                "invalid length: at most {MAX_DATA_KEY_LEN} bytes"
-            )));
-        }
-        let v = self.key_version(enclave, name, version)?;
-        let mut dek = Zeroizing::new(vec![0u8; length]);
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut dek);
-        let ciphertext = Ciphertext::seal(v.kind, v.key(), v.version, &dek, aad)?;
-        Ok(DataKey {
-            version: v.version,
-            plaintext: dek,
-            ciphertext,
-        })
     }
 
     /// Decrypts. With `version` 0 the version comes from the ciphertext; KES's untagged format

@@ -61,6 +61,7 @@ fn a_backup_restores_everything_onto_a_fresh_keystore_and_keeps_its_cluster_id()
     let source = filled(&tmp.path().join("a"), &hsm_key);
     let (_, ct) = source
         .state()
+        .sealer()
         .encrypt("e", "k2", 0, b"data", b"ad")
         .unwrap();
     let file = source.backup().unwrap();

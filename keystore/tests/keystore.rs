@@ -5,7 +5,7 @@ use std::sync::Arc;
 use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
 use minkms_keystore::{
     Command, Error, KeyMaterial, KeyType, Keystore, Privilege, Timestamp, DB_FILE,
-    MAX_DATA_KEY_LEN, MAX_LIST_LIMIT,
+    MAX_DATA_KEY_LEN, MAX_LIST_LIMIT, MAX_SEALS_PER_SUB_KEY,
 };
 
 const ROOT: &str = "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0";
@@ -72,6 +72,7 @@ fn state_survives_a_restart_with_the_same_hsm_key() {
         .unwrap();
         let dk = ks
             .state()
+            .sealer()
             .generate("enclave-1", "key-1", 0, b"{}", 32)
             .unwrap();
         assert_eq!(ks.commit_index(), 5);
@@ -145,10 +146,18 @@ fn new_versions_keep_old_ciphertexts_readable() {
     let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
     create_enclave(&ks, "e").unwrap();
     create_key(&ks, "e", "k", false).unwrap();
-    let (v1, ct1) = ks.state().encrypt("e", "k", 0, b"one", b"").unwrap();
+    let (v1, ct1) = ks
+        .state()
+        .sealer()
+        .encrypt("e", "k", 0, b"one", b"")
+        .unwrap();
     assert_eq!(create_key(&ks, "e", "k", false), Err(Error::KeyExists));
     create_key(&ks, "e", "k", true).unwrap();
-    let (v2, ct2) = ks.state().encrypt("e", "k", 0, b"two", b"").unwrap();
+    let (v2, ct2) = ks
+        .state()
+        .sealer()
+        .encrypt("e", "k", 0, b"two", b"")
+        .unwrap();
     assert_eq!((v1, v2), (1, 2));
     let state = ks.state();
     assert_eq!(&**state.decrypt("e", "k", 0, &ct1, b"").unwrap(), b"one");
@@ -631,7 +640,10 @@ fn each_key_uses_its_own_material() {
     create_key(&ks, "e", "k1", false).unwrap();
     create_key(&ks, "e", "k2", false).unwrap();
     let state = ks.state();
-    let (_, sealed) = state.encrypt("e", "k1", 0, b"secret", b"").unwrap();
+    let (_, sealed) = state
+        .sealer()
+        .encrypt("e", "k1", 0, b"secret", b"")
+        .unwrap();
     assert_eq!(
         &*state.decrypt("e", "k1", 0, &sealed, b"").unwrap(),
         b"secret"
@@ -723,15 +735,81 @@ fn data_keys_have_the_asked_length_up_to_the_limit() {
         (64, 64),
         (MAX_DATA_KEY_LEN, MAX_DATA_KEY_LEN),
     ] {
-        let dk = state.generate("e", "k", 0, b"ctx", asked).unwrap();
+        let dk = state.sealer().generate("e", "k", 0, b"ctx", asked).unwrap();
         assert_eq!(dk.plaintext.len(), got);
         let opened = state.decrypt("e", "k", 0, &dk.ciphertext, b"ctx").unwrap();
         assert_eq!(&*opened, &*dk.plaintext);
     }
     assert!(matches!(
-        state.generate("e", "k", 0, b"", MAX_DATA_KEY_LEN + 1),
+        state
+            .sealer()
+            .generate("e", "k", 0, b"", MAX_DATA_KEY_LEN + 1),
         Err(Error::Invalid(_))
     ));
+}
+
+/// The IV and the nonce of a ciphertext (docs/formats.md §2).
+fn iv_and_nonce(ciphertext: &[u8]) -> (&[u8], &[u8]) {
+    (&ciphertext[5..21], &ciphertext[21..33])
+}
+
+/// The messages of one request under one key version share a sub-key: one IV, a nonce each,
+/// and each ciphertext opens on its own. Another version, another request, or a sub-key that
+/// has sealed its most get a fresh IV.
+#[test]
+fn a_request_shares_one_sub_key_per_key_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    create_key(&ks, "e", "k", false).unwrap();
+    create_key(&ks, "e", "k", true).unwrap();
+    let state = ks.state();
+    let mut sealer = state.sealer();
+    let mut sealed = Vec::new();
+    for i in 0..4u8 {
+        let dk = sealer.generate("e", "k", 0, &[i], 32).unwrap();
+        assert_eq!(dk.version, 2);
+        sealed.push((vec![i], dk.plaintext.to_vec(), dk.ciphertext));
+    }
+    let (_, ct) = sealer.encrypt("e", "k", 2, b"message", b"ad").unwrap();
+    sealed.push((b"ad".to_vec(), b"message".to_vec(), ct));
+    let iv = iv_and_nonce(&sealed[0].2).0.to_vec();
+    let mut nonces = std::collections::HashSet::new();
+    for (ad, plaintext, ct) in &sealed {
+        assert_eq!(iv_and_nonce(ct).0, iv);
+        assert!(
+            nonces.insert(iv_and_nonce(ct).1.to_vec()),
+            "a nonce repeated"
+        );
+        assert_eq!(
+            &**state.decrypt("e", "k", 0, ct, ad).unwrap(),
+            &plaintext[..]
+        );
+    }
+    // Version 1, then version 2 again: each a sub-key of its own.
+    let (v, old) = sealer.encrypt("e", "k", 1, b"old", b"").unwrap();
+    assert_eq!(v, 1);
+    assert_ne!(iv_and_nonce(&old).0, iv);
+    let (_, again) = sealer.encrypt("e", "k", 2, b"new", b"").unwrap();
+    assert_ne!(iv_and_nonce(&again).0, iv);
+    assert_ne!(iv_and_nonce(&again).0, iv_and_nonce(&old).0);
+    // Another request.
+    let (_, other) = state.sealer().encrypt("e", "k", 2, b"new", b"").unwrap();
+    assert_ne!(iv_and_nonce(&other).0, iv_and_nonce(&again).0);
+    // A sub-key seals at most MAX_SEALS_PER_SUB_KEY messages.
+    let mut sealer = state.sealer();
+    let ivs: Vec<Vec<u8>> = (0..=MAX_SEALS_PER_SUB_KEY)
+        .map(|_| {
+            iv_and_nonce(&sealer.encrypt("e", "k", 0, b"x", b"").unwrap().1)
+                .0
+                .to_vec()
+        })
+        .collect();
+    let first = &ivs[0];
+    assert!(ivs[..MAX_SEALS_PER_SUB_KEY as usize]
+        .iter()
+        .all(|iv| iv == first));
+    assert_ne!(ivs.last().unwrap(), first);
 }
 
 /// KES's untagged ciphertexts open only under imported versions, and under the version asked
@@ -936,7 +1014,11 @@ fn an_installed_snapshot_is_the_members_state() {
     let member = Keystore::open_or_create(a.path(), &hsm(&key)).unwrap();
     create_enclave(&member, "e").unwrap();
     create_key(&member, "e", "k", false).unwrap();
-    let (_, sealed) = member.state().encrypt("e", "k", 0, b"data", b"").unwrap();
+    let (_, sealed) = member
+        .state()
+        .sealer()
+        .encrypt("e", "k", 0, b"data", b"")
+        .unwrap();
     let joining = Keystore::open_or_create(b.path(), &hsm(&key)).unwrap();
     assert_ne!(joining.info().cluster_id, member.info().cluster_id);
     joining

@@ -53,7 +53,7 @@ fn a_yubihsm_sealed_keystore_restarts_and_serves_its_keys() {
             by: String::new(),
         })
         .unwrap();
-        let dk = ks.state().generate("e", "k", 0, b"", 32).unwrap();
+        let dk = ks.state().sealer().generate("e", "k", 0, b"", 32).unwrap();
         (dk.ciphertext, dk.plaintext.to_vec())
     };
     let ks = Keystore::open_or_create(dir.path(), &set(connector)).unwrap();

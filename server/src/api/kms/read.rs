@@ -12,8 +12,9 @@ pub(crate) fn read(
     let state = node.keystore.state();
     let cmd = batch.cmd;
     let access = Access::resolve(caller, &state, cmd, enclave)?;
-    let read = Read {
+    let mut read = Read {
         state: &state,
+        sealer: state.sealer(),
         access: &access,
         caller,
         enclave,
@@ -51,6 +52,8 @@ pub(crate) fn read(
 /// What the requests of a read batch share.
 struct Read<'a> {
     state: &'a State,
+    /// Frames under one key version share a sub-key.
+    sealer: ks::Sealer<'a>,
     access: &'a Access,
     caller: &'a Caller,
     enclave: &'a str,
@@ -115,10 +118,10 @@ impl Read<'_> {
     }
 
     /// `KEY:ENCRYPT`.
-    fn key_encrypt(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+    fn key_encrypt(&mut self, payload: &Bytes) -> Result<impl Message, ApiError> {
         let mut req: EncryptRequest = decode(self.cmd, payload)?;
         self.access.check(self.cmd, &req.name)?;
-        let sealed = self.state.encrypt(
+        let sealed = self.sealer.encrypt(
             self.enclave,
             &req.name,
             req.version,
@@ -150,10 +153,10 @@ impl Read<'_> {
     }
 
     /// `KEY:GENERATE`.
-    fn key_generate(&self, payload: &Bytes) -> Result<impl Message, ApiError> {
+    fn key_generate(&mut self, payload: &Bytes) -> Result<impl Message, ApiError> {
         let req: GenerateKeyRequest = decode(self.cmd, payload)?;
         self.access.check(self.cmd, &req.name)?;
-        let mut dk = self.state.generate(
+        let mut dk = self.sealer.generate(
             self.enclave,
             &req.name,
             req.version,
