@@ -83,7 +83,7 @@ fn misrouted(cmd: Command) -> ApiError {
 }
 
 fn decode<M: Message + Default>(cmd: Command, payload: &Bytes) -> Result<M, ApiError> {
-    M::decode(payload.clone()).map_err(|_| {
+    M::decode(payload.as_ref()).map_err(|_| {
         ApiError::bad_request(format!("invalid request: malformed {} payload", cmd.text()))
     })
 }
