@@ -3,8 +3,6 @@
 //! master key and an IV) and expanding its key schedule cost more than sealing a data key, and
 //! a batch of data keys under one key is what object stores ask for (docs/formats.md §2).
 
-use zeroize::Zeroizing;
-
 use crate::aead::SubKey;
 use crate::model::KeyVersion;
 use crate::state::MAX_DATA_KEY_LEN;
@@ -36,28 +34,33 @@ impl State {
 }
 
 impl<'s> Sealer<'s> {
-    /// Encrypts under a key version (0 = latest); returns the version used and the ciphertext.
+    /// Encrypts under a key version (0 = latest) into `ciphertext` (cleared first); returns the
+    /// version used. Callers sealing many messages hand the same buffer back.
     pub fn encrypt(
         &mut self,
+        ciphertext: &mut Vec<u8>,
         enclave: &str,
         name: &str,
         version: u32,
         plaintext: &[u8],
         aad: &[u8],
-    ) -> Result<(u32, Vec<u8>), Error> {
+    ) -> Result<u32, Error> {
         let v = self.state.key_version(enclave, name, version)?;
-        Ok((v.version, self.sub_key(v).seal(plaintext, aad)?))
+        self.sub_key(v).seal_into(plaintext, aad, ciphertext)?;
+        Ok(v.version)
     }
 
-    /// Generates a random data key of `length` bytes (0 ⇒ 32) and encrypts it.
+    /// Generates a random data key of `length` bytes (0 ⇒ 32) and encrypts it, into `dk`
+    /// (its buffers reused: a batch allocates them once).
     pub fn generate(
         &mut self,
+        dk: &mut DataKey,
         enclave: &str,
         name: &str,
         version: u32,
         aad: &[u8],
         length: usize,
-    ) -> Result<DataKey, Error> {
+    ) -> Result<(), Error> {
         let length = if length == 0 { 32 } else { length };
         if length > MAX_DATA_KEY_LEN {
             return Err(Error::Invalid(format!(
@@ -65,14 +68,12 @@ impl<'s> Sealer<'s> {
             )));
         }
         let v = self.state.key_version(enclave, name, version)?;
-        let mut dek = Zeroizing::new(vec![0u8; length]);
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut dek);
-        let ciphertext = self.sub_key(v).seal(&dek, aad)?;
-        Ok(DataKey {
-            version: v.version,
-            plaintext: dek,
-            ciphertext,
-        })
+        dk.plaintext.resize(length, 0);
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut dk.plaintext);
+        self.sub_key(v)
+            .seal_into(&dk.plaintext, aad, &mut dk.ciphertext)?;
+        dk.version = v.version;
+        Ok(())
     }
 
     /// The sub-key for `v`: the one in use when it belongs to the same version and may seal

@@ -28,7 +28,7 @@ pub const MAX_DATA_KEY_LEN: usize = 1024;
 pub const MAX_LIST_LIMIT: usize = 1000;
 
 /// A data key from `KEY:GENERATE`: its plaintext (zeroized on drop) and its ciphertext.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct DataKey {
     /// The key version that encrypted it.
     pub version: u32,

@@ -2,10 +2,14 @@
 //! target; every damaged, truncated, foreign or misversioned file is refused before anything
 //! is written; group commits plan each command against the ones before it.
 
+mod common;
+
 use std::sync::Arc;
 
 use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
 use minkms_keystore::{Command, Error, KeyMaterial, KeyType, Keystore, Timestamp};
+
+use common::encrypt;
 
 fn hsm(key: &str) -> BackendSet {
     let backend: Arc<dyn SealingBackend> = Arc::new(SoftHsm::parse(key).unwrap());
@@ -59,11 +63,7 @@ fn a_backup_restores_everything_onto_a_fresh_keystore_and_keeps_its_cluster_id()
     let tmp = tempfile::tempdir().unwrap();
     let hsm_key = SoftHsm::generate_key();
     let source = filled(&tmp.path().join("a"), &hsm_key);
-    let (_, ct) = source
-        .state()
-        .sealer()
-        .encrypt("e", "k2", 0, b"data", b"ad")
-        .unwrap();
+    let (_, ct) = encrypt(&source.state(), "e", "k2", 0, b"data", b"ad").unwrap();
     let file = source.backup().unwrap();
 
     let target = Keystore::open_or_create(&tmp.path().join("b"), &hsm(&hsm_key)).unwrap();

@@ -1,5 +1,7 @@
 //! The keystore against a real redb file: persistence, sealing, versions, and bad input.
 
+mod common;
+
 use std::sync::Arc;
 
 use minkms_hsm::{BackendSet, SealingBackend, SoftHsm};
@@ -7,6 +9,8 @@ use minkms_keystore::{
     Command, Error, KeyMaterial, KeyType, Keystore, Privilege, Timestamp, DB_FILE,
     MAX_DATA_KEY_LEN, MAX_LIST_LIMIT, MAX_SEALS_PER_SUB_KEY,
 };
+
+use common::{encrypt, generate};
 
 const ROOT: &str = "h1:l4AoVm6xKAVGsfo8J_ttCOC6Odgq3GJLHg5NtAdOAr0";
 const USER: &str = "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -70,11 +74,7 @@ fn state_survives_a_restart_with_the_same_hsm_key() {
             policy: "p1".into(),
         })
         .unwrap();
-        let dk = ks
-            .state()
-            .sealer()
-            .generate("enclave-1", "key-1", 0, b"{}", 32)
-            .unwrap();
+        let dk = generate(&ks.state(), "enclave-1", "key-1", 0, b"{}", 32).unwrap();
         assert_eq!(ks.commit_index(), 5);
         (dk.ciphertext, dk.plaintext.to_vec())
     };
@@ -146,18 +146,10 @@ fn new_versions_keep_old_ciphertexts_readable() {
     let ks = Keystore::open_or_create(dir.path(), &hsm(&SoftHsm::generate_key())).unwrap();
     create_enclave(&ks, "e").unwrap();
     create_key(&ks, "e", "k", false).unwrap();
-    let (v1, ct1) = ks
-        .state()
-        .sealer()
-        .encrypt("e", "k", 0, b"one", b"")
-        .unwrap();
+    let (v1, ct1) = encrypt(&ks.state(), "e", "k", 0, b"one", b"").unwrap();
     assert_eq!(create_key(&ks, "e", "k", false), Err(Error::KeyExists));
     create_key(&ks, "e", "k", true).unwrap();
-    let (v2, ct2) = ks
-        .state()
-        .sealer()
-        .encrypt("e", "k", 0, b"two", b"")
-        .unwrap();
+    let (v2, ct2) = encrypt(&ks.state(), "e", "k", 0, b"two", b"").unwrap();
     assert_eq!((v1, v2), (1, 2));
     let state = ks.state();
     assert_eq!(&**state.decrypt("e", "k", 0, &ct1, b"").unwrap(), b"one");
@@ -640,10 +632,7 @@ fn each_key_uses_its_own_material() {
     create_key(&ks, "e", "k1", false).unwrap();
     create_key(&ks, "e", "k2", false).unwrap();
     let state = ks.state();
-    let (_, sealed) = state
-        .sealer()
-        .encrypt("e", "k1", 0, b"secret", b"")
-        .unwrap();
+    let (_, sealed) = encrypt(&state, "e", "k1", 0, b"secret", b"").unwrap();
     assert_eq!(
         &*state.decrypt("e", "k1", 0, &sealed, b"").unwrap(),
         b"secret"
@@ -735,15 +724,13 @@ fn data_keys_have_the_asked_length_up_to_the_limit() {
         (64, 64),
         (MAX_DATA_KEY_LEN, MAX_DATA_KEY_LEN),
     ] {
-        let dk = state.sealer().generate("e", "k", 0, b"ctx", asked).unwrap();
+        let dk = generate(&state, "e", "k", 0, b"ctx", asked).unwrap();
         assert_eq!(dk.plaintext.len(), got);
         let opened = state.decrypt("e", "k", 0, &dk.ciphertext, b"ctx").unwrap();
         assert_eq!(&*opened, &*dk.plaintext);
     }
     assert!(matches!(
-        state
-            .sealer()
-            .generate("e", "k", 0, b"", MAX_DATA_KEY_LEN + 1),
+        generate(&state, "e", "k", 0, b"", MAX_DATA_KEY_LEN + 1),
         Err(Error::Invalid(_))
     ));
 }
@@ -766,12 +753,18 @@ fn a_request_shares_one_sub_key_per_key_version() {
     let state = ks.state();
     let mut sealer = state.sealer();
     let mut sealed = Vec::new();
+    // One data key buffer for the batch, as a request uses it.
+    let mut dk = minkms_keystore::DataKey::default();
     for i in 0..4u8 {
-        let dk = sealer.generate("e", "k", 0, &[i], 32).unwrap();
+        sealer.generate(&mut dk, "e", "k", 0, &[i], 32).unwrap();
         assert_eq!(dk.version, 2);
-        sealed.push((vec![i], dk.plaintext.to_vec(), dk.ciphertext));
+        sealed.push((vec![i], dk.plaintext.to_vec(), dk.ciphertext.clone()));
     }
-    let (_, ct) = sealer.encrypt("e", "k", 2, b"message", b"ad").unwrap();
+    let mut ct = vec![0xff; 7];
+    assert_eq!(
+        sealer.encrypt(&mut ct, "e", "k", 2, b"message", b"ad"),
+        Ok(2)
+    );
     sealed.push((b"ad".to_vec(), b"message".to_vec(), ct));
     let iv = iv_and_nonce(&sealed[0].2).0.to_vec();
     let mut nonces = std::collections::HashSet::new();
@@ -787,22 +780,25 @@ fn a_request_shares_one_sub_key_per_key_version() {
         );
     }
     // Version 1, then version 2 again: each a sub-key of its own.
-    let (v, old) = sealer.encrypt("e", "k", 1, b"old", b"").unwrap();
-    assert_eq!(v, 1);
+    let mut old = Vec::new();
+    assert_eq!(sealer.encrypt(&mut old, "e", "k", 1, b"old", b""), Ok(1));
     assert_ne!(iv_and_nonce(&old).0, iv);
-    let (_, again) = sealer.encrypt("e", "k", 2, b"new", b"").unwrap();
+    let mut again = Vec::new();
+    sealer
+        .encrypt(&mut again, "e", "k", 2, b"new", b"")
+        .unwrap();
     assert_ne!(iv_and_nonce(&again).0, iv);
     assert_ne!(iv_and_nonce(&again).0, iv_and_nonce(&old).0);
     // Another request.
-    let (_, other) = state.sealer().encrypt("e", "k", 2, b"new", b"").unwrap();
+    let (_, other) = encrypt(&state, "e", "k", 2, b"new", b"").unwrap();
     assert_ne!(iv_and_nonce(&other).0, iv_and_nonce(&again).0);
     // A sub-key seals at most MAX_SEALS_PER_SUB_KEY messages.
     let mut sealer = state.sealer();
+    let mut ct = Vec::new();
     let ivs: Vec<Vec<u8>> = (0..=MAX_SEALS_PER_SUB_KEY)
         .map(|_| {
-            iv_and_nonce(&sealer.encrypt("e", "k", 0, b"x", b"").unwrap().1)
-                .0
-                .to_vec()
+            sealer.encrypt(&mut ct, "e", "k", 0, b"x", b"").unwrap();
+            iv_and_nonce(&ct).0.to_vec()
         })
         .collect();
     let first = &ivs[0];
@@ -1014,11 +1010,7 @@ fn an_installed_snapshot_is_the_members_state() {
     let member = Keystore::open_or_create(a.path(), &hsm(&key)).unwrap();
     create_enclave(&member, "e").unwrap();
     create_key(&member, "e", "k", false).unwrap();
-    let (_, sealed) = member
-        .state()
-        .sealer()
-        .encrypt("e", "k", 0, b"data", b"")
-        .unwrap();
+    let (_, sealed) = encrypt(&member.state(), "e", "k", 0, b"data", b"").unwrap();
     let joining = Keystore::open_or_create(b.path(), &hsm(&key)).unwrap();
     assert_ne!(joining.info().cluster_id, member.info().cluster_id);
     joining

@@ -1,10 +1,14 @@
 //! A keystore sealed by a YubiHSM 2 (the `yubihsm` crate's MockHsm: no device is reachable
 //! here) is created, reopened ("restart"), and refuses another device.
 
+mod common;
+
 use std::sync::Arc;
 
 use minkms_hsm::{BackendSet, SealingBackend, YubiHsm};
 use minkms_keystore::{Command, KeyMaterial, KeyType, Keystore, Timestamp};
+
+use common::generate;
 use yubihsm::{Capability, Client, Connector, Credentials, Domain};
 
 const HMAC_KEY: u16 = 0x0100;
@@ -53,7 +57,7 @@ fn a_yubihsm_sealed_keystore_restarts_and_serves_its_keys() {
             by: String::new(),
         })
         .unwrap();
-        let dk = ks.state().sealer().generate("e", "k", 0, b"", 32).unwrap();
+        let dk = generate(&ks.state(), "e", "k", 0, b"", 32).unwrap();
         (dk.ciphertext, dk.plaintext.to_vec())
     };
     let ks = Keystore::open_or_create(dir.path(), &set(connector)).unwrap();

@@ -83,7 +83,16 @@ fn misrouted(cmd: Command) -> ApiError {
 }
 
 fn decode<M: Message + Default>(cmd: Command, payload: &Bytes) -> Result<M, ApiError> {
-    M::decode(payload.as_ref()).map_err(|_| {
+    let mut msg = M::default();
+    decode_into(cmd, payload, &mut msg)?;
+    Ok(msg)
+}
+
+/// Decodes `payload` into `msg`, which keeps its buffers: the frames of a batch decode into
+/// one message.
+fn decode_into<M: Message>(cmd: Command, payload: &Bytes, msg: &mut M) -> Result<(), ApiError> {
+    msg.clear();
+    msg.merge(payload.as_ref()).map_err(|_| {
         ApiError::bad_request(format!("invalid request: malformed {} payload", cmd.text()))
     })
 }

@@ -15,6 +15,7 @@ pub(crate) fn read(
     let mut read = Read {
         state: &state,
         sealer: state.sealer(),
+        scratch: Scratch::default(),
         access: &access,
         caller,
         enclave,
@@ -32,9 +33,9 @@ pub(crate) fn read(
             Command::EnclaveStatus => answer!(enclave_status, payload),
             Command::EnclaveList => answer!(enclave_list, payload),
             Command::KeyStatus => answer!(key_status, payload),
-            Command::KeyEncrypt => answer!(key_encrypt, payload),
+            Command::KeyEncrypt => read.key_encrypt(payload, &mut out)?,
             Command::KeyDecrypt => answer!(key_decrypt, payload),
-            Command::KeyGenerate => answer!(key_generate, payload),
+            Command::KeyGenerate => read.key_generate(payload, &mut out)?,
             Command::KeyMac => answer!(key_mac, payload),
             Command::KeyList => answer!(key_list, payload),
             Command::KeyListVersions => answer!(key_list_versions, payload),
@@ -49,11 +50,28 @@ pub(crate) fn read(
     Ok(out.freeze())
 }
 
+/// The buffers that the frames of a batch reuse: a batch of data keys allocates them once
+/// instead of per frame. A request's plaintext is wiped after each frame and on drop.
+#[derive(Default)]
+struct Scratch {
+    generate: GenerateKeyRequest,
+    data_key: ks::DataKey,
+    encrypt: EncryptRequest,
+    ciphertext: Vec<u8>,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.encrypt.plaintext);
+    }
+}
+
 /// What the requests of a read batch share.
 struct Read<'a> {
     state: &'a State,
     /// Frames under one key version share a sub-key.
     sealer: ks::Sealer<'a>,
+    scratch: Scratch,
     access: &'a Access,
     caller: &'a Caller,
     enclave: &'a str,
@@ -118,10 +136,16 @@ impl Read<'_> {
     }
 
     /// `KEY:ENCRYPT`.
-    fn key_encrypt(&mut self, payload: &Bytes) -> Result<impl Message, ApiError> {
-        let mut req: EncryptRequest = decode(self.cmd, payload)?;
+    fn key_encrypt(&mut self, payload: &Bytes, out: &mut BytesMut) -> Result<(), ApiError> {
+        let req = &mut self.scratch.encrypt;
+        decode_into(self.cmd, payload, req)?;
         self.access.check(self.cmd, &req.name)?;
+        let mut response = EncryptResponse {
+            version: 0,
+            ciphertext: std::mem::take(&mut self.scratch.ciphertext),
+        };
         let sealed = self.sealer.encrypt(
+            &mut response.ciphertext,
             self.enclave,
             &req.name,
             req.version,
@@ -129,11 +153,10 @@ impl Read<'_> {
             &req.associated_data,
         );
         zeroize::Zeroize::zeroize(&mut req.plaintext);
-        let (version, ciphertext) = sealed?;
-        Ok(EncryptResponse {
-            version,
-            ciphertext,
-        })
+        response.version = sealed?;
+        put_frame(out, self.cmd.id(), &response);
+        self.scratch.ciphertext = response.ciphertext;
+        Ok(())
     }
 
     /// `KEY:DECRYPT`.
@@ -153,23 +176,30 @@ impl Read<'_> {
     }
 
     /// `KEY:GENERATE`.
-    fn key_generate(&mut self, payload: &Bytes) -> Result<impl Message, ApiError> {
-        let req: GenerateKeyRequest = decode(self.cmd, payload)?;
+    fn key_generate(&mut self, payload: &Bytes, out: &mut BytesMut) -> Result<(), ApiError> {
+        let req = &mut self.scratch.generate;
+        decode_into(self.cmd, payload, req)?;
         self.access.check(self.cmd, &req.name)?;
-        let mut dk = self.sealer.generate(
+        let dk = &mut self.scratch.data_key;
+        self.sealer.generate(
+            dk,
             self.enclave,
             &req.name,
             req.version,
             &req.associated_data,
             req.length as usize,
         )?;
-        // Moved, not copied: a copy would leave the same unwiped bytes behind as the response
-        // does (response buffers are not wiped: SECURITY.md), at the cost of an allocation.
-        Ok(GenerateKeyResponse {
+        // The data key's buffers lend themselves to the response and come back, so the
+        // plaintext is wiped when the batch ends (the response buffer is not: SECURITY.md).
+        let response = GenerateKeyResponse {
             version: dk.version,
             plaintext: std::mem::take(&mut *dk.plaintext),
             ciphertext: std::mem::take(&mut dk.ciphertext),
-        })
+        };
+        put_frame(out, self.cmd.id(), &response);
+        *dk.plaintext = response.plaintext;
+        dk.ciphertext = response.ciphertext;
+        Ok(())
     }
 
     /// `KEY:MAC`.
