@@ -169,6 +169,74 @@ fn golden(http: HttpVersion, expected: http::Version) {
             (0..5u8).map(|i| vec![i; 3]).collect::<Vec<_>>()
         );
 
+        // The frames of a batch share buffers: nothing of one frame carries into the next.
+        // Data keys of mixed keys, lengths and contexts (one without any), and encryptions of
+        // mixed plaintexts, each open with their own context only.
+        let gens = [("k1", 64, &b"a"[..]), ("k2", 0, b""), ("k1", 16, b"ccc")];
+        let reqs: Vec<GenerateKeyRequest> = gens
+            .iter()
+            .map(|(name, length, ad)| GenerateKeyRequest {
+                name: name.to_string(),
+                version: 0,
+                associated_data: ad.to_vec(),
+                length: *length,
+            })
+            .collect();
+        let keys: Vec<GenerateKeyResponse> =
+            root.batch("e", Cmd::KeyGenerate, &reqs).await.unwrap();
+        let lengths: Vec<usize> = keys.iter().map(|k| k.plaintext.len()).collect();
+        assert_eq!(lengths, [64, 32, 16]);
+        let enc: Vec<EncryptRequest> = [(&b"long plaintext"[..], &b"x"[..]), (b"p", b"")]
+            .iter()
+            .map(|(plaintext, ad)| EncryptRequest {
+                name: "k1".into(),
+                version: 0,
+                plaintext: plaintext.to_vec(),
+                associated_data: ad.to_vec(),
+            })
+            .collect();
+        let sealed: Vec<EncryptResponse> = root.batch("e", Cmd::KeyEncrypt, &enc).await.unwrap();
+        let opened = gens
+            .iter()
+            .zip(&keys)
+            .map(|((name, _, ad), k)| {
+                (
+                    *name,
+                    k.ciphertext.clone(),
+                    ad.to_vec(),
+                    k.plaintext.clone(),
+                )
+            })
+            .chain(enc.iter().zip(&sealed).map(|(e, s)| {
+                (
+                    "k1",
+                    s.ciphertext.clone(),
+                    e.associated_data.clone(),
+                    e.plaintext.clone(),
+                )
+            }));
+        for (name, ciphertext, ad, plaintext) in opened {
+            let dec = DecryptRequest {
+                name: name.into(),
+                version: 0,
+                ciphertext,
+                associated_data: ad.clone(),
+            };
+            let back: Vec<DecryptResponse> = root
+                .batch("e", Cmd::KeyDecrypt, std::slice::from_ref(&dec))
+                .await
+                .unwrap();
+            assert_eq!(back[0].plaintext, plaintext, "{name} with {ad:?}");
+            let wrong = DecryptRequest {
+                associated_data: [ad.as_slice(), b"!"].concat(),
+                ..dec
+            };
+            assert!(root
+                .batch::<_, DecryptResponse>("e", Cmd::KeyDecrypt, &[wrong])
+                .await
+                .is_err());
+        }
+
         // List commands answer exactly one frame.
         for (path, id) in [
             ("/v1/kms/e", Cmd::KeyList.id()),
