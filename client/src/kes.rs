@@ -305,8 +305,12 @@ pub fn prefix_of(command: &str) -> Option<&'static str> {
         .map(|r| r.path)
 }
 
-/// Decodes `%XX` escapes; `None` for malformed escapes or non-UTF-8 results.
-pub fn percent_decode(s: &str) -> Option<String> {
+/// Decodes `%XX` escapes; `None` for malformed escapes or non-UTF-8 results. A string without
+/// escapes (every enclave name MinIO sends) is borrowed, not copied.
+pub fn percent_decode(s: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if !s.contains('%') {
+        return Some(std::borrow::Cow::Borrowed(s));
+    }
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -320,7 +324,7 @@ pub fn percent_decode(s: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).ok().map(std::borrow::Cow::Owned)
 }
 
 /// The members of a request's JSON object, by lower-cased name.
@@ -707,6 +711,15 @@ mod tests {
     #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("enclave-1").as_deref(), Some("enclave-1"));
+        // Names without escapes (the common case) are borrowed, escaped ones decoded anew.
+        assert!(matches!(
+            percent_decode("enclave-1"),
+            Some(std::borrow::Cow::Borrowed(_))
+        ));
+        assert!(matches!(
+            percent_decode("a%20b"),
+            Some(std::borrow::Cow::Owned(s)) if s == "a b"
+        ));
         assert_eq!(percent_decode("a%2Fb").as_deref(), Some("a/b"));
         assert_eq!(percent_decode("a%2"), None);
         assert_eq!(percent_decode("a%zz"), None);

@@ -302,7 +302,10 @@ async fn route(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let protobuf = wants_protobuf(&req);
-    let path = req.uri().path().to_string();
+    // The audit log names the path after the request (and its URI) moved into a handler: a
+    // clone of the URI shares its bytes, where a `String` of the path would be copied.
+    let uri = req.uri().clone();
+    let path = uri.path();
     if req.uri().path() == "/v1/debug/log" {
         let started = std::time::Instant::now();
         let streamed = Box::pin(follow_log(&gate, &conn, req)).await;
@@ -311,42 +314,13 @@ async fn route(
             command: "LOG",
             names: None,
         };
-        audit(&gate, &conn, &path, "", info, status, started.elapsed());
+        audit(&gate, &conn, path, "", info, status, started.elapsed());
         return Ok(streamed.unwrap_or_else(|e| e.into_response(protobuf).map(Either::Left)));
     }
-    let kms = |enclave: String, req: Request<Incoming>| {
-        let (gate, conn, path) = (gate.clone(), conn.clone(), path.clone());
-        async move {
-            let node = open(&gate)?.clone();
-            let caller = conn
-                .caller
-                .get_or_init(|| Arc::new(Caller::new(conn.identity.clone(), &node.root)))
-                .clone();
-            let started = std::time::Instant::now();
-            let mut info = RequestInfo {
-                command: "invalid",
-                names: gate.audit.as_ref().map(|_| Vec::new()),
-            };
-            let result = handle_kms(
-                node,
-                caller,
-                enclave.clone(),
-                request_timeout,
-                req,
-                &mut info,
-            )
-            .await;
-            let status = status_of(&result);
-            let elapsed = started.elapsed();
-            crate::api::metrics::record(info.command, status, elapsed);
-            audit(&gate, &conn, &path, &enclave, info, status, elapsed);
-            result
-        }
-    };
     if let Some(settings) = gate
         .kes
         .as_ref()
-        .filter(|_| crate::api::kes::routes::claims(&path))
+        .filter(|_| crate::api::kes::routes::claims(path))
     {
         let started = std::time::Instant::now();
         let caller = |node: &Arc<Node>| {
@@ -369,7 +343,7 @@ async fn route(
             command: handled.command,
             names: None,
         };
-        audit(&gate, &conn, &path, &handled.enclave, info, status, elapsed);
+        audit(&gate, &conn, path, &handled.enclave, info, status, elapsed);
         return Ok(handled.response);
     }
     let result = match (req.method(), req.uri().path()) {
@@ -436,7 +410,7 @@ async fn route(
                 command,
                 names: None,
             };
-            audit(&gate, &conn, &path, "", info, status, started.elapsed());
+            audit(&gate, &conn, path, "", info, status, started.elapsed());
             result
         }
         (_, "/v1/debug/pprof") => {
@@ -449,7 +423,7 @@ async fn route(
             audit(
                 &gate,
                 &conn,
-                &path,
+                path,
                 "",
                 info,
                 status_of(&result),
@@ -457,10 +431,10 @@ async fn route(
             );
             result
         }
-        (&Method::POST, "/v1/kms") => kms(String::new(), req).await,
-        (&Method::POST, path) if path.starts_with("/v1/kms/") => {
+        (&Method::POST, "/v1/kms") => kms(&gate, &conn, path, "", request_timeout, req).await,
+        (&Method::POST, _) if path.starts_with("/v1/kms/") => {
             match minkms_client::percent_decode(&path["/v1/kms/".len()..]) {
-                Some(enclave) => kms(enclave, req).await,
+                Some(enclave) => kms(&gate, &conn, path, &enclave, request_timeout, req).await,
                 None => Err(ApiError::bad_request(
                     "invalid request: malformed enclave name in path",
                 )),
@@ -668,15 +642,42 @@ fn version(host: &str, protobuf: bool) -> Response<Full<Bytes>> {
     }
 }
 
+/// `POST /v1/kms[/<enclave>]`, counted in the metrics and audited.
+async fn kms(
+    gate: &Gate,
+    conn: &Connection,
+    path: &str,
+    enclave: &str,
+    request_timeout: Duration,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let node = open(gate)?.clone();
+    let caller = conn
+        .caller
+        .get_or_init(|| Arc::new(Caller::new(conn.identity.clone(), &node.root)))
+        .clone();
+    let started = std::time::Instant::now();
+    let mut info = RequestInfo {
+        command: "invalid",
+        names: gate.audit.as_ref().map(|_| Vec::new()),
+    };
+    let result = handle_kms(node, caller, enclave, request_timeout, req, &mut info).await;
+    let status = status_of(&result);
+    let elapsed = started.elapsed();
+    crate::api::metrics::record(info.command, status, elapsed);
+    audit(gate, conn, path, enclave, info, status, elapsed);
+    result
+}
+
 async fn handle_kms(
     node: Arc<Node>,
     caller: Arc<Caller>,
-    enclave: String,
+    enclave: &str,
     request_timeout: Duration,
     req: Request<Incoming>,
     info: &mut RequestInfo,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
-    if let Err(e) = admit(&node, &caller, &enclave).await {
+    if let Err(e) = admit(&node, &caller, enclave).await {
         info.command = "-"; // never read
         return Err(e);
     }

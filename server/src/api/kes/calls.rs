@@ -47,13 +47,7 @@ impl Ctx {
             cmd,
             payloads: vec![Bytes::from(req.encode_to_vec())],
         };
-        kms::dispatch(
-            self.node.clone(),
-            self.caller.clone(),
-            self.enclave.clone(),
-            batch,
-        )
-        .await
+        kms::dispatch(self.node.clone(), self.caller.clone(), &self.enclave, batch).await
     }
 }
 

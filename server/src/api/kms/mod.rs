@@ -180,7 +180,7 @@ fn list_limit(limit: u32) -> usize {
 pub(crate) async fn dispatch(
     node: Arc<Node>,
     caller: Arc<Caller>,
-    enclave: String,
+    enclave: &str,
     batch: Batch,
 ) -> Result<Bytes, ApiError> {
     if batch.cmd == Command::KeyWrappingKey {
@@ -192,19 +192,16 @@ pub(crate) async fn dispatch(
         return Box::pin(change(node, caller, enclave, batch)).await;
     }
     node.cluster
-        .readable(
-            &enclave,
-            keys_to_wait_for(&node, &enclave, &batch).as_deref(),
-        )
+        .readable(enclave, keys_to_wait_for(&node, enclave, &batch).as_deref())
         .await?;
-    read(&node, &caller, &enclave, &batch)
+    read(&node, &caller, enclave, &batch)
 }
 
 /// A write or a cluster command.
 async fn change(
     node: Arc<Node>,
     caller: Arc<Caller>,
-    enclave: String,
+    enclave: &str,
     batch: Batch,
 ) -> Result<Bytes, ApiError> {
     match batch.cmd {
@@ -213,7 +210,7 @@ async fn change(
             Ok(Bytes::new())
         }
         Command::ClusterStatus => {
-            check_access(&node, &caller, &enclave, batch.cmd)?;
+            check_access(&node, &caller, enclave, batch.cmd)?;
             let status = node.cluster_status().await;
             let mut out = BytesMut::new();
             put_frame(&mut out, batch.cmd.id(), &status);
@@ -228,26 +225,17 @@ async fn change(
             Ok(Bytes::new())
         }
         cmd if cmd.is_write() => {
-            node.cluster.readable(&enclave, None).await?;
-            let cmd = plan_write(
-                &node.keystore.state(),
-                &node.root,
-                &caller,
-                &enclave,
-                &batch,
-            )?;
+            node.cluster.readable(enclave, None).await?;
+            let cmd = plan_write(&node.keystore.state(), &node.root, &caller, enclave, &batch)?;
             node.keystore.check(&cmd)?;
             node.cluster.write(&node, cmd).await?;
             Ok(Bytes::new())
         }
         _ => {
             node.cluster
-                .readable(
-                    &enclave,
-                    keys_to_wait_for(&node, &enclave, &batch).as_deref(),
-                )
+                .readable(enclave, keys_to_wait_for(&node, enclave, &batch).as_deref())
                 .await?;
-            read(&node, &caller, &enclave, &batch)
+            read(&node, &caller, enclave, &batch)
         }
     }
 }

@@ -6,11 +6,11 @@ use super::*;
 pub(super) async fn wrapping_key(
     node: Arc<Node>,
     caller: Arc<Caller>,
-    enclave: String,
+    enclave: &str,
     batch: Batch,
 ) -> Result<Bytes, ApiError> {
-    node.cluster.readable(&enclave, None).await?;
-    if let Some(answer) = answer(&node, &caller, &enclave, &batch)? {
+    node.cluster.readable(enclave, None).await?;
+    if let Some(answer) = answer(&node, &caller, enclave, &batch)? {
         return Ok(answer);
     }
     // The caller may fetch it and there is none yet. RSA-4096 generation takes a while: off
@@ -19,15 +19,15 @@ pub(super) async fn wrapping_key(
         .await
         .map_err(|_| misrouted(batch.cmd))??;
     let cmd = ks::Command::CreateWrappingKey {
-        enclave: enclave.clone(),
+        enclave: enclave.to_string(),
         private_key,
         at: Timestamp::now(),
         by: caller.name(),
     };
     node.keystore.check(&cmd)?;
     node.cluster.write(&node, cmd).await?;
-    node.cluster.readable(&enclave, None).await?;
-    answer(&node, &caller, &enclave, &batch)?.ok_or_else(|| misrouted(batch.cmd))
+    node.cluster.readable(enclave, None).await?;
+    answer(&node, &caller, enclave, &batch)?.ok_or_else(|| misrouted(batch.cmd))
 }
 
 /// The answer when the enclave has its wrapping key; `None` when the caller may fetch it but
