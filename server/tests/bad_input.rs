@@ -150,6 +150,32 @@ fn bad_input_is_refused_clearly_and_changes_nothing() {
         assert_eq!(raw(encode_frames(204, &many).to_vec()).await.status, 413);
         assert_eq!(raw(vec![0u8; 5 << 20]).await.status, 413);
 
+        // The enclave in the path: escapes decode (`%61` is `a`), malformed ones are refused.
+        let status_of_k = encode_frames(
+            204,
+            [&KeyStatusRequest {
+                name: "k".into(),
+                version: 0,
+            }],
+        );
+        let at = |path: &'static str| {
+            let (root, host, body) = (&root, host.clone(), status_of_k.clone());
+            async move { root.send_to(&host, Method::POST, path, body).await.unwrap() }
+        };
+        let escaped = at("/v1/kms/%61").await;
+        assert_eq!(escaped.status, 200);
+        let frames = minkms_client::decode_frames(&escaped.body, 1).unwrap();
+        let status = <KeyStatusResponse as prost::Message>::decode(frames[0].payload.clone());
+        assert_eq!(status.unwrap().name, "k");
+        for path in ["/v1/kms/a%zz", "/v1/kms/a%2", "/v1/kms/%ff"] {
+            let r = at(path).await;
+            assert_eq!(r.status, 400, "{path}");
+            assert_eq!(
+                err_message(&r),
+                "invalid request: malformed enclave name in path"
+            );
+        }
+
         // Names that break the rule: too long, bad characters.
         for bad in [
             "x".repeat(81),

@@ -306,7 +306,7 @@ async fn route(
     // clone of the URI shares its bytes, where a `String` of the path would be copied.
     let uri = req.uri().clone();
     let path = uri.path();
-    if req.uri().path() == "/v1/debug/log" {
+    if path == "/v1/debug/log" {
         let started = std::time::Instant::now();
         let streamed = Box::pin(follow_log(&gate, &conn, req)).await;
         let status = status_of(&streamed);
@@ -346,7 +346,7 @@ async fn route(
         audit(&gate, &conn, path, &handled.enclave, info, status, elapsed);
         return Ok(handled.response);
     }
-    let result = match (req.method(), req.uri().path()) {
+    let result = match (req.method(), path) {
         (&Method::GET, "/version") => Ok(version(&gate.host, protobuf)),
         (&Method::GET, "/v1/rpc/status") => peer_only(&gate, &conn).map(|(node, _)| {
             respond(
