@@ -291,8 +291,20 @@ fn after_a_crash_a_wrong_hsm_key_still_changes_nothing_and_the_right_one_recover
         std::fs::read(crashed.path().join(DB_FILE)).unwrap() == before,
         "kms.db changed"
     );
+    let files = || -> Vec<_> {
+        std::fs::read_dir(crashed.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect()
+    };
+    assert_eq!(files(), [DB_FILE], "the repaired copy is deleted");
     let ks = Keystore::open_or_create(crashed.path(), &hsm(&key)).unwrap();
     assert_eq!(ks.state().key_count("e").unwrap(), 1);
+    assert_eq!(files(), [DB_FILE], "the repaired copy became kms.db");
+    create_key(&ks, "e", "k2", false).unwrap();
+    drop(ks);
+    let ks = Keystore::open_or_create(crashed.path(), &hsm(&key)).unwrap();
+    assert_eq!(ks.state().key_count("e").unwrap(), 2);
 }
 
 fn create_identity(

@@ -116,6 +116,51 @@ fn restart_with_the_same_hsm_key_keeps_every_enclave_identity_policy_and_key() {
     });
 }
 
+/// A node that crashed reads its sealed root key from a repaired copy of kms.db (so that a
+/// wrong HSM key changes nothing). The copy is made beside kms.db and becomes kms.db once
+/// unsealed: a temp directory that cannot hold it (a small tmpfs, or none at all) does not
+/// keep the node from starting, and nothing is left behind.
+#[test]
+fn a_node_that_crashed_restarts_without_the_temp_directory_and_leaves_no_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("kms0");
+    let key = soft_hsm_key();
+    let node = Node::start(&dir, &key);
+    runtime().block_on(async {
+        let root = node.root();
+        root.create_enclave("e").await.unwrap();
+        root.create_key("e", "k", "", false).await.unwrap();
+    });
+    node.kill();
+    let files = |d: &std::path::Path| {
+        let mut v: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        v.sort();
+        v
+    };
+    let files_before = files(&dir);
+
+    let no_temp = tmp.path().join("no-such-directory");
+    let env = [
+        ("MINIO_KMS_HSM_KEY", key.as_str()),
+        ("TMPDIR", no_temp.to_str().unwrap()),
+    ];
+    let node = Node::launch(&dir, &[], &env, std::time::Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("a crashed node must restart: {}", e.stderr));
+    runtime().block_on(async {
+        let status = node.root().key_status("e", "k", 0).await.unwrap();
+        assert_eq!(status.version, 1);
+    });
+    assert_eq!(files(&dir), files_before, "no copy of kms.db is left");
+    // Repaired once, for good: the next start after another crash finds a consistent file.
+    node.kill();
+    let node = Node::launch(&dir, &[], &env, std::time::Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("a node that crashed twice must restart: {}", e.stderr));
+    runtime().block_on(async { node.root().enclave_status("e").await.unwrap() });
+}
+
 #[test]
 fn restart_with_another_hsm_key_fails_with_the_seed_message_and_changes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
