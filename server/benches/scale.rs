@@ -3,7 +3,8 @@
 //! it, measuring:
 //!
 //! - start-up: from spawning the process to its "Server is up" banner (every record read,
-//!   opened and decoded into memory);
+//!   opened and decoded into memory), for the first start after the build, a restart after a
+//!   clean stop (SIGTERM) and a restart after a crash (SIGKILL: redb repairs the file first);
 //! - memory: the server's resident set after start-up and its peak (`VmRSS`, `VmHWM`);
 //! - lookup latency: `MINKMS_BENCH_LOOKUPS` (default 10,000) sequential `KEY:STATUS` and as many
 //!   `KEY:GENERATE` of random keys, one request in flight;
@@ -99,14 +100,19 @@ fn main() {
     let db_bytes = std::fs::metadata(dir.join("kms.db")).unwrap().len();
 
     let member = Member::at(dir, format!("127.0.0.1:{}", free_port()));
-    let started = Instant::now();
-    let node: Node = member.start_within(
-        &hsm_key,
-        &[("MINIO_KMS_LOG_LEVEL", "warn")],
-        Duration::from_secs(1800),
-    );
-    let startup_secs = started.elapsed().as_secs_f64();
-    let startup_cpu_secs = cpu_seconds(node.pid());
+    // A start of the node: it, the seconds to its banner and its CPU seconds by then.
+    let start = || {
+        let started = Instant::now();
+        let node: Node = member.start_within(
+            &hsm_key,
+            &[("MINIO_KMS_LOG_LEVEL", "warn")],
+            Duration::from_secs(1800),
+        );
+        let secs = started.elapsed().as_secs_f64();
+        let cpu = cpu_seconds(node.pid());
+        (node, secs, cpu)
+    };
+    let (node, startup_secs, startup_cpu_secs) = start();
     let rss_up = status_mib(node.pid(), "VmRSS:");
 
     let rt = runtime();
@@ -151,12 +157,31 @@ fn main() {
     let rss_after = status_mib(node.pid(), "VmRSS:");
     let rss_peak = status_mib(node.pid(), "VmHWM:");
     let (pages, list_all): (Histogram<u64>, Duration) = pages;
+
+    // Restarts: after a clean stop, and after a crash (SIGKILL), which needs redb's repair.
+    node.terminate();
+    let (node, restart_secs, restart_cpu_secs) = start();
+    node.kill();
+    let (node, crash_secs, crash_cpu_secs) = start();
+    let crash_peak = status_mib(node.pid(), "VmHWM:");
+    let last = key_name(keys - 1);
+    let back = rt.block_on(client(&member.addr, &node.root_api_key).key_status("bench", &last, 0));
+    assert_eq!(
+        back.unwrap().name,
+        last,
+        "every key is back after the crash"
+    );
     let report = serde_json::json!({
         "keys": keys,
         "build_seconds": build_secs,
         "db_bytes": db_bytes,
         "startup_seconds": startup_secs,
         "startup_cpu_seconds": startup_cpu_secs,
+        "restart_seconds": restart_secs,
+        "restart_cpu_seconds": restart_cpu_secs,
+        "restart_after_crash_seconds": crash_secs,
+        "restart_after_crash_cpu_seconds": crash_cpu_secs,
+        "rss_mib_peak_restart_after_crash": crash_peak,
         "rss_mib_after_startup": rss_up,
         "rss_mib_after_load": rss_after,
         "rss_mib_peak": rss_peak,
