@@ -298,9 +298,18 @@ fn after_a_crash_a_wrong_hsm_key_still_changes_nothing_and_the_right_one_recover
             .collect()
     };
     assert_eq!(files(), [DB_FILE], "the repaired copy is deleted");
+    let inode = || {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(crashed.path().join(DB_FILE))
+            .unwrap()
+            .ino()
+    };
+    let crashed_inode = inode();
     let ks = Keystore::open_or_create(crashed.path(), &hsm(&key)).unwrap();
     assert_eq!(ks.state().key_count("e").unwrap(), 1);
+    // Repaired once: the copy took kms.db's place, kms.db was not repaired again in place.
     assert_eq!(files(), [DB_FILE], "the repaired copy became kms.db");
+    assert_ne!(inode(), crashed_inode, "the repaired copy became kms.db");
     create_key(&ks, "e", "k2", false).unwrap();
     drop(ks);
     let ks = Keystore::open_or_create(crashed.path(), &hsm(&key)).unwrap();

@@ -116,6 +116,16 @@ fn restart_with_the_same_hsm_key_keeps_every_enclave_identity_policy_and_key() {
     });
 }
 
+/// The names of the files in `dir`, sorted.
+fn files_in(dir: &std::path::Path) -> Vec<std::ffi::OsString> {
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    names
+}
+
 /// A node that crashed reads its sealed root key from a repaired copy of kms.db (so that a
 /// wrong HSM key changes nothing). The copy is made beside kms.db and becomes kms.db once
 /// unsealed: a temp directory that cannot hold it (a small tmpfs, or none at all) does not
@@ -132,15 +142,7 @@ fn a_node_that_crashed_restarts_without_the_temp_directory_and_leaves_no_copy() 
         root.create_key("e", "k", "", false).await.unwrap();
     });
     node.kill();
-    let files = |d: &std::path::Path| {
-        let mut v: Vec<_> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        v.sort();
-        v
-    };
-    let files_before = files(&dir);
+    let files_before = files_in(&dir);
 
     let no_temp = tmp.path().join("no-such-directory");
     let env = [
@@ -153,7 +155,7 @@ fn a_node_that_crashed_restarts_without_the_temp_directory_and_leaves_no_copy() 
         let status = node.root().key_status("e", "k", 0).await.unwrap();
         assert_eq!(status.version, 1);
     });
-    assert_eq!(files(&dir), files_before, "no copy of kms.db is left");
+    assert_eq!(files_in(&dir), files_before, "no copy of kms.db is left");
     // Repaired once, for good: the next start after another crash finds a consistent file.
     node.kill();
     let node = Node::launch(&dir, &[], &env, std::time::Duration::from_secs(60))
@@ -170,15 +172,7 @@ fn restart_with_another_hsm_key_fails_with_the_seed_message_and_changes_nothing(
     node.kill();
     let db = dir.join("kms.db");
     let before = std::fs::read(&db).unwrap();
-    let listing = |d: &std::path::Path| {
-        let mut v: Vec<_> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        v.sort();
-        v
-    };
-    let files_before = listing(&dir);
+    let files_before = files_in(&dir);
 
     let err = Node::try_start(&dir, &soft_hsm_key()).expect_err("must not start");
     assert_eq!(err.code, Some(1));
@@ -189,7 +183,7 @@ fn restart_with_another_hsm_key_fails_with_the_seed_message_and_changes_nothing(
         err.stderr
     );
     assert!(std::fs::read(&db).unwrap() == before, "kms.db changed");
-    assert_eq!(listing(&dir), files_before);
+    assert_eq!(files_in(&dir), files_before);
 }
 
 #[test]
