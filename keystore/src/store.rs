@@ -605,10 +605,11 @@ fn read_blobs(path: &Path) -> Result<(Vec<SealedBlob>, Option<RepairedCopy>), Op
             let copy = RepairedCopy(path.with_extension("db.repair"));
             // Left by a start that stopped half-way: never the database itself.
             let _ = std::fs::remove_file(&copy.0);
-            std::io::copy(
-                &mut std::fs::File::open(path)?,
-                &mut crate::private_files::create_new(&copy.0)?,
-            )?;
+            std::fs::File::open(path)
+                .and_then(|mut db| {
+                    std::io::copy(&mut db, &mut crate::private_files::create_new(&copy.0)?)
+                })
+                .map_err(|e| StorageFailure::context(COPY_FAILED, e))?;
             let blobs = {
                 let db = Database::builder()
                     .set_cache_size(DB_CACHE_BYTES)
@@ -620,6 +621,11 @@ fn read_blobs(path: &Path) -> Result<(Vec<SealedBlob>, Option<RepairedCopy>), Op
         Err(e) => Err(e.into()),
     }
 }
+
+/// What a start after a crash says when the repaired copy cannot be made (a full disk, or
+/// something in its way): the cause follows.
+const COPY_FAILED: &str =
+    "kms.db was not closed cleanly: cannot copy it to kms.db.repair to repair it there";
 
 /// A repaired copy of a database that was not closed cleanly; deleted when dropped, unless
 /// installed.

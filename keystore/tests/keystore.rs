@@ -316,6 +316,30 @@ fn after_a_crash_a_wrong_hsm_key_still_changes_nothing_and_the_right_one_recover
     assert_eq!(ks.state().key_count("e").unwrap(), 2);
 }
 
+/// A crashed database whose repaired copy cannot be made (no room, or something in its way)
+/// fails the start with a message that says what was being done, and changes nothing.
+#[test]
+fn after_a_crash_a_copy_that_cannot_be_made_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SoftHsm::generate_key();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+    create_enclave(&ks, "e").unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join(DB_FILE), crashed.path().join(DB_FILE)).unwrap();
+    drop(ks);
+    let before = std::fs::read(crashed.path().join(DB_FILE)).unwrap();
+    // A directory where the copy goes: it cannot be removed or written over.
+    std::fs::create_dir(crashed.path().join("kms.db.repair")).unwrap();
+    let err = Keystore::open_or_create(crashed.path(), &hsm(&key))
+        .expect_err("the copy cannot be made")
+        .to_string();
+    assert!(
+        err.starts_with("kms.db was not closed cleanly: cannot copy it to kms.db.repair"),
+        "{err}"
+    );
+    assert!(std::fs::read(crashed.path().join(DB_FILE)).unwrap() == before);
+}
+
 fn create_identity(
     ks: &Keystore,
     enclave: &str,
