@@ -51,8 +51,8 @@ pub(crate) async fn run(addr: std::net::SocketAddr, bare: bool) -> anyhow::Resul
     tokio::task::spawn_blocking(move || runtime.block_on(serve(addr, config, false))).await?
 }
 
-/// Serves `KEY:GENERATE` on `addr` with `config`; `timers` as a node sets them (HTTP/1.1 header
-/// read timeout, HTTP/2 keep-alive), or hyper's defaults.
+/// Serves `KEY:GENERATE` on `addr` with `config`; `timers` as a node sets them (HTTP/2
+/// keep-alive), or hyper's defaults.
 async fn serve(
     addr: std::net::SocketAddr,
     config: rustls::ServerConfig,
@@ -78,7 +78,6 @@ async fn serve(
             let service = service_fn(move |req| generate(cipher.clone(), req));
             let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if timers {
-                builder.http1().timer(TokioTimer::new());
                 builder.http2().timer(TokioTimer::new());
             }
             let _ = builder.serve_connection(TokioIo::new(tls), service).await;

@@ -208,6 +208,60 @@ fn connections_that_send_nothing_give_way_and_are_closed() {
     });
 }
 
+/// An HTTP/1.1 connection between requests is idle: it stays open for `idle_timeout` after its
+/// last answer, not `request_timeout` (clients keep idle connections for up to 90 s).
+#[test]
+fn http1_keep_alive_lasts_the_idle_timeout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = node_with_limits(tmp.path(), "  request_timeout: 1\n  idle_timeout: 4\n");
+    runtime().block_on(async {
+        let mut tls = tls_connect(&node.endpoint, &[b"http/1.1"]).await.unwrap();
+        tls.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = tls.read(&mut buf).await.unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        let started = Instant::now();
+        let closed = read_to_close(&mut tls, Duration::from_secs(10)).await;
+        assert_eq!(
+            closed.as_deref(),
+            Some(&b""[..]),
+            "closed with nothing more sent"
+        );
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(3800),
+            "closed after {took:?}, before idle_timeout"
+        );
+        assert!(took < Duration::from_secs(7), "{took:?}");
+
+        // Headers begun after a request and never finished: the connection is still idle
+        // (it gives way to a newcomer when the slots run out) and is closed on the same clock.
+        let mut tls = tls_connect(&node.endpoint, &[b"http/1.1"]).await.unwrap();
+        tls.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let n = tls.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        let started = Instant::now();
+        tls.write_all(b"POST /v1/kms/e HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let closed = read_to_close(&mut tls, Duration::from_secs(10)).await;
+        assert!(closed.is_some(), "a slow-loris connection was kept open");
+        assert!(
+            started.elapsed() < Duration::from_secs(7),
+            "{:?}",
+            started.elapsed()
+        );
+    });
+}
+
 /// An HTTP/2 connection that answers pings but opens no stream is idle: closed after
 /// `request_timeout` when it never asked anything, after `idle_timeout` between requests.
 #[test]

@@ -98,9 +98,10 @@ pub struct Limits {
     /// gives way, or the new one is closed. A load balancer in front of the nodes reaches
     /// them from one address: raise it to what the balancer opens.
     pub max_connections_per_address: usize,
-    /// Seconds a client has to send a request's headers, and again its body (slow clients,
-    /// slow-loris); a new connection has this long for its first request (TLS handshake and
-    /// protocol detection included).
+    /// Seconds a new connection has for its first request's headers (TLS handshake and
+    /// protocol detection included), and a request for its body (slow clients, slow-loris).
+    /// A later request's headers are bounded by `idle_timeout`: until they end, the
+    /// connection is idle.
     pub request_timeout: u64,
     /// Seconds a connection may stay open between requests (HTTP/1.1 keep-alive; HTTP/2 with
     /// no open stream, pings do not count).

@@ -172,10 +172,14 @@ async fn connection(
         })
     };
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // No header read timeout: hyper would start it as soon as a kept-alive connection waits
+    // for its next request, closing it after `request_timeout` instead of `idle_timeout`.
+    // The watchdog below bounds headers instead: `request_timeout` for the first request's,
+    // `idle_timeout` (counted from the last answer) for a later one's. Without a timer hyper
+    // keeps no per-request sleep either.
     builder
         .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(request_timeout)
+        .header_read_timeout(None)
         .max_buf_size(MAX_HEADER_BYTES);
     builder
         .http2()
