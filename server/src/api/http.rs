@@ -190,12 +190,26 @@ async fn connection(
         .keep_alive_timeout(request_timeout);
     let served = builder.serve_connection(TokioIo::new(tls), service);
     tokio::pin!(served);
+    // The watchdog is a task of its own that says when to close. Polled beside the
+    // connection, its timer, eviction notice and the node's shutdown token (two of them
+    // behind a lock) were polled again at every wake of the connection: every request.
+    let (mut close, closing) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let grace = tokio::select! {
+            () = activity.expired(request_timeout, idle_timeout) => CLOSE_GRACE,
+            // The node stops: the requests in progress are answered (within the time any
+            // request has), then the connection closes.
+            () = stopping.cancelled() => request_timeout.min(DRAIN_LIMIT),
+            // The connection ended by itself.
+            () = close.closed() => return,
+        };
+        let _ = close.send(grace);
+    });
     let grace = tokio::select! {
+        biased;
         ended = served.as_mut() => Ok(ended),
-        () = activity.expired(request_timeout, idle_timeout) => Err(CLOSE_GRACE),
-        // The node stops: the requests in progress are answered (within the time any request
-        // has), then the connection closes.
-        () = stopping.cancelled() => Err(request_timeout.min(DRAIN_LIMIT)),
+        // A watchdog that is gone (the runtime is shutting down) closes as a stop does.
+        grace = closing => Err(grace.unwrap_or(request_timeout.min(DRAIN_LIMIT))),
     };
     let ended = match grace {
         Ok(ended) => ended,
