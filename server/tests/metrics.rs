@@ -121,10 +121,7 @@ fn metrics_count_requests_and_show_node_gauges() {
 /// panels on its 24-column grid, unique ids) whose every query names a metric a node serves.
 #[test]
 fn the_grafana_dashboard_parses_and_queries_only_served_metrics() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../packaging/grafana/minkms.json"
-    );
+    let path = minkms_testkit::repo_root().join("packaging/grafana/minkms.json");
     let dash: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(dash["title"].is_string() && dash["uid"].is_string());

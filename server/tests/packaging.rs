@@ -9,12 +9,7 @@ use std::time::{Duration, Instant};
 use minkms_testkit::{bin, free_port, soft_hsm_key};
 
 fn packaging(file: &str) -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../packaging")
-            .join(file),
-    )
-    .unwrap()
+    std::fs::read_to_string(minkms_testkit::repo_root().join("packaging").join(file)).unwrap()
 }
 
 #[test]
@@ -143,7 +138,7 @@ fn container_and_kubernetes_files_wire_the_same_variables() {
     ] {
         assert!(k8s.contains(needle), "{needle} missing from the manifests");
     }
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/install.sh");
+    let script = minkms_testkit::repo_root().join("packaging/install.sh");
     assert!(
         Command::new("bash")
             .arg("-n")

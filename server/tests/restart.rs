@@ -292,7 +292,7 @@ fn completions_and_man_page_are_generated() {
 /// (`admin/gen-docs.sh` regenerates them).
 #[test]
 fn the_shipped_completions_and_man_pages_are_current() {
-    let packaging = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging");
+    let packaging = minkms_testkit::repo_root().join("packaging");
     let stale = "stale: run ./admin/gen-docs.sh and commit packaging/";
     for (shell, file) in [
         ("bash", "minkms.bash"),
@@ -456,7 +456,7 @@ fn a_node_listens_on_the_port_of_its_host_and_refuses_a_host_without_one() {
 /// exists here.
 #[test]
 fn help_man_pages_and_docs_cite_nothing_outside_the_repository() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = minkms_testkit::repo_root();
     let mut texts: Vec<(String, String)> = Vec::new();
     let mut add_dir = |dir: &std::path::Path, ext: &str| {
         for entry in std::fs::read_dir(dir).unwrap() {

@@ -38,8 +38,7 @@ fn getting_started_runs_as_written() {
     if softhsm2().is_none() {
         return;
     }
-    let doc_path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/getting-started.md");
+    let doc_path = minkms_testkit::repo_root().join("docs/getting-started.md");
     let doc = std::fs::read_to_string(doc_path).unwrap();
     let ports = [free_port(), free_port(), free_port()];
     let home = tempfile::tempdir().unwrap();

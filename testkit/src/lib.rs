@@ -10,6 +10,15 @@ use std::time::{Duration, Instant};
 
 use minkms_client::{ApiKey, Client, HttpVersion, ServerTrust};
 
+/// The repository's root, from the manifest directory cargo names when it runs a test. Not the
+/// one compiled in: clones at other paths that share a build cache (`CARGO_TARGET_DIR`) reuse
+/// each other's test binaries, whose compiled-in path is the other clone's (or gone).
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("..")
+}
+
 /// The `minkms` binary: `$MINKMS_BIN`, or the one cargo built next to the running test
 /// (`target/<profile>/minkms`; `cargo test --workspace` builds it).
 pub fn bin() -> PathBuf {
