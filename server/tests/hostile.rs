@@ -208,6 +208,39 @@ fn connections_that_send_nothing_give_way_and_are_closed() {
     });
 }
 
+/// An HTTP/1.1 connection that has had one `GET /version` answered, whole.
+async fn answered_once(node: &Node) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut tls = tls_connect(&node.endpoint, &[b"http/1.1"]).await.unwrap();
+    tls.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    // The answer may come in more than one read: until its head and Content-Length bytes.
+    loop {
+        let n = tls.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before answering");
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+        let Some(head_end) = text.find("\r\n\r\n") else {
+            continue;
+        };
+        let length: usize = text[..head_end]
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        if got.len() >= head_end + 4 + length {
+            break;
+        }
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    tls
+}
+
 /// An HTTP/1.1 connection between requests is idle: it stays open for `idle_timeout` after its
 /// last answer, not `request_timeout` (clients keep idle connections for up to 90 s).
 #[test]
@@ -215,17 +248,7 @@ fn http1_keep_alive_lasts_the_idle_timeout() {
     let tmp = tempfile::tempdir().unwrap();
     let node = node_with_limits(tmp.path(), "  request_timeout: 1\n  idle_timeout: 4\n");
     runtime().block_on(async {
-        let mut tls = tls_connect(&node.endpoint, &[b"http/1.1"]).await.unwrap();
-        tls.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut buf = vec![0u8; 4096];
-        let n = tls.read(&mut buf).await.unwrap();
-        assert!(
-            buf[..n].starts_with(b"HTTP/1.1 200"),
-            "{}",
-            String::from_utf8_lossy(&buf[..n])
-        );
+        let mut tls = answered_once(&node).await;
         let started = Instant::now();
         let closed = read_to_close(&mut tls, Duration::from_secs(10)).await;
         assert_eq!(
@@ -242,12 +265,7 @@ fn http1_keep_alive_lasts_the_idle_timeout() {
 
         // Headers begun after a request and never finished: the connection is still idle
         // (it gives way to a newcomer when the slots run out) and is closed on the same clock.
-        let mut tls = tls_connect(&node.endpoint, &[b"http/1.1"]).await.unwrap();
-        tls.write_all(b"GET /version HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let n = tls.read(&mut buf).await.unwrap();
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        let mut tls = answered_once(&node).await;
         let started = Instant::now();
         tls.write_all(b"POST /v1/kms/e HTTP/1.1\r\nHost: x\r\n")
             .await
