@@ -274,17 +274,22 @@ fn listing_pages_by_prefix() {
     assert_eq!(filtered.items.len(), 1);
 }
 
-#[test]
-fn after_a_crash_a_wrong_hsm_key_still_changes_nothing_and_the_right_one_recovers() {
+/// A data directory whose kms.db is as a crash leaves it (never closed, so redb needs a repair
+/// on the next open), holding enclave `e` and what `fill` wrote.
+fn crashed(key: &str, fill: impl FnOnce(&Keystore)) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let key = SoftHsm::generate_key();
-    let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
+    let ks = Keystore::open_or_create(dir.path(), &hsm(key)).unwrap();
     create_enclave(&ks, "e").unwrap();
-    create_key(&ks, "e", "k", false).unwrap();
-    // The file as a crash leaves it: never closed, so redb needs a repair on the next open.
+    fill(&ks);
     let crashed = tempfile::tempdir().unwrap();
     std::fs::copy(dir.path().join(DB_FILE), crashed.path().join(DB_FILE)).unwrap();
-    drop(ks);
+    crashed
+}
+
+#[test]
+fn after_a_crash_a_wrong_hsm_key_still_changes_nothing_and_the_right_one_recovers() {
+    let key = SoftHsm::generate_key();
+    let crashed = crashed(&key, |ks| create_key(ks, "e", "k", false).unwrap());
     let before = std::fs::read(crashed.path().join(DB_FILE)).unwrap();
     assert!(Keystore::open_or_create(crashed.path(), &hsm(&SoftHsm::generate_key())).is_err());
     assert!(
@@ -320,13 +325,8 @@ fn after_a_crash_a_wrong_hsm_key_still_changes_nothing_and_the_right_one_recover
 /// fails the start with a message that says what was being done, and changes nothing.
 #[test]
 fn after_a_crash_a_copy_that_cannot_be_made_is_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
     let key = SoftHsm::generate_key();
-    let ks = Keystore::open_or_create(dir.path(), &hsm(&key)).unwrap();
-    create_enclave(&ks, "e").unwrap();
-    let crashed = tempfile::tempdir().unwrap();
-    std::fs::copy(dir.path().join(DB_FILE), crashed.path().join(DB_FILE)).unwrap();
-    drop(ks);
+    let crashed = crashed(&key, |_| {});
     let before = std::fs::read(crashed.path().join(DB_FILE)).unwrap();
     // A directory where the copy goes: it cannot be removed or written over.
     std::fs::create_dir(crashed.path().join("kms.db.repair")).unwrap();
