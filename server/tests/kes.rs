@@ -933,6 +933,42 @@ fn rsa_and_ecdsa_client_certificates_are_kes_identities() {
     });
 }
 
+/// A KES config is another program's file: one whose keys name list elements (`policy[N]`,
+/// which the YAML reader grows a list to before anything checks the key) or whose aliases
+/// expand to millions of values is refused with a message, before any connection is made.
+#[test]
+fn import_kes_refuses_a_config_that_would_exhaust_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..7 {
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 10].join(", ")
+        ));
+    }
+    for (name, text, says) in [
+        (
+            "index.yml",
+            "policy[1555555555555]:\n".to_string(),
+            "not a key of the config file",
+        ),
+        ("aliases.yml", bomb, "more than 100000 values"),
+    ] {
+        let file = tmp.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let out = std::process::Command::new(minkms_testkit::bin())
+            .args(["import-kes", "--enclave", "default", "--config"])
+            .arg(&file)
+            .env("MINIO_KMS_SERVER", "127.0.0.1:1")
+            .env("MINIO_KMS_API_KEY", &*ApiKey::generate().to_secret_string())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(says), "{name}: {stderr}");
+    }
+}
+
 /// A node whose config file says `kes:` as given.
 fn node_with_kes_config(dir: &std::path::Path, kes: &str) -> Node {
     std::fs::create_dir_all(dir).unwrap();

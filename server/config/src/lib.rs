@@ -480,15 +480,79 @@ impl Config {
 
     /// Parses and checks the text of a config file (fuzzed: `fuzz/fuzz_targets/config_file.rs`).
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let config: Config = config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Yaml))
-            .build()
-            .and_then(|c| c.try_deserialize())?;
+        let config: Config = from_yaml(text)?;
         if let Some(v) = &config.version {
             anyhow::ensure!(v == "v1", "unknown version '{v}', expected 'v1'");
         }
         Ok(config)
     }
+}
+
+/// Reads YAML text into `T` through the `config` crate, first refusing what would make that
+/// crate exhaust memory: a top-level key that names a list element (it reads `tls[4000000000]`
+/// as a path and grows a list to that size before `T` can call the key unknown), and aliases
+/// that expand too far. Every YAML file minkms reads goes through here.
+pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> anyhow::Result<T> {
+    values_within(text, MAX_VALUES)?;
+    let file = config::File::from_str(text, config::FileFormat::Yaml);
+    let keys = config::Source::collect(&file)?;
+    if let Some(key) = keys.keys().find(|k| k.contains(['[', ']'])) {
+        anyhow::bail!(
+            "'{key}' is not a key of the config file: keys name sections and settings, \
+             never elements of a list"
+        );
+    }
+    config::Config::builder()
+        .add_source(file)
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(anyhow::Error::from)
+}
+
+/// The most values (scalars, lists and maps) a config file may hold once its aliases are
+/// expanded. A real file holds a few hundred.
+const MAX_VALUES: u64 = 100_000;
+
+/// Refuses a file whose aliases expand to more than `limit` values. The YAML loader copies
+/// the value an alias names at each use, so ten lists of ten aliases each, a few hundred
+/// bytes, would become 10^10 values in memory. Counted on the parser's events, before
+/// anything is built; a file the parser rejects is left for the loader to report.
+fn values_within(text: &str, limit: u64) -> anyhow::Result<()> {
+    use yaml_rust2::parser::{Event, Parser};
+    let mut parser = Parser::new_from_str(text);
+    // Values seen so far, aliases counted as what they name; the size of each anchored value;
+    // the anchor and the count at the start of each list or map still open.
+    let mut values: u64 = 0;
+    let mut sizes = std::collections::HashMap::new();
+    let mut open = Vec::new();
+    while let Ok((event, _)) = parser.next_token() {
+        match event {
+            Event::StreamEnd => break,
+            Event::Scalar(_, _, anchor, _) => {
+                values += 1;
+                if anchor != 0 {
+                    sizes.insert(anchor, 1);
+                }
+            }
+            Event::Alias(anchor) => values += sizes.get(&anchor).copied().unwrap_or(1),
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                open.push((anchor, values));
+                values += 1;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                if let Some((anchor, start)) = open.pop().filter(|(anchor, _)| *anchor != 0) {
+                    sizes.insert(anchor, values - start);
+                }
+            }
+            _ => {}
+        }
+        anyhow::ensure!(
+            values <= limit,
+            "the config file holds more than {limit} values once its aliases (*name) are \
+             expanded"
+        );
+    }
+    Ok(())
 }
 
 /// The configuration reference (docs/config.md): every key of the file, generated from these
@@ -723,6 +787,51 @@ mod tests {
         assert!(load("version: v2\n").is_err());
         assert!(load("version: v1\ntls:\n  certs:\n    - key: /k\n").is_err());
         assert!(Config::load(std::path::Path::new("/nonexistent/minkms.yaml")).is_err());
+    }
+
+    /// The parser reads a top-level key as a path: `k[N]` is element N of an array at `k`, and
+    /// it grows that array to N + 1 elements before our own checks see the key. A file must
+    /// not make the server allocate what its index says (found by the fuzz smoke run).
+    #[test]
+    fn array_indices_in_keys_are_errors_not_allocations() {
+        for text in [
+            "K[1555555555555]:\n",
+            "tls[-1555555555555]: {}\n",
+            "version: v1\nhsm[4000000000]:\n  pkcs11: []\n",
+        ] {
+            let err = format!("{:#}", Config::parse(text).unwrap_err());
+            assert!(
+                err.contains("not a key of the config file"),
+                "{text:?}: {err}"
+            );
+        }
+    }
+
+    /// `levels` lists, each holding ten aliases of the one before: a few hundred bytes that
+    /// the YAML loader copies out to 10^levels values.
+    fn alias_bomb(levels: usize) -> String {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..levels {
+            let aliases = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{aliases}]\n"));
+        }
+        text
+    }
+
+    /// Aliases let a short file name more values than memory holds (found with a 324-byte
+    /// file that took a node past 4 GiB); the file is refused before the loader copies them.
+    #[test]
+    fn aliases_that_expand_too_far_are_errors() {
+        for levels in [6, 9, 12] {
+            let err = format!("{:#}", Config::parse(&alias_bomb(levels)).unwrap_err());
+            assert!(err.contains("more than 100000 values"), "{levels}: {err}");
+        }
+        // An alias that repeats a section, as an operator would write one, still works.
+        let c = Config::parse(
+            "version: v1\nhsm:\n  pkcs11:\n    - module: /a.so\n      token: a\n      pin: &pin\n        env: PIN\n      key: k\n    - module: /b.so\n      token: b\n      pin: *pin\n      key: k\n",
+        )
+        .unwrap();
+        assert_eq!(c.hsm.pkcs11[1].pin.env.as_deref(), Some("PIN"));
     }
 
     #[test]

@@ -54,10 +54,7 @@ struct KesFs {
 fn parse_config(path: &Path) -> anyhow::Result<KesConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read KES config {}", path.display()))?;
-    config::Config::builder()
-        .add_source(config::File::from_str(&text, config::FileFormat::Yaml))
-        .build()
-        .and_then(|c| c.try_deserialize())
+    minkms_config::from_yaml(&text)
         .with_context(|| format!("invalid KES config {}", path.display()))
 }
 
