@@ -286,9 +286,26 @@ impl<'de> Deserialize<'de> for Pkcs11Mechanism {
             "aes-gcm" => Ok(Self::AesGcm),
             "aes-kwp" => Ok(Self::AesKwp),
             other => Err(serde::de::Error::custom(format!(
-                "unknown mechanism '{other}': aes-gcm or aes-kwp"
+                "unknown mechanism{}: aes-gcm or aes-kwp",
+                named(other)
             ))),
         }
+    }
+}
+
+/// How an error names a value of the file that is not one of the choices: a word is repeated
+/// (` 'aes-cbc'`), more than a word is not. A longer value is text that a wrong indentation
+/// folded into the field, and a line of it may be a PIN or a key.
+fn named(value: &str) -> String {
+    let word = !value.is_empty()
+        && value.len() <= 32
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if word {
+        format!(" '{value}'")
+    } else {
+        String::new()
     }
 }
 
@@ -445,17 +462,7 @@ pub struct LogSection {
 }
 
 /// How log lines look.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    clap::ValueEnum,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable lines.
@@ -463,6 +470,20 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log shippers.
     Json,
+}
+
+/// By hand, like [`Pkcs11Mechanism`]'s: the choices, and the value only when [`named`] says.
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown log format{}: text or json",
+                named(other)
+            ))),
+        }
+    }
 }
 
 impl Config {
@@ -495,7 +516,8 @@ impl Config {
 pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> anyhow::Result<T> {
     values_within(text, MAX_VALUES)?;
     let file = config::File::from_str(text, config::FileFormat::Yaml);
-    let keys = config::Source::collect(&file)?;
+    let keys = config::Source::collect(&file)
+        .map_err(|e| anyhow::anyhow!(without_strings(&e.to_string())))?;
     if let Some(key) = keys.keys().find(|k| k.contains(['[', ']'])) {
         anyhow::bail!(
             "'{key}' is not a key of the config file: keys name sections and settings, \
@@ -506,7 +528,40 @@ pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str) -> anyhow::Result<T
         .add_source(file)
         .build()
         .and_then(|c| c.try_deserialize())
-        .map_err(anyhow::Error::from)
+        .map_err(|e| anyhow::anyhow!(without_strings(&e.to_string())))
+}
+
+/// `message` with every string value it quotes (`string "…"`, as serde and `config` name a
+/// value of the wrong type) replaced by `a string`. Such a value is whatever text sits where a
+/// section belongs, and a line folded into it by a wrong indentation may be a PIN or a key.
+fn without_strings(message: &str) -> String {
+    const QUOTED: &str = "string \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(QUOTED) {
+        out.push_str(&rest[..at]);
+        out.push_str("a string");
+        // The value is quoted as Rust's Debug quotes it: `\"` and `\\` inside, `"` at its end.
+        let mut chars = rest[at + QUOTED.len()..].char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => {
+                    end = Some(at + QUOTED.len() + i + 1);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        // An unterminated quote (not serde's shape): drop everything after it.
+        let Some(end) = end else { return out };
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The most values (scalars, lists and maps) a config file may hold once its aliases are
@@ -802,6 +857,49 @@ mod tests {
             let err = format!("{:#}", Config::parse(text).unwrap_err());
             assert!(
                 err.contains("not a key of the config file"),
+                "{text:?}: {err}"
+            );
+        }
+    }
+
+    /// A string where a section belongs is named as a string, never repeated: it may hold a
+    /// secret that a mis-indented line folded into it (found by the fuzz smoke run, with the
+    /// whole file one folded scalar).
+    #[test]
+    fn errors_never_repeat_a_string_of_the_file() {
+        let secret = "Sup3rSecretPin4242";
+        for text in [
+            format!(">\n  pin: {secret}\n"),
+            format!("tls: |\n  pin: {secret}\n"),
+            format!("hsm:\n  pkcs11: \"pin: {secret}\"\n"),
+            format!("tls:\n  certs: \"a\\\"b {secret}\"\n"),
+        ] {
+            let err = format!("{:#}", Config::parse(&text).unwrap_err());
+            assert!(!err.contains(secret), "{text:?}: {err}");
+            assert!(err.contains("invalid type: a string"), "{text:?}: {err}");
+        }
+        // Where a choice belongs: a word is repeated (it is what the operator chose), more
+        // than a word is not.
+        let pkcs11 = |mechanism: &str| {
+            format!("hsm:\n  pkcs11:\n    - module: /m.so\n      token: t\n      pin: {{env: PIN}}\n      key: k\n      mechanism: {mechanism}\n")
+        };
+        for (text, says) in [
+            (
+                format!("log:\n  format: |\n    pin: {secret}\n"),
+                "unknown log format: text or json",
+            ),
+            (
+                "log:\n  format: yaml\n".into(),
+                "unknown log format 'yaml': text or json",
+            ),
+            (
+                pkcs11(&format!("\"pin: {secret}\"")),
+                "unknown mechanism: aes-gcm or aes-kwp",
+            ),
+        ] {
+            let err = format!("{:#}", Config::parse(&text).unwrap_err());
+            assert!(
+                !err.contains(secret) && err.contains(says),
                 "{text:?}: {err}"
             );
         }
