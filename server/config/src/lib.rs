@@ -282,30 +282,38 @@ pub enum Pkcs11Mechanism {
 /// names the Rust type instead).
 impl<'de> Deserialize<'de> for Pkcs11Mechanism {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match String::deserialize(d)?.as_str() {
-            "aes-gcm" => Ok(Self::AesGcm),
-            "aes-kwp" => Ok(Self::AesKwp),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown mechanism{}: aes-gcm or aes-kwp",
-                named(other)
-            ))),
-        }
+        one_of(
+            d,
+            "mechanism",
+            [("aes-gcm", Self::AesGcm), ("aes-kwp", Self::AesKwp)],
+        )
     }
 }
 
-/// How an error names a value of the file that is not one of the choices: a word is repeated
-/// (` 'aes-cbc'`), more than a word is not. A longer value is text that a wrong indentation
-/// folded into the field, and a line of it may be a PIN or a key.
-fn named(value: &str) -> String {
+/// Reads one of two named `choices`. A value that is none of them is answered with the
+/// choices, and repeated only when it is a word (` 'aes-cbc'`): a longer value is text that a
+/// wrong indentation folded into the field, and a line of it may be a PIN or a key.
+fn one_of<'de, D: serde::Deserializer<'de>, T>(
+    d: D,
+    what: &str,
+    choices: [(&str, T); 2],
+) -> Result<T, D::Error> {
+    let value = String::deserialize(d)?;
+    let [(first, _), (second, _)] = &choices;
     let word = !value.is_empty()
         && value.len() <= 32
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if word {
+    let shown = if word {
         format!(" '{value}'")
     } else {
         String::new()
+    };
+    let message = format!("unknown {what}{shown}: {first} or {second}");
+    match choices.into_iter().find(|(name, _)| *name == value) {
+        Some((_, choice)) => Ok(choice),
+        None => Err(serde::de::Error::custom(message)),
     }
 }
 
@@ -472,17 +480,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// By hand, like [`Pkcs11Mechanism`]'s: the choices, and the value only when [`named`] says.
+/// By hand, like [`Pkcs11Mechanism`]'s.
 impl<'de> Deserialize<'de> for LogFormat {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match String::deserialize(d)?.as_str() {
-            "text" => Ok(Self::Text),
-            "json" => Ok(Self::Json),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown log format{}: text or json",
-                named(other)
-            ))),
-        }
+        one_of(
+            d,
+            "log format",
+            [("text", Self::Text), ("json", Self::Json)],
+        )
     }
 }
 
