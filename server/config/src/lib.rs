@@ -588,12 +588,9 @@ fn values_within(text: &str, limit: u64) -> anyhow::Result<()> {
     while let Ok((event, _)) = parser.next_token() {
         match event {
             Event::StreamEnd => break,
-            Event::Scalar(_, _, anchor, _) => {
-                values += 1;
-                if anchor != 0 {
-                    sizes.insert(anchor, 1);
-                }
-            }
+            // An alias of a scalar counts one, as the scalar did: only lists and maps are
+            // sized.
+            Event::Scalar(..) => values += 1,
             Event::Alias(anchor) => values += sizes.get(&anchor).copied().unwrap_or(1),
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 open.push((anchor, values));
@@ -919,6 +916,45 @@ mod tests {
             text.push_str(&format!("a{i}: &a{i} [{aliases}]\n"));
         }
         text
+    }
+
+    /// Exact counts: every scalar, list and map is one value, an alias counts what its anchor
+    /// named, and the limit is the most that passes.
+    #[test]
+    fn values_are_counted_with_what_aliases_name() {
+        let counts = |text: &str, values: u64| {
+            assert!(
+                super::values_within(text, values).is_ok(),
+                "{text:?} within {values}"
+            );
+            assert!(
+                super::values_within(text, values - 1).is_err(),
+                "{text:?} over {}",
+                values - 1
+            );
+        };
+        counts("a: b\n", 3);
+        counts("a: [x, y]\nb: {c: d}\n", 9);
+        // The list and its two scalars (3), then an alias of it (3 more), and one of a scalar.
+        counts("a: &l [x, y]\nb: *l\nc: &s z\nd: *s\n", 13);
+    }
+
+    #[test]
+    fn quoted_strings_are_taken_out_of_messages() {
+        use super::without_strings;
+        assert_eq!(
+            without_strings(r#"invalid type: string "a\"b\\", expected a map for key `tls`"#),
+            "invalid type: a string, expected a map for key `tls`"
+        );
+        assert_eq!(
+            without_strings(r#"string "x" and string "y" end"#),
+            "a string and a string end"
+        );
+        assert_eq!(
+            without_strings(r#"cut: string "never ends"#),
+            "cut: a string"
+        );
+        assert_eq!(without_strings("no strings"), "no strings");
     }
 
     /// Aliases let a short file name more values than memory holds (found with a 324-byte
